@@ -1,0 +1,81 @@
+# Keyport's build. Everything a target needs is built from the Go module proxy
+# (or the npm registry) into bin/ on first use, so a fresh clone needs only Go.
+
+SHELL := /usr/bin/env bash -o pipefail
+.SHELLFLAGS := -ec
+.DEFAULT_GOAL := help
+
+BIN ?= $(CURDIR)/bin
+TESTBIN ?= $(BIN)/testbin
+
+CONTROLLER_TOOLS_VERSION ?= v0.21.0
+CONTROLLER_GEN := $(BIN)/controller-gen
+
+# Files that `make manifests generate` writes. They are committed, and
+# `make verify-generated` fails when they do not match the code.
+GENERATED := api/v1alpha1/zz_generated.deepcopy.go config/crd/bases config/rbac/role.yaml
+
+GO_TEST_FLAGS ?=
+
+##@ General
+
+.PHONY: help
+help: ## Show this help.
+	@awk 'BEGIN {FS = ":.*##"; printf "Usage: make \033[36m<target>\033[0m\n"} /^[a-zA-Z_0-9-]+:.*?##/ { printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2 } /^##@/ { printf "\n\033[1m%s\033[0m\n", substr($$0, 5) }' $(MAKEFILE_LIST)
+
+##@ Development
+
+.PHONY: manifests
+manifests: $(CONTROLLER_GEN) ## Generate CRDs and RBAC from the code markers.
+	$(CONTROLLER_GEN) crd paths=./api/... output:crd:artifacts:config=config/crd/bases
+	$(CONTROLLER_GEN) rbac:roleName=keyport-operator paths=./operator/... output:rbac:artifacts:config=config/rbac
+
+.PHONY: generate
+generate: $(CONTROLLER_GEN) ## Generate deep-copy code for the API types.
+	$(CONTROLLER_GEN) object paths=./api/...
+
+.PHONY: fmt
+fmt: ## Format the code.
+	gofmt -w $$(git ls-files '*.go')
+
+.PHONY: lint
+lint: verify-generated ## gofmt, go vet and the stale-generated-files check.
+	@unformatted=$$(gofmt -l $$(git ls-files --cached --others --exclude-standard '*.go')); \
+	if [ -n "$$unformatted" ]; then echo "gofmt would change:"; echo "$$unformatted"; exit 1; fi
+	go vet ./...
+
+.PHONY: verify-generated
+verify-generated: ## Fail when generated files do not match the code.
+	@sum() { find $(GENERATED) -type f -print0 | sort -z | xargs -0 sha256sum; }; \
+	before=$$(sum); \
+	$(MAKE) -s manifests generate >/dev/null; \
+	after=$$(sum); \
+	if [ "$$before" != "$$after" ]; then \
+	  echo "Generated files were stale and have now been regenerated:"; \
+	  diff <(echo "$$before") <(echo "$$after") || true; \
+	  echo "Run 'make manifests generate' and commit the result."; exit 1; \
+	fi
+
+##@ Build
+
+.PHONY: build
+build: ## Build the operator and the sandbox into bin/.
+	go build -o $(BIN)/keyport-operator ./operator
+	go build -o $(BIN)/keyport-sandbox ./shared/sandbox/cmd/keyport-sandbox
+
+##@ Test
+
+.PHONY: testbin
+testbin: $(TESTBIN)/kube-apiserver $(TESTBIN)/etcd ## Build kube-apiserver and etcd for tests (only when missing).
+
+$(TESTBIN)/kube-apiserver $(TESTBIN)/etcd:
+	bash shared/testenv/testbin/build.sh $(@F) $(TESTBIN)
+
+.PHONY: test
+test: lint testbin ## Run every test against the real API server (builds what is missing).
+	@echo "==> go test ./... (integration tests use $(TESTBIN))"
+	go test -count=1 $(GO_TEST_FLAGS) ./...
+
+$(CONTROLLER_GEN):
+	@echo "==> building controller-gen $(CONTROLLER_TOOLS_VERSION) from the Go module proxy"
+	GOBIN=$(BIN) go install sigs.k8s.io/controller-tools/cmd/controller-gen@$(CONTROLLER_TOOLS_VERSION)

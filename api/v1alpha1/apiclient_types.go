@@ -1,0 +1,419 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// Preset names a known platform dialect. A preset fixes the request method,
+// body encoding, grant type and client authentication (and default scopes and
+// lifetime), so that an ApiClient for a known platform is a handful of lines.
+// +kubebuilder:validation:Enum=PortCommunityPassword;OAuth2ClientCredentials;BankM2M;PaymentJSON;SoftPOS
+type Preset string
+
+const (
+	// PresetPortCommunityPassword: form-encoded POST to /connect/token with the
+	// password grant, client_id and client_secret in the body, scope openid;
+	// 1 h tokens. Pair it with an Ocp-Apim-Subscription-Key header.
+	PresetPortCommunityPassword Preset = "PortCommunityPassword"
+	// PresetOAuth2ClientCredentials: a standard OAuth 2.0 / OpenID Connect
+	// issuer (for example Azure AD B2C): form-encoded POST, client_credentials,
+	// client_secret_post.
+	PresetOAuth2ClientCredentials Preset = "OAuth2ClientCredentials"
+	// PresetBankM2M: GET with Authorization: Basic base64(username:password),
+	// unescaped, over mutual TLS with the provider-issued certificate; 5 min
+	// tokens whose expires_in is a string. Credentials keys default to
+	// "username" and "password".
+	PresetBankM2M Preset = "BankM2M"
+	// PresetPaymentJSON: POST with a JSON body {client_id, client_secret,
+	// grant_type: client_credentials}; 1 h tokens.
+	PresetPaymentJSON Preset = "PaymentJSON"
+	// PresetSoftPOS: form-encoded POST with client_credentials over mutual TLS
+	// with the developer certificate; 1 h tokens.
+	PresetSoftPOS Preset = "SoftPOS"
+)
+
+// HTTPMethod of the token request.
+// +kubebuilder:validation:Enum=POST;GET
+type HTTPMethod string
+
+const (
+	MethodPOST HTTPMethod = "POST"
+	MethodGET  HTTPMethod = "GET"
+)
+
+// BodyEncoding of the token request.
+// +kubebuilder:validation:Enum=Form;JSON;None
+type BodyEncoding string
+
+const (
+	// BodyForm is application/x-www-form-urlencoded, as RFC 6749 specifies.
+	BodyForm BodyEncoding = "Form"
+	// BodyJSON is a JSON object with the same parameter names.
+	BodyJSON BodyEncoding = "JSON"
+	// BodyNone sends no body (a GET token request).
+	BodyNone BodyEncoding = "None"
+)
+
+// GrantType of the token request.
+// +kubebuilder:validation:Enum=ClientCredentials;Password;None
+type GrantType string
+
+const (
+	// GrantClientCredentials sends grant_type=client_credentials.
+	GrantClientCredentials GrantType = "ClientCredentials"
+	// GrantPassword sends grant_type=password with username and password.
+	GrantPassword GrantType = "Password"
+	// GrantNone sends no grant parameters: the endpoint issues a token to the
+	// authenticated client as it is (a GET with Basic credentials).
+	GrantNone GrantType = "None"
+)
+
+// ClientAuthentication is how the client proves its identity to the token
+// endpoint.
+// +kubebuilder:validation:Enum=ClientSecretPost;ClientSecretBasic;ClientSecretBasicRaw;TLSClientAuth;PrivateKeyJWT;None
+type ClientAuthentication string
+
+const (
+	// ClientSecretPost puts client_id and client_secret in the request body.
+	ClientSecretPost ClientAuthentication = "ClientSecretPost"
+	// ClientSecretBasic sends HTTP Basic with id and secret form-encoded first,
+	// as RFC 6749 §2.3.1 specifies.
+	ClientSecretBasic ClientAuthentication = "ClientSecretBasic"
+	// ClientSecretBasicRaw sends HTTP Basic with the unescaped id and secret,
+	// which many providers expect instead of the RFC form.
+	ClientSecretBasicRaw ClientAuthentication = "ClientSecretBasicRaw"
+	// TLSClientAuth authenticates with the client certificate (RFC 8705) and
+	// sends only client_id.
+	TLSClientAuth ClientAuthentication = "TLSClientAuth"
+	// PrivateKeyJWT sends a client assertion (RFC 7523) signed with the client
+	// certificate's private key.
+	PrivateKeyJWT ClientAuthentication = "PrivateKeyJWT"
+	// NoClientAuthentication sends only client_id (a public client).
+	NoClientAuthentication ClientAuthentication = "None"
+)
+
+// SigningAlgorithm for private_key_jwt client assertions.
+// +kubebuilder:validation:Enum=RS256;PS256;ES256
+type SigningAlgorithm string
+
+// ApiClientSpec declares one registered client of one partner platform in one
+// environment, and how Keyport keeps its token fresh.
+//
+// +kubebuilder:validation:XValidation:rule="!has(self.preset) || !(has(self.method) || has(self.bodyEncoding) || has(self.grantType) || has(self.clientAuthentication))",message="preset already fixes method, bodyEncoding, grantType and clientAuthentication: remove those fields, or remove preset to spell the dialect out"
+// +kubebuilder:validation:XValidation:rule="self.tokenURL.startsWith('https://') || (has(self.tls) && has(self.tls.allowInsecureHTTP) && self.tls.allowInsecureHTTP)",message="tokenURL must start with https://; plain http:// is allowed only with tls.allowInsecureHTTP: true, for local testing"
+// +kubebuilder:validation:XValidation:rule="!(has(self.method) && self.method == 'GET') || (has(self.bodyEncoding) && self.bodyEncoding == 'None')",message="a GET token request has no body: set bodyEncoding: None"
+// +kubebuilder:validation:XValidation:rule="!(has(self.bodyEncoding) && self.bodyEncoding == 'None') || (has(self.grantType) && self.grantType == 'None' && has(self.clientAuthentication) && self.clientAuthentication in ['ClientSecretBasic', 'ClientSecretBasicRaw', 'TLSClientAuth'])",message="bodyEncoding None carries no parameters: it needs grantType: None and a clientAuthentication outside the body (ClientSecretBasic, ClientSecretBasicRaw or TLSClientAuth)"
+// +kubebuilder:validation:XValidation:rule="has(self.credentials) || (has(self.clientAuthentication) && self.clientAuthentication in ['TLSClientAuth', 'PrivateKeyJWT', 'None'] && !(has(self.grantType) && self.grantType == 'Password'))",message="credentials is required: this client authentication or grant needs a client secret or password read from a Secret (credentials.secretName)"
+// +kubebuilder:validation:XValidation:rule="has(self.clientID) || has(self.credentials)",message="set clientID, or credentials.secretName with a client_id key"
+// +kubebuilder:validation:XValidation:rule="!((has(self.clientAuthentication) && self.clientAuthentication in ['TLSClientAuth', 'PrivateKeyJWT']) || (has(self.preset) && self.preset in ['BankM2M', 'SoftPOS'])) || has(self.clientCertificate)",message="this client authentication or preset uses mutual TLS or a signed assertion: set clientCertificate (an M2MCertificate or a kubernetes.io/tls Secret)"
+// +kubebuilder:validation:XValidation:rule="!has(self.assertion) || (has(self.clientAuthentication) && self.clientAuthentication == 'PrivateKeyJWT')",message="assertion settings apply only to clientAuthentication: PrivateKeyJWT"
+// +kubebuilder:validation:XValidation:rule="!has(self.refresh) || !has(self.refresh.propagationBudget) || !has(self.preset) || self.preset != 'BankM2M' || duration(self.refresh.propagationBudget) < duration('5m')",message="preset BankM2M issues 5-minute tokens: refresh.propagationBudget must be shorter than 5m (2m is a good value)"
+// +kubebuilder:validation:XValidation:rule="has(oldSelf.environment) == has(self.environment)",message="environment is immutable: create a new ApiClient for another environment"
+type ApiClientSpec struct {
+	// TokenURL is the platform's token endpoint, for example
+	// https://login.example.com/connect/token.
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:XValidation:rule="isURL(self) && url(self).getScheme() in ['https', 'http'] && url(self).getHost() != ''",message="tokenURL must be an absolute URL such as https://login.example.com/connect/token"
+	TokenURL string `json:"tokenURL"`
+
+	// Environment labels the platform environment this client belongs to, such
+	// as uat or prd. Platforms keep environments apart with separate
+	// credentials, so it cannot change once set.
+	// +optional
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="environment is immutable: create a new ApiClient for another environment"
+	Environment string `json:"environment,omitempty"`
+
+	// Preset selects a known platform dialect; see the Preset values. It
+	// excludes method, bodyEncoding, grantType and clientAuthentication.
+	// +optional
+	Preset Preset `json:"preset,omitempty"`
+
+	// Method of the token request. Defaults to POST.
+	// +optional
+	Method HTTPMethod `json:"method,omitempty"`
+
+	// BodyEncoding of the token request. Defaults to Form.
+	// +optional
+	BodyEncoding BodyEncoding `json:"bodyEncoding,omitempty"`
+
+	// GrantType of the token request. Defaults to ClientCredentials.
+	// +optional
+	GrantType GrantType `json:"grantType,omitempty"`
+
+	// ClientAuthentication method. Defaults to ClientSecretPost.
+	// +optional
+	ClientAuthentication ClientAuthentication `json:"clientAuthentication,omitempty"`
+
+	// ClientID of the registered client, when it is not read from
+	// credentials. A client id is an identifier, not a secret.
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=512
+	ClientID string `json:"clientID,omitempty"`
+
+	// Credentials names the Secret holding the client secret, user name and
+	// password, as the grant and client authentication require.
+	// +optional
+	Credentials *CredentialsSource `json:"credentials,omitempty"`
+
+	// ClientCertificate is presented for mutual TLS, and its key signs
+	// private_key_jwt assertions.
+	// +optional
+	ClientCertificate *ClientCertificateReference `json:"clientCertificate,omitempty"`
+
+	// Scopes requested, sent space-separated. A preset may add its own default.
+	// +optional
+	// +kubebuilder:validation:MaxItems=32
+	// +kubebuilder:validation:items:MaxLength=256
+	// +kubebuilder:validation:items:Pattern=`^[\x21\x23-\x5B\x5D-\x7E]+$`
+	Scopes []string `json:"scopes,omitempty"`
+
+	// ExtraParameters are added to the token request, for example audience or
+	// resource. They must not carry secrets.
+	// +optional
+	// +kubebuilder:validation:MaxProperties=16
+	// +kubebuilder:validation:XValidation:rule="self.all(k, !(k in ['client_secret', 'password', 'client_assertion', 'grant_type', 'client_id', 'username']))",message="extraParameters must not set client_id, client_secret, username, password, grant_type or client_assertion: use credentials and the dialect fields"
+	ExtraParameters map[string]string `json:"extraParameters,omitempty"`
+
+	// Headers are added to every API call a workload makes with this token
+	// (and written to headers.json in the output Secret), for example
+	// Ocp-Apim-Subscription-Key. Authorization is set by Keyport.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=16
+	// +kubebuilder:validation:XValidation:rule="self.all(h, !(h.name.lowerAscii() in ['authorization', 'host', 'content-length']))",message="headers must not set Authorization, Host or Content-Length: Keyport writes Authorization from the token"
+	Headers []HTTPHeader `json:"headers,omitempty"`
+
+	// TLS settings for the token endpoint.
+	// +optional
+	TLS *TLSSettings `json:"tls,omitempty"`
+
+	// Assertion settings for private_key_jwt.
+	// +optional
+	Assertion *AssertionSettings `json:"assertion,omitempty"`
+
+	// Refresh policy: when a token is replaced.
+	// +optional
+	Refresh *RefreshPolicy `json:"refresh,omitempty"`
+
+	// Output describes the Secret that holds the live token.
+	// +optional
+	Output *TokenOutput `json:"output,omitempty"`
+
+	// Suspend stops refreshing without deleting anything. The Secret keeps the
+	// last token until it expires.
+	// +optional
+	Suspend bool `json:"suspend,omitempty"`
+}
+
+// CredentialsSource names a Secret in the ApiClient's namespace and the keys
+// of the values Keyport reads from it. Key names default to client_id,
+// client_secret, username and password (BankM2M reads its Basic credentials
+// from username and password).
+// +kubebuilder:validation:XValidation:rule="!has(self.__namespace__)",message="Secret references are same-namespace only: remove 'namespace' and create the Secret in this ApiClient's namespace"
+type CredentialsSource struct {
+	// SecretName of the credentials Secret in the ApiClient's namespace.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	SecretName string `json:"secretName"`
+
+	// ClientIDKey is the key holding the client id. Default client_id.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	ClientIDKey string `json:"clientIDKey,omitempty"`
+
+	// ClientSecretKey is the key holding the client secret. Default client_secret.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	ClientSecretKey string `json:"clientSecretKey,omitempty"`
+
+	// UsernameKey is the key holding the user name. Default username.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	UsernameKey string `json:"usernameKey,omitempty"`
+
+	// PasswordKey is the key holding the password. Default password.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	PasswordKey string `json:"passwordKey,omitempty"`
+
+	// Namespace must not be set: credentials are read from the ApiClient's
+	// own namespace only.
+	// +optional
+	// +kubebuilder:validation:MaxLength=63
+	Namespace string `json:"namespace,omitempty"`
+}
+
+// ClientCertificateReference names the client certificate, either an
+// M2MCertificate or an existing kubernetes.io/tls Secret, in the same
+// namespace.
+// +kubebuilder:validation:XValidation:rule="has(self.m2mCertificateName) != has(self.secretName)",message="set exactly one of clientCertificate.m2mCertificateName or clientCertificate.secretName"
+type ClientCertificateReference struct {
+	// M2MCertificateName names an M2MCertificate whose output Secret is used.
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	M2MCertificateName string `json:"m2mCertificateName,omitempty"`
+
+	// SecretName names a kubernetes.io/tls Secret (tls.crt, tls.key).
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	SecretName string `json:"secretName,omitempty"`
+}
+
+// TLSSettings for outbound calls to the token endpoint.
+type TLSSettings struct {
+	// CABundle verifies the server with these PEM certificates instead of the
+	// system roots.
+	// +optional
+	CABundle *SecretKeySelector `json:"caBundle,omitempty"`
+
+	// AllowInsecureHTTP permits a plain http:// tokenURL. Only for local
+	// testing: credentials would cross the network unencrypted.
+	// +optional
+	AllowInsecureHTTP bool `json:"allowInsecureHTTP,omitempty"`
+
+	// AllowLinkLocal permits token endpoints that resolve to link-local or
+	// cloud metadata addresses, which Keyport refuses by default.
+	// +optional
+	AllowLinkLocal bool `json:"allowLinkLocal,omitempty"`
+}
+
+// AssertionSettings shape the private_key_jwt client assertion.
+type AssertionSettings struct {
+	// Audience of the assertion. Defaults to the tokenURL.
+	// +optional
+	// +kubebuilder:validation:MaxLength=2048
+	Audience string `json:"audience,omitempty"`
+
+	// Algorithm that signs the assertion. Defaults to RS256 for RSA keys and
+	// ES256 for ECDSA keys.
+	// +optional
+	Algorithm SigningAlgorithm `json:"algorithm,omitempty"`
+}
+
+// RefreshPolicy decides when a token is replaced. A token is refreshed at the
+// earlier of (issue time + refreshAtPercent of its lifetime) and (expiry −
+// propagationBudget), minus a small jitter. The budget covers the time a
+// changed Secret needs to reach a mounted volume (60–90 s with default
+// kubelet settings).
+// +kubebuilder:validation:XValidation:rule="!has(self.defaultLifetime) || !has(self.propagationBudget) || duration(self.propagationBudget) < duration(self.defaultLifetime)",messageExpression="'propagationBudget ' + self.propagationBudget + ' must be shorter than defaultLifetime ' + self.defaultLifetime + ': a token would be replaced before it could ever be used'"
+type RefreshPolicy struct {
+	// RefreshAtPercent of the token's lifetime after which it is refreshed.
+	// Default 50.
+	// +optional
+	// +kubebuilder:validation:Minimum=10
+	// +kubebuilder:validation:Maximum=90
+	RefreshAtPercent *int32 `json:"refreshAtPercent,omitempty"`
+
+	// PropagationBudget is how long a replaced token must still be valid, so
+	// that every pod has seen the new one before the old one expires.
+	// Default 2m.
+	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+(\\\\.[0-9]+)?(ms|s|m|h))+$') && duration(self) >= duration('0s') && duration(self) <= duration('1h')",message="propagationBudget must be a duration between 0s and 1h, such as 2m or 90s"
+	PropagationBudget *metav1.Duration `json:"propagationBudget,omitempty"`
+
+	// DefaultLifetime is assumed when the token response has no expires_in
+	// and the token is not a JWT with an exp claim. Without it such a token
+	// cannot be scheduled and the ApiClient is not Ready.
+	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+(\\\\.[0-9]+)?(ms|s|m|h))+$') && duration(self) >= duration('30s') && duration(self) <= duration('24h')",message="defaultLifetime must be a duration between 30s and 24h, such as 5m or 1h"
+	DefaultLifetime *metav1.Duration `json:"defaultLifetime,omitempty"`
+}
+
+// TokenOutput describes the Secret that holds the live token.
+type TokenOutput struct {
+	// SecretName of the output Secret. Defaults to <apiclient-name>-token.
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$`
+	SecretName string `json:"secretName,omitempty"`
+
+	// Template adds keys to the Secret, each rendered as a Go text/template
+	// with .AccessToken, .TokenType, .Authorization, .ExpiresAt and .Headers.
+	// It cannot overwrite the standard keys.
+	// +optional
+	// +kubebuilder:validation:MaxProperties=16
+	// +kubebuilder:validation:XValidation:rule="self.all(k, !(k in ['access_token', 'token_type', 'authorization', 'expires_at', 'headers.json']))",message="template must not redefine access_token, token_type, authorization, expires_at or headers.json"
+	// +kubebuilder:validation:XValidation:rule="self.all(k, k.matches('^[-._a-zA-Z0-9]+$'))",message="template keys must be valid Secret keys: letters, digits, '-', '_' and '.'"
+	Template map[string]string `json:"template,omitempty"`
+}
+
+// ApiClientStatus is what the operator observed and did.
+type ApiClientStatus struct {
+	// ObservedGeneration is the generation the status was computed for.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// Conditions: Ready and Degraded.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
+	// OutputSecretName is the Secret that holds the live token.
+	// +optional
+	OutputSecretName string `json:"outputSecretName,omitempty"`
+
+	// TokenExpiresAt is when the token in the output Secret expires.
+	// +optional
+	TokenExpiresAt *metav1.Time `json:"tokenExpiresAt,omitempty"`
+
+	// LastRefreshTime is when the current token was obtained.
+	// +optional
+	LastRefreshTime *metav1.Time `json:"lastRefreshTime,omitempty"`
+
+	// NextRefreshTime is when the next refresh (or retry) is planned.
+	// +optional
+	NextRefreshTime *metav1.Time `json:"nextRefreshTime,omitempty"`
+
+	// ConsecutiveFailures counts failed refreshes since the last success.
+	// +optional
+	ConsecutiveFailures int32 `json:"consecutiveFailures,omitempty"`
+
+	// CertificateThumbprint is the SHA-1 thumbprint (upper-case hex) of the
+	// client certificate used for the current token, if any.
+	// +optional
+	CertificateThumbprint string `json:"certificateThumbprint,omitempty"`
+}
+
+// ApiClient keeps an OAuth 2.0 access token for one client of one partner
+// platform fresh in a Secret that workloads mount.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=apic,categories=keyport
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
+// +kubebuilder:printcolumn:name="Expires",type=date,JSONPath=`.status.tokenExpiresAt`
+// +kubebuilder:printcolumn:name="Next-Refresh",type=date,JSONPath=`.status.nextRefreshTime`
+// +kubebuilder:printcolumn:name="Secret",type=string,JSONPath=`.status.outputSecretName`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type ApiClient struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	Spec   ApiClientSpec   `json:"spec"`
+	Status ApiClientStatus `json:"status,omitempty"`
+}
+
+// ApiClientList is a list of ApiClients.
+//
+// +kubebuilder:object:root=true
+type ApiClientList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []ApiClient `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&ApiClient{}, &ApiClientList{})
+}
