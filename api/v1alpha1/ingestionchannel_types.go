@@ -10,7 +10,7 @@ import (
 //
 // +kubebuilder:validation:XValidation:rule="has(self.url) != (has(self.baseURL) || has(self.channelID))",message="set either url (the full channel URL) or baseURL together with channelID, not both"
 // +kubebuilder:validation:XValidation:rule="has(self.baseURL) == has(self.channelID)",message="baseURL and channelID go together: the channel URL is {baseURL}/ingestion/{channelID}"
-// +kubebuilder:validation:XValidation:rule="(has(self.url) ? self.url : has(self.baseURL) ? self.baseURL : '').startsWith('https://') || (has(self.allowInsecureHTTP) && self.allowInsecureHTTP)",message="the channel URL must start with https://; plain http:// is allowed only with allowInsecureHTTP: true, for local testing"
+// +kubebuilder:validation:XValidation:rule="(!has(self.url) && !has(self.baseURL)) || (has(self.url) ? self.url : self.baseURL).startsWith('https://') || (has(self.allowInsecureHTTP) && self.allowInsecureHTTP)",message="the channel URL must start with https://; plain http:// is allowed only with allowInsecureHTTP: true, for local testing"
 // +kubebuilder:validation:XValidation:rule="has(oldSelf.channelID) == has(self.channelID) && has(oldSelf.url) == has(self.url)",message="the channel's identity (channelID or url) is immutable: create a new IngestionChannel"
 type IngestionChannelSpec struct {
 	// ApiClientName names the ApiClient, in the same namespace, whose token

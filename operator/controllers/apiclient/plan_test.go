@@ -1,0 +1,90 @@
+package apiclient
+
+import (
+	"testing"
+	"time"
+)
+
+func TestPlan(t *testing.T) {
+	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+	fresh := &storedToken{expiresAt: now.Add(4 * time.Minute), refreshAt: now.Add(time.Minute), inputsMAC: "mac-1"}
+	due := &storedToken{expiresAt: now.Add(2 * time.Minute), refreshAt: now.Add(-time.Second), inputsMAC: "mac-1"}
+	forced := &storedToken{expiresAt: now.Add(4 * time.Minute), refreshAt: now.Add(time.Minute), inputsMAC: "mac-1", handledForce: "1"}
+
+	cases := []struct {
+		name       string
+		obs        observation
+		wantAction action
+		wantAt     time.Time
+	}{
+		{
+			name:       "a fresh token written with the same inputs is kept until its refresh time",
+			obs:        observation{now: now, stored: fresh, inputsMAC: "mac-1"},
+			wantAction: keep, wantAt: fresh.refreshAt,
+		},
+		{
+			name:       "a missing token is requested at once",
+			obs:        observation{now: now, inputsMAC: "mac-1"},
+			wantAction: refresh,
+		},
+		{
+			name:       "a token at its refresh time is replaced",
+			obs:        observation{now: now, stored: due, inputsMAC: "mac-1"},
+			wantAction: refresh,
+		},
+		{
+			name:       "rotated credentials replace a fresh token",
+			obs:        observation{now: now, stored: fresh, inputsMAC: "mac-2"},
+			wantAction: refresh,
+		},
+		{
+			name:       "a new refresh annotation value replaces a fresh token",
+			obs:        observation{now: now, stored: forced, inputsMAC: "mac-1", forceRefresh: "2"},
+			wantAction: refresh,
+		},
+		{
+			name:       "a refresh annotation already answered changes nothing",
+			obs:        observation{now: now, stored: forced, inputsMAC: "mac-1", forceRefresh: "1"},
+			wantAction: keep, wantAt: forced.refreshAt,
+		},
+		{
+			name:       "a forced refresh overrides the backoff",
+			obs:        observation{now: now, stored: forced, inputsMAC: "mac-1", forceRefresh: "2", retryAt: now.Add(time.Minute), retryInputsMAC: "mac-1"},
+			wantAction: refresh,
+		},
+		{
+			name:       "a due refresh waits out the backoff after a failure",
+			obs:        observation{now: now, stored: due, inputsMAC: "mac-1", retryAt: now.Add(20 * time.Second), retryInputsMAC: "mac-1"},
+			wantAction: wait, wantAt: now.Add(20 * time.Second),
+		},
+		{
+			name:       "a due refresh goes ahead once the backoff has passed",
+			obs:        observation{now: now, stored: due, inputsMAC: "mac-1", retryAt: now.Add(-time.Second), retryInputsMAC: "mac-1"},
+			wantAction: refresh,
+		},
+		{
+			name:       "fixed credentials are tried without waiting out the backoff of the old ones",
+			obs:        observation{now: now, stored: due, inputsMAC: "mac-2", retryAt: now.Add(time.Minute), retryInputsMAC: "mac-1"},
+			wantAction: refresh,
+		},
+		{
+			name:       "a suspended client does nothing, even without a token",
+			obs:        observation{now: now, inputsMAC: "mac-1", suspend: true},
+			wantAction: suspended,
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got := plan(tc.obs)
+			if got.action != tc.wantAction {
+				t.Fatalf("action = %v (%s), want %v", got.action, got.why, tc.wantAction)
+			}
+			if !got.requeueAt.Equal(tc.wantAt) {
+				t.Errorf("requeueAt = %v, want %v", got.requeueAt, tc.wantAt)
+			}
+			if got.why == "" {
+				t.Error("the decision gives no reason")
+			}
+		})
+	}
+}

@@ -1,0 +1,123 @@
+package tokensecret
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+)
+
+const secretToken = "eyJhbGciOiJSUzI1NiJ9.c2VjcmV0.c2ln"
+
+func sample() Token {
+	return Token{
+		AccessToken: secretToken,
+		TokenType:   "Bearer",
+		ExpiresAt:   time.Date(2026, 11, 23, 10, 5, 0, 0, time.UTC),
+		Headers:     map[string]string{"Ocp-Apim-Subscription-Key": "sub-key"},
+	}
+}
+
+func TestRenderWritesEveryStandardKey(t *testing.T) {
+	data, err := Render(sample(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{
+		KeyAccessToken:   secretToken,
+		KeyTokenType:     "Bearer",
+		KeyAuthorization: "Bearer " + secretToken,
+		KeyExpiresAt:     "2026-11-23T10:05:00Z",
+	}
+	for key, value := range want {
+		if got := string(data[key]); got != value {
+			t.Errorf("%s = %q, want %q", key, got, value)
+		}
+	}
+	var headers map[string]string
+	if err := json.Unmarshal(data[KeyHeaders], &headers); err != nil {
+		t.Fatalf("headers.json is not a JSON object: %v", err)
+	}
+	if headers["Authorization"] != "Bearer "+secretToken || headers["Ocp-Apim-Subscription-Key"] != "sub-key" {
+		t.Errorf("headers.json lacks a header a request needs: %v", headers)
+	}
+}
+
+func TestParseReadsBackWhatRenderWrote(t *testing.T) {
+	data, err := Render(sample(), map[string]string{"extra": "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := Parse(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := sample()
+	if got.AccessToken != want.AccessToken || got.TokenType != want.TokenType || !got.ExpiresAt.Equal(want.ExpiresAt) ||
+		got.Headers["Ocp-Apim-Subscription-Key"] != "sub-key" || len(got.Headers) != 1 {
+		t.Errorf("Parse(Render(t)) = %+v, want %+v", got, want)
+	}
+}
+
+func TestRenderTemplateKeys(t *testing.T) {
+	data, err := Render(sample(), map[string]string{
+		"curl.config": `header = "Authorization: {{ .Authorization }}"`,
+		"expiry":      "{{ .ExpiresAt }}",
+		"subkey":      `{{ index .Headers "Ocp-Apim-Subscription-Key" }}`,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := string(data["curl.config"]); got != `header = "Authorization: Bearer `+secretToken+`"` {
+		t.Errorf("curl.config = %q", got)
+	}
+	if got := string(data["expiry"]); got != "2026-11-23T10:05:00Z" {
+		t.Errorf("expiry = %q", got)
+	}
+	if got := string(data["subkey"]); got != "sub-key" {
+		t.Errorf("subkey = %q", got)
+	}
+}
+
+func TestRenderRejectsBadTemplatesWithoutQuotingTheToken(t *testing.T) {
+	cases := map[string]map[string]string{
+		"a template that does not parse":          {"bad": "{{ .AccessToken "},
+		"a template that names an unknown field":  {"bad": "{{ .Password }}"},
+		"a template that overwrites access_token": {KeyAccessToken: "x"},
+	}
+	for name, tmpl := range cases {
+		t.Run(name, func(t *testing.T) {
+			_, err := Render(sample(), tmpl)
+			if err == nil {
+				t.Fatal("Render accepted a bad template")
+			}
+			if strings.Contains(err.Error(), secretToken) {
+				t.Fatalf("error quotes the token: %v", err)
+			}
+		})
+	}
+}
+
+func TestParseRejectsEditedSecrets(t *testing.T) {
+	cases := map[string]func(map[string][]byte){
+		"access_token removed":            func(d map[string][]byte) { delete(d, KeyAccessToken) },
+		"expires_at not a time":           func(d map[string][]byte) { d[KeyExpiresAt] = []byte("tomorrow") },
+		"authorization for another token": func(d map[string][]byte) { d[KeyAuthorization] = []byte("Bearer other") },
+		"headers.json not JSON":           func(d map[string][]byte) { d[KeyHeaders] = []byte("{") },
+		"access_token replaced by hand":   func(d map[string][]byte) { d[KeyAccessToken] = []byte("pasted") },
+	}
+	for name, edit := range cases {
+		t.Run(name, func(t *testing.T) {
+			data, err := Render(sample(), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			edit(data)
+			if _, err := Parse(data); err == nil {
+				t.Fatal("Parse accepted an edited Secret")
+			} else if strings.Contains(err.Error(), secretToken) {
+				t.Fatalf("error quotes the token: %v", err)
+			}
+		})
+	}
+}
