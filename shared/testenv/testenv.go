@@ -100,6 +100,9 @@ func Start() (*Env, error) {
 	}
 	cfg, err := e.Start()
 	if err != nil {
+		// Start may fail after the processes are up (installing a CRD, say);
+		// stop them so no test run leaves a control plane behind.
+		_ = e.Stop()
 		return nil, fmt.Errorf("start kube-apiserver and etcd: %w", err)
 	}
 	c, err := client.New(cfg, client.Options{Scheme: scheme})

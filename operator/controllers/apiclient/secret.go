@@ -1,0 +1,133 @@
+package apiclient
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	keyportv1 "github.com/keyport-dev/keyport/api/v1alpha1"
+	"github.com/keyport-dev/keyport/shared/tokensecret"
+)
+
+// Annotations of the output Secret that only the controller reads. The
+// public ones (expiry, refresh time, Reloader) are in the API package.
+const (
+	annotationIssuedAt      = "keyport.dev/issued-at"
+	annotationInputsMAC     = "keyport.dev/inputs-mac"
+	annotationDataMAC       = "keyport.dev/data-mac"
+	annotationHandledForce  = "keyport.dev/refresh-handled"
+	labelApiClient          = "keyport.dev/apiclient"
+	defaultOutputNameSuffix = "-token"
+)
+
+// outputSecretName is the Secret the token goes to.
+func outputSecretName(ac *keyportv1.ApiClient) string {
+	if ac.Spec.Output != nil && ac.Spec.Output.SecretName != "" {
+		return ac.Spec.Output.SecretName
+	}
+	return ac.Name + defaultOutputNameSuffix
+}
+
+// issuedToken is a token with the bookkeeping the controller keeps beside it.
+type issuedToken struct {
+	token        tokensecret.Token
+	issuedAt     time.Time
+	refreshAt    time.Time
+	inputsMAC    string
+	handledForce string
+}
+
+// renderSecret fills s (new or existing) with the token. It returns the
+// Secret's data, which is also what the data MAC covers.
+func renderSecret(s *corev1.Secret, ac *keyportv1.ApiClient, t issuedToken, macKey []byte) error {
+	var tmpl map[string]string
+	if ac.Spec.Output != nil {
+		tmpl = ac.Spec.Output.Template
+	}
+	data, err := tokensecret.Render(t.token, tmpl)
+	if err != nil {
+		return err
+	}
+	s.Type = corev1.SecretTypeOpaque
+	s.Data = data
+	if s.Labels == nil {
+		s.Labels = map[string]string{}
+	}
+	s.Labels[keyportv1.LabelManagedBy] = keyportv1.ManagedByValue
+	s.Labels[labelApiClient] = ac.Name
+	if s.Annotations == nil {
+		s.Annotations = map[string]string{}
+	}
+	s.Annotations[keyportv1.AnnotationExpiresAt] = t.token.ExpiresAt.UTC().Format(time.RFC3339)
+	s.Annotations[keyportv1.AnnotationRefreshAt] = t.refreshAt.UTC().Format(time.RFC3339)
+	s.Annotations[keyportv1.AnnotationReloaderIgnore] = "true"
+	s.Annotations[annotationIssuedAt] = t.issuedAt.UTC().Format(time.RFC3339)
+	s.Annotations[annotationInputsMAC] = t.inputsMAC
+	s.Annotations[annotationDataMAC] = dataMAC(macKey, data)
+	if t.handledForce != "" {
+		s.Annotations[annotationHandledForce] = t.handledForce
+	} else {
+		delete(s.Annotations, annotationHandledForce)
+	}
+	return nil
+}
+
+// readSecret recovers the token and its bookkeeping from the output Secret.
+// It fails when the Secret was not written by this controller with this key
+// or was edited since: such a Secret cannot be trusted to hold a valid token.
+func readSecret(s *corev1.Secret, macKey []byte) (issuedToken, error) {
+	var t issuedToken
+	if !hmac.Equal([]byte(s.Annotations[annotationDataMAC]), []byte(dataMAC(macKey, s.Data))) {
+		return t, fmt.Errorf("the Secret's data was changed outside Keyport")
+	}
+	tok, err := tokensecret.Parse(s.Data)
+	if err != nil {
+		return t, err
+	}
+	t.token = tok
+	if t.issuedAt, err = time.Parse(time.RFC3339, s.Annotations[annotationIssuedAt]); err != nil {
+		return t, fmt.Errorf("annotation %s is unreadable", annotationIssuedAt)
+	}
+	if t.refreshAt, err = time.Parse(time.RFC3339, s.Annotations[keyportv1.AnnotationRefreshAt]); err != nil {
+		return t, fmt.Errorf("annotation %s is unreadable", keyportv1.AnnotationRefreshAt)
+	}
+	t.inputsMAC = s.Annotations[annotationInputsMAC]
+	t.handledForce = s.Annotations[annotationHandledForce]
+	return t, nil
+}
+
+// dataMAC is a keyed MAC of the Secret's data, so that tampering is noticed
+// without storing a plain hash of a token anywhere.
+func dataMAC(key []byte, data map[string][]byte) string {
+	h := hmac.New(sha256.New, key)
+	for _, k := range slices.Sorted(maps.Keys(data)) {
+		fmt.Fprintf(h, "%s:%d:", k, len(data[k]))
+		h.Write(data[k])
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// newOutputSecret is an empty output Secret owned by the ApiClient, so that
+// deleting the ApiClient deletes its token.
+func newOutputSecret(ac *keyportv1.ApiClient) *corev1.Secret {
+	isController := true
+	return &corev1.Secret{ObjectMeta: metav1.ObjectMeta{
+		Name:      outputSecretName(ac),
+		Namespace: ac.Namespace,
+		OwnerReferences: []metav1.OwnerReference{{
+			APIVersion:         keyportv1.GroupVersion.String(),
+			Kind:               "ApiClient",
+			Name:               ac.Name,
+			UID:                ac.UID,
+			Controller:         &isController,
+			BlockOwnerDeletion: &isController,
+		}},
+	}}
+}

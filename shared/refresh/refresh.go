@@ -1,0 +1,150 @@
+// Package refresh holds the arithmetic of token refresh (ARCHITECTURE §3) as
+// pure functions: when to replace a token, and when to retry after a failed
+// attempt. Time and randomness come in as arguments, so every result can be
+// checked without a clock.
+package refresh
+
+import (
+	"fmt"
+	"time"
+)
+
+// Defaults of a refresh policy.
+const (
+	DefaultFraction = 0.5
+	// DefaultPropagationBudget covers a Secret update reaching a mounted
+	// volume: the kubelet syncs every 60–90 s, plus watch lag.
+	DefaultPropagationBudget = 2 * time.Minute
+	// DefaultMaxJitter caps the random early shift of a refresh, so that
+	// many clients created together do not refresh together forever.
+	DefaultMaxJitter = 10 * time.Second
+	// MinUsableTime is the least time a token must be in use before it is
+	// replaced; a policy leaving less is infeasible rather than a loop.
+	MinUsableTime = 10 * time.Second
+)
+
+// Policy decides when a token is replaced.
+type Policy struct {
+	// Fraction of the lifetime after which the token is replaced, in (0, 1).
+	Fraction float64
+	// PropagationBudget is how long a replaced token must still be valid.
+	PropagationBudget time.Duration
+	// MaxJitter caps the random early shift. Zero means DefaultMaxJitter;
+	// a negative value disables jitter.
+	MaxJitter time.Duration
+}
+
+// DefaultPolicy is fraction 0.5 with a 2-minute budget.
+func DefaultPolicy() Policy {
+	return Policy{Fraction: DefaultFraction, PropagationBudget: DefaultPropagationBudget}
+}
+
+// InfeasibleError says that a token's lifetime cannot satisfy the policy: it
+// would have to be replaced before it could be used at all. The policy is
+// reported, never silently stretched.
+type InfeasibleError struct {
+	Lifetime time.Duration
+	Budget   time.Duration
+}
+
+func (e *InfeasibleError) Error() string {
+	return fmt.Sprintf("a %v token cannot keep a %v propagation budget: it would be replaced less than %v after it was issued; lower refresh.propagationBudget below %v",
+		e.Lifetime, e.Budget, MinUsableTime, e.Lifetime-MinUsableTime)
+}
+
+// At returns when a token issued at issued and expiring at expires should be
+// replaced: the earlier of issued + fraction×lifetime and expires − budget,
+// moved earlier by jitter (a value in [0, 1) scaled to MaxJitter, but never
+// more than a tenth of the time before the unjittered point).
+func At(issued, expires time.Time, p Policy, jitter float64) (time.Time, error) {
+	lifetime := expires.Sub(issued)
+	if lifetime <= 0 {
+		return time.Time{}, fmt.Errorf("token expires at %v, not after it was issued at %v", expires, issued)
+	}
+	fraction := p.Fraction
+	if fraction <= 0 || fraction >= 1 {
+		fraction = DefaultFraction
+	}
+	byFraction := issued.Add(time.Duration(fraction * float64(lifetime)))
+	byBudget := expires.Add(-p.PropagationBudget)
+	at := byFraction
+	if byBudget.Before(at) {
+		at = byBudget
+	}
+	if at.Sub(issued) < MinUsableTime {
+		return time.Time{}, &InfeasibleError{Lifetime: lifetime, Budget: p.PropagationBudget}
+	}
+	maxJitter := p.MaxJitter
+	if maxJitter == 0 {
+		maxJitter = DefaultMaxJitter
+	}
+	if maxJitter > 0 {
+		if limit := at.Sub(issued) / 10; maxJitter > limit {
+			maxJitter = limit
+		}
+		at = at.Add(-time.Duration(clamp01(jitter) * float64(maxJitter)))
+	}
+	return at, nil
+}
+
+// Backoff limits retries after failed refreshes.
+type Backoff struct {
+	// Initial delay after the first failure. Default 1 s.
+	Initial time.Duration
+	// Max delay between attempts. Default 5 min.
+	Max time.Duration
+}
+
+// RetryAt returns when to try again after the given number of consecutive
+// failures (1 for the first). The delay doubles per failure up to Max, with
+// full jitter in its upper half; retryAfter, when the endpoint sent one, is
+// honoured. While a still-valid token exists (expires is not zero and in the
+// future), the retry is never planned past the point where that token still
+// has budget left to propagate (or, past that, just before it expires), so
+// a backoff never makes Keyport sit idle while the current token runs out.
+func (b Backoff) RetryAt(now time.Time, failures int, retryAfter time.Duration, expires time.Time, budget time.Duration, jitter float64) time.Time {
+	initial, maxDelay := b.Initial, b.Max
+	if initial <= 0 {
+		initial = time.Second
+	}
+	if maxDelay <= 0 {
+		maxDelay = 5 * time.Minute
+	}
+	delay := initial
+	for i := 1; i < failures && delay < maxDelay; i++ {
+		delay *= 2
+	}
+	if delay > maxDelay {
+		delay = maxDelay
+	}
+	// Full jitter over the upper half keeps retries of many clients apart
+	// while still growing.
+	delay = delay/2 + time.Duration(clamp01(jitter)*float64(delay/2))
+	if retryAfter > delay {
+		delay = retryAfter
+	}
+	at := now.Add(delay)
+	if !expires.IsZero() && now.Before(expires) {
+		// Latest useful retry: a new token written then still reaches the
+		// pods before the current one expires. Once that point has passed,
+		// one last try just before expiry still shortens the gap.
+		latest := expires.Add(-budget)
+		if !latest.After(now) {
+			latest = expires.Add(-time.Second)
+		}
+		if latest.After(now) && at.After(latest) {
+			at = latest
+		}
+	}
+	return at
+}
+
+func clamp01(x float64) float64 {
+	switch {
+	case x < 0:
+		return 0
+	case x >= 1:
+		return 0.999999
+	}
+	return x
+}

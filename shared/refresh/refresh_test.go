@@ -1,0 +1,101 @@
+package refresh
+
+import (
+	"errors"
+	"testing"
+	"time"
+)
+
+var t0 = time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+
+func TestAt(t *testing.T) {
+	cases := []struct {
+		name     string
+		lifetime time.Duration
+		policy   Policy
+		jitter   float64
+		want     time.Duration // after issue
+	}{
+		{"a 5-minute token with the default policy is replaced at half its life", 5 * time.Minute, DefaultPolicy(), 0, 150 * time.Second},
+		{"a 1-hour token with the default policy is replaced at 30 minutes", time.Hour, DefaultPolicy(), 0, 30 * time.Minute},
+		{"the budget wins when it is the earlier bound", 5 * time.Minute, Policy{Fraction: 0.8, PropagationBudget: 2 * time.Minute}, 0, 3 * time.Minute},
+		{"a 5-minute token with a 4-minute budget is replaced after 1 minute", 5 * time.Minute, Policy{Fraction: 0.5, PropagationBudget: 4 * time.Minute}, 0, time.Minute},
+		{"jitter moves the refresh earlier by at most MaxJitter", time.Hour, DefaultPolicy(), 0.5, 30*time.Minute - 5*time.Second},
+		{"jitter never exceeds a tenth of the time to the refresh point", time.Minute, Policy{Fraction: 0.5, PropagationBudget: 0}, 0.999999, 30*time.Second - 3*time.Second + 3},
+		{"a fraction outside (0,1) falls back to one half", 10 * time.Minute, Policy{Fraction: 1.5, PropagationBudget: time.Second, MaxJitter: -1}, 0.9, 5 * time.Minute},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := At(t0, t0.Add(tc.lifetime), tc.policy, tc.jitter)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d := got.Sub(t0); d.Round(time.Millisecond) != tc.want.Round(time.Millisecond) {
+				t.Fatalf("refresh %v after issue, want %v", d, tc.want)
+			}
+			if !got.Before(t0.Add(tc.lifetime)) {
+				t.Fatal("refresh planned at or after expiry")
+			}
+		})
+	}
+}
+
+func TestAtReportsInfeasiblePolicies(t *testing.T) {
+	cases := []struct {
+		name     string
+		lifetime time.Duration
+		budget   time.Duration
+	}{
+		{"a budget as long as the token", 5 * time.Minute, 5 * time.Minute},
+		{"a budget longer than the token", 5 * time.Minute, 10 * time.Minute},
+		{"a budget leaving under ten seconds of use", 5 * time.Minute, 4*time.Minute + 55*time.Second},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := At(t0, t0.Add(tc.lifetime), Policy{Fraction: 0.5, PropagationBudget: tc.budget}, 0)
+			var infeasible *InfeasibleError
+			if !errors.As(err, &infeasible) {
+				t.Fatalf("err = %v, want an InfeasibleError", err)
+			}
+			if infeasible.Lifetime != tc.lifetime || infeasible.Budget != tc.budget {
+				t.Errorf("error names lifetime %v budget %v", infeasible.Lifetime, infeasible.Budget)
+			}
+		})
+	}
+	if _, err := At(t0, t0, DefaultPolicy(), 0); err == nil {
+		t.Error("a token that expires when issued was scheduled")
+	}
+}
+
+func TestRetryAt(t *testing.T) {
+	b := Backoff{Initial: time.Second, Max: 5 * time.Minute}
+	far := t0.Add(24 * time.Hour)
+	cases := []struct {
+		name       string
+		failures   int
+		retryAfter time.Duration
+		expires    time.Time
+		budget     time.Duration
+		jitter     float64
+		want       time.Duration
+	}{
+		{"the first failure retries within a second", 1, 0, far, 0, 0, 500 * time.Millisecond},
+		{"the delay doubles with each failure", 4, 0, far, 0, 0, 4 * time.Second},
+		{"jitter spreads the delay over its upper half", 4, 0, far, 0, 0.5, 6 * time.Second},
+		{"the delay stops growing at Max", 30, 0, far, 0, 0, 150 * time.Second},
+		{"Retry-After is honoured when longer", 1, 90 * time.Second, far, 0, 0, 90 * time.Second},
+		{"a retry never waits past the point the current token can still propagate", 30, 0, t0.Add(3 * time.Minute), 2 * time.Minute, 0.9, time.Minute},
+		{"Retry-After is bounded by the current token as well", 1, 10 * time.Minute, t0.Add(5 * time.Minute), 2 * time.Minute, 0, 3 * time.Minute},
+		{"inside the budget one last try comes just before expiry", 30, 0, t0.Add(time.Minute), 2 * time.Minute, 0, 59 * time.Second},
+		{"without a token the backoff alone decides", 30, 0, time.Time{}, 2 * time.Minute, 0, 150 * time.Second},
+		{"after expiry the backoff alone decides", 30, 0, t0.Add(-time.Minute), 2 * time.Minute, 0, 150 * time.Second},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got := b.RetryAt(t0, tc.failures, tc.retryAfter, tc.expires, tc.budget, tc.jitter)
+			if d := got.Sub(t0); d != tc.want {
+				t.Fatalf("retry after %v, want %v", d, tc.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,145 @@
+package token
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+
+	"github.com/keyport-dev/keyport/shared/outbound"
+)
+
+// FetchJWKS reads a JSON Web Key Set, such as a platform's jwks.json.
+func FetchJWKS(ctx context.Context, hc *http.Client, jwksURL string) (*jose.JSONWebKeySet, error) {
+	u, err := url.Parse(jwksURL)
+	if err != nil || u.Host == "" {
+		return nil, errors.New("the JWKS URL is not an absolute URL")
+	}
+	ctx, cancel := withTimeout(ctx, 0)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Accept", "application/json")
+	body, status, err := do(hc, req)
+	if err != nil {
+		return nil, fmt.Errorf("fetch JWKS from %s: %w", u.Host, err)
+	}
+	if status != http.StatusOK {
+		return nil, fmt.Errorf("fetch JWKS from %s: HTTP %d", u.Host, status)
+	}
+	var set jose.JSONWebKeySet
+	if err := json.Unmarshal(body, &set); err != nil {
+		return nil, fmt.Errorf("fetch JWKS from %s: the response is not a JWK set", u.Host)
+	}
+	if len(set.Keys) == 0 {
+		return nil, fmt.Errorf("fetch JWKS from %s: the set holds no key", u.Host)
+	}
+	return &set, nil
+}
+
+// PushedAuthorizationRequest is an RFC 9126 request, authenticated with a
+// client assertion.
+type PushedAuthorizationRequest struct {
+	URL         string
+	ClientID    string
+	Scope       string
+	RedirectURI string
+	// Assertion signs the client_assertion; its Audience defaults to URL.
+	Assertion Assertion
+	// Params are further authorization request parameters.
+	Params map[string]string
+	Now    func() time.Time
+}
+
+// PushedAuthorizationResponse is the endpoint's answer.
+type PushedAuthorizationResponse struct {
+	RequestURI string
+	ExpiresIn  time.Duration
+}
+
+// PushAuthorizationRequest sends a Pushed Authorization Request.
+func PushAuthorizationRequest(ctx context.Context, hc *http.Client, par PushedAuthorizationRequest) (*PushedAuthorizationResponse, error) {
+	u, err := url.Parse(par.URL)
+	if err != nil || u.Host == "" {
+		return nil, errors.New("the PAR URL is not an absolute URL")
+	}
+	now := time.Now
+	if par.Now != nil {
+		now = par.Now
+	}
+	audience := par.Assertion.Audience
+	if audience == "" {
+		audience = u.String()
+	}
+	assertion, err := SignAssertion(par.Assertion, par.ClientID, audience, now())
+	if err != nil {
+		return nil, err
+	}
+	form := url.Values{}
+	for k, v := range par.Params {
+		form.Set(k, v)
+	}
+	form.Set("client_id", par.ClientID)
+	form.Set("scope", par.Scope)
+	form.Set("redirect_uri", par.RedirectURI)
+	form.Set("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
+	form.Set("client_assertion", assertion)
+
+	ctx, cancel := withTimeout(ctx, 0)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), strings.NewReader(form.Encode()))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept", "application/json")
+	body, status, err := do(hc, req)
+	if err != nil {
+		return nil, fmt.Errorf("push authorization request to %s: %w", u.Host, err)
+	}
+	if status != http.StatusCreated && status != http.StatusOK {
+		msg := fmt.Sprintf("HTTP %d", status)
+		if oe, err := parseErrorBody(body); err == nil {
+			msg += " " + redact(oe.Error+": "+oe.ErrorDescription, assertion)
+		}
+		return nil, fmt.Errorf("push authorization request to %s: %s", u.Host, msg)
+	}
+	var r struct {
+		RequestURI string          `json:"request_uri"`
+		ExpiresIn  json.RawMessage `json:"expires_in"`
+	}
+	if err := json.Unmarshal(body, &r); err != nil || r.RequestURI == "" {
+		return nil, fmt.Errorf("push authorization request to %s: the response has no request_uri", u.Host)
+	}
+	expiresIn, err := parseExpiresIn(r.ExpiresIn)
+	if err != nil {
+		return nil, fmt.Errorf("push authorization request to %s: %w", u.Host, err)
+	}
+	return &PushedAuthorizationResponse{RequestURI: r.RequestURI, ExpiresIn: expiresIn}, nil
+}
+
+// do sends a request and reads a size-limited body.
+func do(hc *http.Client, req *http.Request) ([]byte, int, error) {
+	resp, err := hc.Do(req)
+	if err != nil {
+		return nil, 0, scrubURLError(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, outbound.MaxBodyBytes+1))
+	if err != nil {
+		return nil, 0, err
+	}
+	if len(body) > outbound.MaxBodyBytes {
+		return nil, 0, fmt.Errorf("the response body is larger than %d bytes", outbound.MaxBodyBytes)
+	}
+	return body, resp.StatusCode, nil
+}
