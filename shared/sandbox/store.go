@@ -1,0 +1,146 @@
+package sandbox
+
+import (
+	"crypto/x509"
+	"sync"
+	"time"
+)
+
+// NotificationChannel is a webhook registration, with the fields of seed
+// 000's platform.
+type NotificationChannel struct {
+	ID          string            `json:"id,omitempty"`
+	Owner       string            `json:"owner,omitempty"`
+	Name        string            `json:"name"`
+	ChannelType string            `json:"channelType"`
+	Method      string            `json:"method"`
+	WebhookURL  string            `json:"webhookURL"`
+	Headers     map[string]string `json:"headers,omitempty"`
+	EventTypes  []string          `json:"eventTypes,omitempty"`
+	// Authentication is None, OAuth2ClientCredentials or OAuth2Password (a
+	// static bearer is None with an Authorization header).
+	Authentication WebhookAuth `json:"authentication"`
+}
+
+// WebhookAuth is how the platform authenticates to a webhook.
+type WebhookAuth struct {
+	Type         string            `json:"type"`
+	TokenURL     string            `json:"tokenURL,omitempty"`
+	ClientID     string            `json:"clientID,omitempty"`
+	ClientSecret string            `json:"clientSecret,omitempty"`
+	Username     string            `json:"username,omitempty"`
+	Password     string            `json:"password,omitempty"`
+	Scopes       []string          `json:"scopes,omitempty"`
+	Headers      map[string]string `json:"headers,omitempty"`
+}
+
+// IngestionChannel is a customer's channel.
+type IngestionChannel struct {
+	ID          string `json:"id"`
+	Owner       string `json:"owner,omitempty"`
+	Customer    string `json:"customer"`
+	MessageType string `json:"messageType"`
+	MediaType   string `json:"mediaType"`
+}
+
+// CertificateRegistration is a client certificate registered for a client.
+type CertificateRegistration struct {
+	ID         string    `json:"id"`
+	ClientID   string    `json:"clientID"`
+	PEM        string    `json:"pem"`
+	Thumbprint string    `json:"thumbprint"`
+	NotAfter   time.Time `json:"notAfter"`
+	cert       *x509.Certificate
+}
+
+// Message is one message received on an ingestion channel.
+type Message struct {
+	ChannelID   string    `json:"channelID"`
+	MessageType string    `json:"messageType"`
+	MediaType   string    `json:"mediaType"`
+	Size        int       `json:"size"`
+	Received    time.Time `json:"received"`
+}
+
+// Delivery is one webhook call by the dispatcher.
+type Delivery struct {
+	ChannelID string    `json:"channelID"`
+	EventType string    `json:"eventType"`
+	Status    int       `json:"status"`
+	Error     string    `json:"error,omitempty"`
+	Time      time.Time `json:"time"`
+}
+
+// store holds the sandbox's platform objects.
+type store struct {
+	mu            sync.Mutex
+	notifications map[string]NotificationChannel
+	ingestion     map[string]IngestionChannel
+	certificates  map[string]CertificateRegistration
+	messages      []Message
+	deliveries    []Delivery
+}
+
+func newStore() *store {
+	return &store{
+		notifications: map[string]NotificationChannel{},
+		ingestion:     map[string]IngestionChannel{},
+		certificates:  map[string]CertificateRegistration{},
+	}
+}
+
+func (st *store) certificatesOf(clientID string) []*x509.Certificate {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	var out []*x509.Certificate
+	for _, c := range st.certificates {
+		if c.ClientID == clientID {
+			out = append(out, c.cert)
+		}
+	}
+	return out
+}
+
+func (st *store) certificateRegistered(clientID string, cert *x509.Certificate) bool {
+	for _, c := range st.certificatesOf(clientID) {
+		if c.Equal(cert) {
+			return true
+		}
+	}
+	return false
+}
+
+// RegisterCertificate registers a client certificate directly, as an
+// administrator of the platform would.
+func (s *Sandbox) RegisterCertificate(clientID string, cert *x509.Certificate) string {
+	id := "cert-" + randomHex(6)
+	s.store.mu.Lock()
+	defer s.store.mu.Unlock()
+	s.store.certificates[id] = CertificateRegistration{ID: id, ClientID: clientID, cert: cert, NotAfter: cert.NotAfter}
+	return id
+}
+
+// NotificationChannels lists the registered notification channels.
+func (s *Sandbox) NotificationChannels() []NotificationChannel {
+	s.store.mu.Lock()
+	defer s.store.mu.Unlock()
+	out := make([]NotificationChannel, 0, len(s.store.notifications))
+	for _, c := range s.store.notifications {
+		out = append(out, c)
+	}
+	return out
+}
+
+// Messages lists the messages received on ingestion channels.
+func (s *Sandbox) Messages() []Message {
+	s.store.mu.Lock()
+	defer s.store.mu.Unlock()
+	return append([]Message(nil), s.store.messages...)
+}
+
+// Deliveries lists the webhook calls made by the dispatcher.
+func (s *Sandbox) Deliveries() []Delivery {
+	s.store.mu.Lock()
+	defer s.store.mu.Unlock()
+	return append([]Delivery(nil), s.store.deliveries...)
+}
