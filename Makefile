@@ -75,6 +75,21 @@ $(TESTBIN)/kube-apiserver $(TESTBIN)/etcd:
 test: lint testbin ## Run every test against the real API server (builds what is missing).
 	@echo "==> go test ./... (integration tests use $(TESTBIN))"
 	go test -count=1 $(GO_TEST_FLAGS) ./...
+	@$(MAKE) -s fuzz FUZZTIME=$(SMOKE_FUZZTIME)
+
+# Fuzz targets: package and function. `make test` runs each briefly; `make
+# fuzz` longer (FUZZTIME=10m make fuzz for a soak).
+FUZZ_TARGETS := ./shared/token:FuzzParseResponse ./shared/certs:FuzzDecodePKCS12 ./shared/certs:FuzzDecodePEM
+FUZZTIME ?= 1m
+SMOKE_FUZZTIME ?= 5s
+
+.PHONY: fuzz
+fuzz: ## Run every fuzz target for FUZZTIME each.
+	@for target in $(FUZZ_TARGETS); do \
+	  pkg=$${target%%:*}; fn=$${target##*:}; \
+	  echo "==> fuzz $$fn in $$pkg for $(FUZZTIME)"; \
+	  go test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	done
 
 $(CONTROLLER_GEN):
 	@echo "==> building controller-gen $(CONTROLLER_TOOLS_VERSION) from the Go module proxy"

@@ -4,6 +4,7 @@
 package certs
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
@@ -113,13 +114,14 @@ func DecodePKCS12(data []byte, passphrase string) (*Bundle, error) {
 	}
 	b := &Bundle{Leaf: leaf, Key: signer}
 	// A bundle's extra certificates are the leaf's chain when one issued the
-	// other; keep them in chain order, the rest as trust anchors.
+	// other; keep the intermediates in chain order, and roots (self-signed)
+	// and unrelated certificates as trust anchors.
 	issuer := leaf
 	remaining := cas
 	for {
 		next := -1
 		for i, c := range remaining {
-			if issuer.CheckSignatureFrom(c) == nil && !c.Equal(issuer) {
+			if issuer.CheckSignatureFrom(c) == nil && !c.Equal(issuer) && !selfSigned(c) {
 				next = i
 				break
 			}
@@ -222,6 +224,10 @@ func (h *Holder) Get() (*tls.Certificate, error) {
 		return c, nil
 	}
 	return nil, errors.New("no client certificate has been loaded")
+}
+
+func selfSigned(c *x509.Certificate) bool {
+	return bytes.Equal(c.RawSubject, c.RawIssuer) && c.CheckSignatureFrom(c) == nil
 }
 
 func publicKeysEqual(a, b crypto.PublicKey) bool {

@@ -104,6 +104,15 @@ func (g schemeGuard) RoundTrip(r *http.Request) (*http.Response, error) {
 	return g.next.RoundTrip(r)
 }
 
+// CloseIdleConnections lets http.Client.CloseIdleConnections reach the
+// transport, so callers can force new handshakes (after a certificate
+// rotation, say).
+func (g schemeGuard) CloseIdleConnections() {
+	if c, ok := g.next.(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
+	}
+}
+
 // CheckURL accepts https URLs, and http URLs when allowHTTP is set.
 func CheckURL(u *url.URL, allowHTTP bool) error {
 	switch {
