@@ -71,8 +71,17 @@ testbin: $(TESTBIN)/kube-apiserver $(TESTBIN)/etcd ## Build kube-apiserver and e
 $(TESTBIN)/kube-apiserver $(TESTBIN)/etcd:
 	bash shared/testenv/testbin/build.sh $(@F) $(TESTBIN)
 
+OIDC_PEER := shared/token/testdata/oidc
+
+.PHONY: oidc-deps
+oidc-deps: $(OIDC_PEER)/node_modules/.package-lock.json ## Install oidc-provider (npm) for the third-party token tests.
+
+$(OIDC_PEER)/node_modules/.package-lock.json: $(OIDC_PEER)/package-lock.json
+	@echo "==> installing oidc-provider from the npm registry into $(OIDC_PEER)"
+	npm ci --prefix $(OIDC_PEER) --no-audit --no-fund
+
 .PHONY: test
-test: lint testbin ## Run every test against the real API server (builds what is missing).
+test: lint testbin oidc-deps ## Run every test against the real API server (builds what is missing).
 	@echo "==> go test ./... (integration tests use $(TESTBIN))"
 	go test -count=1 $(GO_TEST_FLAGS) ./...
 	@$(MAKE) -s fuzz FUZZTIME=$(SMOKE_FUZZTIME)

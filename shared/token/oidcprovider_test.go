@@ -1,0 +1,179 @@
+package token_test
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+
+	"github.com/keyport-dev/keyport/shared/certs/certstest"
+	"github.com/keyport-dev/keyport/shared/outbound"
+	"github.com/keyport-dev/keyport/shared/token"
+)
+
+// oidcSecret has the characters that RFC 6749 §2.3.1 encoding must get right
+// (oidc-provider, like the RFC, allows only printable ASCII in secrets).
+const oidcSecret = "s3cr3t:with%odd+chars/~ &="
+
+// TestAgainstOIDCProvider runs the token code against oidc-provider, an
+// OpenID Certified authorization server from the npm registry, on loopback:
+// the sandbox is Keyport's own and must not be the only judge. `make test`
+// installs it (make oidc-deps).
+func TestAgainstOIDCProvider(t *testing.T) {
+	dir, err := filepath.Abs("testdata/oidc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "node_modules", "oidc-provider")); err != nil {
+		t.Fatalf("oidc-provider is not installed in %s: run `make oidc-deps` (needs node and the npm registry)", dir)
+	}
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Fatal("node is not on PATH; it is needed to run oidc-provider")
+	}
+
+	serverCA, _ := certstest.NewCA("oidc server CA")
+	serverCert, _ := serverCA.Issue("127.0.0.1", certstest.Options{Server: true})
+	clientCA, _ := certstest.NewCA("oidc client CA")
+	rsaKey, _ := clientCA.Issue("jwt-app-rsa", certstest.Options{KeyType: certstest.RSA})
+	ecKey, _ := clientCA.Issue("jwt-app-ec", certstest.Options{KeyType: certstest.ECDSA})
+	tlsClient, _ := clientCA.Issue("tls-app", certstest.Options{})
+
+	jwk := func(c *certstest.Cert) json.RawMessage {
+		b, err := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: c.Key.Public(), Use: "sig"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	client := func(id, method string, extra map[string]any) map[string]any {
+		m := map[string]any{"client_id": id, "grant_types": []string{"client_credentials"}, "response_types": []string{},
+			"redirect_uris": []string{}, "token_endpoint_auth_method": method}
+		for k, v := range extra {
+			m[k] = v
+		}
+		return m
+	}
+	config := map[string]any{
+		"cert":     string(serverCert.CertPEM()),
+		"key":      string(serverCert.KeyPEM()),
+		"clientCA": string(clientCA.CertPEM()),
+		"clients": []map[string]any{
+			client("basic-app", "client_secret_basic", map[string]any{"client_secret": oidcSecret}),
+			client("post-app", "client_secret_post", map[string]any{"client_secret": oidcSecret}),
+			client("jwt-app-rsa", "private_key_jwt", map[string]any{"jwks": jwk(rsaKey)}),
+			client("jwt-app-ec", "private_key_jwt", map[string]any{"jwks": jwk(ecKey)}),
+			client("tls-app", "tls_client_auth", map[string]any{"tls_client_auth_subject_dn": "CN=tls-app"}),
+		},
+	}
+	configFile := filepath.Join(t.TempDir(), "config.json")
+	data, _ := json.Marshal(config)
+	if err := os.WriteFile(configFile, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	cmd := exec.Command(node, filepath.Join(dir, "server.mjs"), configFile)
+	cmd.Dir = dir
+	stdin, _ := cmd.StdinPipe()
+	stdout, _ := cmd.StdoutPipe()
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = stdin.Close() // the server exits when its stdin closes
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			_ = cmd.Process.Kill()
+		}
+	})
+	ready := make(chan string, 1)
+	go func() {
+		line, _ := bufio.NewReader(stdout).ReadString('\n')
+		ready <- line
+	}()
+	var endpoints struct {
+		Issuer        string `json:"issuer"`
+		TokenEndpoint string `json:"token_endpoint"`
+	}
+	select {
+	case line := <-ready:
+		if err := json.Unmarshal([]byte(line), &endpoints); err != nil {
+			t.Fatalf("oidc-provider did not start: %q %s", line, stderr.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("oidc-provider did not start within 30s: %s", stderr.String())
+	}
+
+	httpClient := func(cert *certstest.Cert) *http.Client {
+		o := outbound.Options{CABundle: serverCA.CertPEM()}
+		if cert != nil {
+			c := cert.TLS()
+			o.ClientCertificate = func() (*tls.Certificate, error) { return &c, nil }
+		}
+		hc, err := outbound.NewClient(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return hc
+	}
+
+	cases := []struct {
+		name string
+		req  token.Request
+		cert *certstest.Cert
+	}{
+		{"client_secret_basic", token.Request{ClientAuth: token.ClientSecretBasic, ClientID: "basic-app", ClientSecret: oidcSecret}, nil},
+		{"client_secret_post", token.Request{ClientAuth: token.ClientSecretPost, ClientID: "post-app", ClientSecret: oidcSecret}, nil},
+		{"private_key_jwt with RS256", token.Request{ClientAuth: token.PrivateKeyJWT, ClientID: "jwt-app-rsa",
+			Assertion: token.Assertion{Key: rsaKey.Key, Certificate: rsaKey.Cert}}, nil},
+		{"private_key_jwt with PS256", token.Request{ClientAuth: token.PrivateKeyJWT, ClientID: "jwt-app-rsa",
+			Assertion: token.Assertion{Key: rsaKey.Key, Algorithm: "PS256"}}, nil},
+		{"private_key_jwt with ES256", token.Request{ClientAuth: token.PrivateKeyJWT, ClientID: "jwt-app-ec",
+			Assertion: token.Assertion{Key: ecKey.Key}}, nil},
+		{"tls_client_auth", token.Request{ClientAuth: token.TLSClientAuth, ClientID: "tls-app"}, tlsClient},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			req := tc.req
+			req.URL = endpoints.TokenEndpoint
+			req.GrantType = token.GrantClientCredentials
+			tok, err := token.Fetch(context.Background(), httpClient(tc.cert), req)
+			if err != nil {
+				t.Fatalf("oidc-provider refused: %v", err)
+			}
+			if tok.AccessToken == "" || tok.TokenType != "Bearer" || tok.Lifetime() <= 0 || tok.ExpirySource != "expires_in" {
+				t.Errorf("token %+v", tok)
+			}
+		})
+	}
+
+	t.Run("a wrong secret is reported as invalid credentials", func(t *testing.T) {
+		_, err := token.Fetch(context.Background(), httpClient(nil), token.Request{URL: endpoints.TokenEndpoint,
+			GrantType: token.GrantClientCredentials, ClientAuth: token.ClientSecretBasic, ClientID: "basic-app", ClientSecret: "wrong"})
+		if token.KindOf(err) != token.KindInvalidCredentials || !strings.Contains(err.Error(), "invalid_client") {
+			t.Fatalf("err = %v, want invalid_client", err)
+		}
+	})
+	t.Run("an assertion signed with a key the server does not know is refused", func(t *testing.T) {
+		_, err := token.Fetch(context.Background(), httpClient(nil), token.Request{URL: endpoints.TokenEndpoint,
+			GrantType: token.GrantClientCredentials, ClientAuth: token.PrivateKeyJWT, ClientID: "jwt-app-ec",
+			Assertion: token.Assertion{Key: tlsClient.Key}})
+		if token.KindOf(err) != token.KindInvalidCredentials {
+			t.Fatalf("err = %v, want invalid credentials", err)
+		}
+	})
+}
