@@ -20,7 +20,7 @@ const (
 	DefaultMaxJitter = 10 * time.Second
 	// MinUsableTime is the least time a token must be in use before it is
 	// replaced; a policy leaving less is infeasible rather than a loop.
-	MinUsableTime = 10 * time.Second
+	MinUsableTime = 5 * time.Second
 )
 
 // Policy decides when a token is replaced.

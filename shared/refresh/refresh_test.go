@@ -48,7 +48,7 @@ func TestAtReportsInfeasiblePolicies(t *testing.T) {
 	}{
 		{"a budget as long as the token", 5 * time.Minute, 5 * time.Minute},
 		{"a budget longer than the token", 5 * time.Minute, 10 * time.Minute},
-		{"a budget leaving under ten seconds of use", 5 * time.Minute, 4*time.Minute + 55*time.Second},
+		{"a budget leaving under five seconds of use", 5 * time.Minute, 4*time.Minute + 57*time.Second},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -10,8 +10,8 @@ type action int
 const (
 	// keep the current token; look again at the planned time.
 	keep action = iota
-	// refresh: request a new token now.
-	refresh
+	// request a new token now.
+	request
 	// wait: a refresh is due but the backoff after a failure has not passed.
 	wait
 	// suspended: the user paused refreshing; touch nothing.
@@ -19,7 +19,7 @@ const (
 )
 
 func (a action) String() string {
-	return [...]string{"keep", "refresh", "wait", "suspended"}[a]
+	return [...]string{"keep", "request", "wait", "suspended"}[a]
 }
 
 // observation is everything the plan depends on, gathered by the reconciler.
@@ -72,7 +72,7 @@ func plan(o observation) decision {
 	switch s := o.stored; {
 	case s != nil && o.forceRefresh != "" && o.forceRefresh != s.handledForce:
 		// A person asked; that overrides the backoff.
-		return decision{action: refresh, why: "a refresh was requested with the keyport.dev/refresh annotation"}
+		return decision{action: request, why: "a refresh was requested with the keyport.dev/refresh annotation"}
 	case s == nil:
 		why = "the output Secret holds no usable token"
 	case s.inputsMAC != o.inputsMAC:
@@ -85,5 +85,5 @@ func plan(o observation) decision {
 	if !o.retryAt.IsZero() && o.now.Before(o.retryAt) && o.retryInputsMAC == o.inputsMAC {
 		return decision{action: wait, why: why + "; retrying after the previous failure", requeueAt: o.retryAt}
 	}
-	return decision{action: refresh, why: why}
+	return decision{action: request, why: why}
 }

@@ -25,22 +25,22 @@ func TestPlan(t *testing.T) {
 		{
 			name:       "a missing token is requested at once",
 			obs:        observation{now: now, inputsMAC: "mac-1"},
-			wantAction: refresh,
+			wantAction: request,
 		},
 		{
 			name:       "a token at its refresh time is replaced",
 			obs:        observation{now: now, stored: due, inputsMAC: "mac-1"},
-			wantAction: refresh,
+			wantAction: request,
 		},
 		{
 			name:       "rotated credentials replace a fresh token",
 			obs:        observation{now: now, stored: fresh, inputsMAC: "mac-2"},
-			wantAction: refresh,
+			wantAction: request,
 		},
 		{
 			name:       "a new refresh annotation value replaces a fresh token",
 			obs:        observation{now: now, stored: forced, inputsMAC: "mac-1", forceRefresh: "2"},
-			wantAction: refresh,
+			wantAction: request,
 		},
 		{
 			name:       "a refresh annotation already answered changes nothing",
@@ -50,7 +50,7 @@ func TestPlan(t *testing.T) {
 		{
 			name:       "a forced refresh overrides the backoff",
 			obs:        observation{now: now, stored: forced, inputsMAC: "mac-1", forceRefresh: "2", retryAt: now.Add(time.Minute), retryInputsMAC: "mac-1"},
-			wantAction: refresh,
+			wantAction: request,
 		},
 		{
 			name:       "a due refresh waits out the backoff after a failure",
@@ -60,12 +60,12 @@ func TestPlan(t *testing.T) {
 		{
 			name:       "a due refresh goes ahead once the backoff has passed",
 			obs:        observation{now: now, stored: due, inputsMAC: "mac-1", retryAt: now.Add(-time.Second), retryInputsMAC: "mac-1"},
-			wantAction: refresh,
+			wantAction: request,
 		},
 		{
 			name:       "fixed credentials are tried without waiting out the backoff of the old ones",
 			obs:        observation{now: now, stored: due, inputsMAC: "mac-2", retryAt: now.Add(time.Minute), retryInputsMAC: "mac-1"},
-			wantAction: refresh,
+			wantAction: request,
 		},
 		{
 			name:       "a suspended client does nothing, even without a token",

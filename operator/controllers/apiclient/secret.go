@@ -1,6 +1,7 @@
 package apiclient
 
 import (
+	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
@@ -101,6 +102,15 @@ func readSecret(s *corev1.Secret, macKey []byte) (issuedToken, error) {
 	t.inputsMAC = s.Annotations[annotationInputsMAC]
 	t.handledForce = s.Annotations[annotationHandledForce]
 	return t, nil
+}
+
+// secretUpToDate reports whether existing already holds what desired does,
+// so that a resync costs no write.
+func secretUpToDate(existing, desired *corev1.Secret) bool {
+	return existing.Type == desired.Type &&
+		maps.EqualFunc(existing.Data, desired.Data, bytes.Equal) &&
+		maps.Equal(existing.Labels, desired.Labels) &&
+		maps.Equal(existing.Annotations, desired.Annotations)
 }
 
 // dataMAC is a keyed MAC of the Secret's data, so that tampering is noticed

@@ -1,0 +1,493 @@
+package apiclient_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	keyportv1 "github.com/keyport-dev/keyport/api/v1alpha1"
+	"github.com/keyport-dev/keyport/operator/controllers/apiclient"
+	"github.com/keyport-dev/keyport/shared/certs"
+	"github.com/keyport-dev/keyport/shared/sandbox"
+	"github.com/keyport-dev/keyport/shared/tokensecret"
+)
+
+// setup creates a namespace with the credentials, the sandbox's CA and a
+// client certificate, and starts an operator for it.
+func setup(t *testing.T) string {
+	t.Helper()
+	ns := env.Namespace(t)
+	create(t, credentials(ns))
+	create(t, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "sandbox-ca", Namespace: ns},
+		Data: map[string][]byte{"ca.crt": sb.CACertPEM()}})
+	certPEM, keyPEM, err := sb.IssueClientCert(clientID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	create(t, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "client-tls", Namespace: ns},
+		Type: corev1.SecretTypeTLS, Data: map[string][]byte{corev1.TLSCertKey: certPEM, corev1.TLSPrivateKeyKey: keyPEM}})
+	return ns
+}
+
+// newApiClient returns an ApiClient for the sandbox; mutate adjusts it.
+func newApiClient(ns, name string, spec keyportv1.ApiClientSpec) *keyportv1.ApiClient {
+	if spec.TLS == nil {
+		spec.TLS = &keyportv1.TLSSettings{}
+	}
+	spec.TLS.CABundle = &keyportv1.SecretKeySelector{Name: "sandbox-ca", Key: "ca.crt"}
+	if spec.Credentials == nil {
+		spec.Credentials = &keyportv1.CredentialsSource{SecretName: "cpu-credentials"}
+	}
+	return &keyportv1.ApiClient{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}, Spec: spec}
+}
+
+// tokenIn reads and checks the output Secret; it returns "" when there is
+// no usable token yet.
+func tokenIn(t *testing.T, ns, name string) (tokensecret.Token, *corev1.Secret, bool) {
+	t.Helper()
+	s := &corev1.Secret{}
+	if err := env.Client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, s); err != nil {
+		return tokensecret.Token{}, nil, false
+	}
+	tok, err := tokensecret.Parse(s.Data)
+	return tok, s, err == nil
+}
+
+func waitReady(t *testing.T, ns, name string) *keyportv1.ApiClient {
+	t.Helper()
+	var ac *keyportv1.ApiClient
+	eventually(t, 20*time.Second, name+" Ready", func() (bool, string) {
+		ac = get(t, ns, name, &keyportv1.ApiClient{})
+		status, _, observed := condition(ac, keyportv1.ConditionReady)
+		return status == metav1.ConditionTrue && observed == ac.Generation && ac.Status.ObservedGeneration == ac.Generation, describe(ac)
+	})
+	return ac
+}
+
+func TestEverySeedDialectGetsAValidTokenIntoItsSecret(t *testing.T) {
+	ns := setup(t)
+	startOperator(t, ns, nil)
+	clientCert := &keyportv1.ClientCertificateReference{SecretName: "client-tls"}
+	cases := []struct {
+		name     string
+		spec     keyportv1.ApiClientSpec
+		endpoint string
+		lifetime time.Duration
+	}{
+		{"seed-000-port-community", keyportv1.ApiClientSpec{Preset: keyportv1.PresetPortCommunityPassword,
+			TokenURL: sb.URL() + "/connect/token",
+			Headers: []keyportv1.HTTPHeader{{Name: "Ocp-Apim-Subscription-Key",
+				ValueFrom: &keyportv1.SecretKeySelector{Name: "cpu-credentials", Key: "subscription_key"}}}},
+			sandbox.EndpointConnectToken, time.Hour},
+		{"seed-001-oauth2", keyportv1.ApiClientSpec{Preset: keyportv1.PresetOAuth2ClientCredentials,
+			TokenURL: sb.URL() + "/connect/token"}, sandbox.EndpointConnectToken, time.Hour},
+		{"seed-002-bank", keyportv1.ApiClientSpec{Preset: keyportv1.PresetBankM2M, TokenURL: sb.URL() + "/m2m/token",
+			ClientCertificate: clientCert}, sandbox.EndpointM2MToken, 5 * time.Minute},
+		{"seed-003-payment", keyportv1.ApiClientSpec{Preset: keyportv1.PresetPaymentJSON, TokenURL: sb.URL() + "/oauth2/token"},
+			sandbox.EndpointJSONToken, time.Hour},
+		{"seed-004-softpos", keyportv1.ApiClientSpec{Preset: keyportv1.PresetSoftPOS, TokenURL: sb.URL() + "/softpos/appenrollment/token",
+			ClientCertificate: clientCert}, sandbox.EndpointSoftPOSToken, time.Hour},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			spec := tc.spec
+			if tc.name == "seed-002-bank" {
+				// The bank's Basic credentials are the M2M user's.
+				spec.Credentials = &keyportv1.CredentialsSource{SecretName: "cpu-credentials"}
+			}
+			before := sb.Counters().Succeeded(tc.endpoint, clientID)
+			create(t, newApiClient(ns, tc.name, spec))
+			ac := waitReady(t, ns, tc.name)
+
+			tok, secret, ok := tokenIn(t, ns, tc.name+"-token")
+			if !ok {
+				t.Fatal("the output Secret holds no token")
+			}
+			claims, err := sb.Validate(tok.AccessToken)
+			if err != nil {
+				t.Fatalf("the platform does not accept the token in the Secret: %v", err)
+			}
+			if claims.Subject != clientID {
+				t.Errorf("token for %q", claims.Subject)
+			}
+			if n := sb.Counters().Succeeded(tc.endpoint, clientID) - before; n != 1 {
+				t.Errorf("%d token requests, want 1", n)
+			}
+			if lifetime := time.Until(tok.ExpiresAt); lifetime > tc.lifetime || lifetime < tc.lifetime-time.Minute {
+				t.Errorf("token expires in %v, want about %v", lifetime, tc.lifetime)
+			}
+			// The Secret contract of ARCHITECTURE §4.
+			if string(secret.Data["authorization"]) != "Bearer "+tok.AccessToken {
+				t.Errorf("authorization = %q", secret.Data["authorization"])
+			}
+			var headers map[string]string
+			_ = json.Unmarshal(secret.Data["headers.json"], &headers)
+			if headers["Authorization"] == "" {
+				t.Error("headers.json lacks Authorization")
+			}
+			if tc.name == "seed-000-port-community" && headers["Ocp-Apim-Subscription-Key"] != subKey {
+				t.Errorf("headers.json lacks the subscription key: %v", headers)
+			}
+			if secret.Labels[keyportv1.LabelManagedBy] != keyportv1.ManagedByValue ||
+				secret.Annotations[keyportv1.AnnotationReloaderIgnore] != "true" ||
+				secret.Annotations[keyportv1.AnnotationExpiresAt] == "" || secret.Annotations[keyportv1.AnnotationRefreshAt] == "" {
+				t.Errorf("labels %v annotations %v", secret.Labels, secret.Annotations)
+			}
+			if !metav1.IsControlledBy(secret, ac) {
+				t.Error("the Secret is not owned by its ApiClient, so it would outlive it")
+			}
+			if ac.Status.OutputSecretName != tc.name+"-token" || ac.Status.TokenExpiresAt == nil || ac.Status.NextRefreshTime == nil {
+				t.Errorf("status %+v", ac.Status)
+			}
+			if spec.ClientCertificate != nil {
+				pem := get(t, ns, "client-tls", &corev1.Secret{}).Data[corev1.TLSCertKey]
+				leaf, _ := certs.DecodeCertificatesPEM(pem)
+				if ac.Status.CertificateThumbprint != certs.Thumbprint(leaf[0]) {
+					t.Errorf("status thumbprint %q", ac.Status.CertificateThumbprint)
+				}
+			}
+		})
+	}
+	scanForSecrets(t, ns)
+}
+
+// shortLived returns a spec whose tokens live 20 s on the sandbox's generic
+// endpoint, with a 4 s budget, so rotation happens every ~10 s.
+func shortLived() keyportv1.ApiClientSpec {
+	return keyportv1.ApiClientSpec{
+		TokenURL: sb.URL() + "/connect/token",
+		Refresh:  &keyportv1.RefreshPolicy{PropagationBudget: &metav1.Duration{Duration: 4 * time.Second}},
+	}
+}
+
+// shortSandbox runs a second sandbox with 20-second tokens.
+func shortSandbox(t *testing.T) *sandbox.Sandbox {
+	t.Helper()
+	s, err := sandbox.Start(sandbox.Config{
+		Clients:       []sandbox.Client{{ID: clientID, Secret: clientSecret, Username: username, Password: password}},
+		TokenLifetime: 20 * time.Second, Seed: 11,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+func TestTokensRotateOncePerLifetimeAndSurviveRestarts(t *testing.T) {
+	short := shortSandbox(t)
+	ns := setup(t)
+	create(t, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "short-ca", Namespace: ns}, Data: map[string][]byte{"ca.crt": short.CACertPEM()}})
+	op := startOperator(t, ns, nil)
+	spec := shortLived()
+	spec.TokenURL = short.URL() + "/connect/token"
+	ac := newApiClient(ns, "rotating", spec)
+	ac.Spec.TLS.CABundle.Name = "short-ca"
+	create(t, ac)
+	waitReady(t, ns, "rotating")
+	first, _, _ := tokenIn(t, ns, "rotating-token")
+
+	// Two rotations: each new token arrives before the old one expires.
+	seen := []string{first.AccessToken}
+	deadline := time.Now().Add(35 * time.Second)
+	for len(seen) < 3 && time.Now().Before(deadline) {
+		tok, _, ok := tokenIn(t, ns, "rotating-token")
+		if !ok || !time.Now().Before(tok.ExpiresAt) {
+			t.Fatalf("the Secret held no valid token at %v", time.Now())
+		}
+		if tok.AccessToken != seen[len(seen)-1] {
+			seen = append(seen, tok.AccessToken)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if len(seen) < 3 {
+		t.Fatalf("saw %d tokens in 35 s, want 3 (rotation every ~10 s)", len(seen))
+	}
+	if n := short.Counters().Requests(sandbox.EndpointConnectToken, clientID); n != 3 {
+		t.Errorf("%d token requests for 3 tokens, want one per token", n)
+	}
+
+	// Restart economy: a new operator process reuses the fresh token.
+	// The check runs while the stored token is before its refresh time.
+	op.stop()
+	_, secret, _ := tokenIn(t, ns, "rotating-token")
+	refreshAt, err := time.Parse(time.RFC3339, secret.Annotations[keyportv1.AnnotationRefreshAt])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if time.Until(refreshAt) < 5*time.Second {
+		t.Fatalf("the test needs the token fresh for 5 s more, it refreshes in %v", time.Until(refreshAt))
+	}
+	before := short.Counters().Requests(sandbox.EndpointConnectToken, clientID)
+	startOperator(t, ns, nil)
+	consistently(t, time.Until(refreshAt)-time.Second, "no token request from the restarted operator", func() (bool, string) {
+		n := short.Counters().Requests(sandbox.EndpointConnectToken, clientID) - before
+		return n == 0, fmt.Sprintf("%d requests", n)
+	})
+	// And it takes over the schedule: the next rotation still happens.
+	eventually(t, 15*time.Second, "the next rotation by the new operator", func() (bool, string) {
+		n := short.Counters().Requests(sandbox.EndpointConnectToken, clientID) - before
+		return n == 1, fmt.Sprintf("%d requests", n)
+	})
+	scanForSecrets(t, ns)
+}
+
+func TestCredentialRotationRefreshesPromptly(t *testing.T) {
+	ns := setup(t)
+	startOperator(t, ns, nil)
+	create(t, newApiClient(ns, "rotated", keyportv1.ApiClientSpec{TokenURL: sb.URL() + "/connect/token"}))
+	waitReady(t, ns, "rotated")
+	first, _, _ := tokenIn(t, ns, "rotated-token")
+	base := sb.Counters().Requests(sandbox.EndpointConnectToken, clientID)
+
+	// An unrelated Secret changes: nothing happens.
+	create(t, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "unrelated", Namespace: ns}, StringData: map[string]string{"x": "y"}})
+	time.Sleep(2 * time.Second)
+	if n := sb.Counters().Requests(sandbox.EndpointConnectToken, clientID) - base; n != 0 {
+		t.Fatalf("an unrelated Secret caused %d token requests", n)
+	}
+
+	// The client secret is rotated at the platform and in the Secret.
+	sb.AddClient(sandbox.Client{ID: clientID, Secret: "rotated-secret-2", Username: username, Password: password, SubscriptionKey: subKey})
+	t.Cleanup(func() {
+		sb.AddClient(sandbox.Client{ID: clientID, Secret: clientSecret, Username: username, Password: password, SubscriptionKey: subKey})
+	})
+	creds := get(t, ns, "cpu-credentials", &corev1.Secret{})
+	creds.Data["client_secret"] = []byte("rotated-secret-2")
+	if err := env.Client.Update(context.Background(), creds); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "a token requested with the new secret", func() (bool, string) {
+		tok, _, ok := tokenIn(t, ns, "rotated-token")
+		return ok && tok.AccessToken != first.AccessToken, "still the first token"
+	})
+	if n := sb.Counters().Succeeded(sandbox.EndpointConnectToken, clientID) - base; n != 1 {
+		t.Errorf("%d successful token requests after the rotation, want 1", n)
+	}
+}
+
+func TestOutputSecretIsRepairedWithoutANewToken(t *testing.T) {
+	ns := setup(t)
+	startOperator(t, ns, nil)
+	create(t, newApiClient(ns, "repaired", keyportv1.ApiClientSpec{TokenURL: sb.URL() + "/connect/token"}))
+	waitReady(t, ns, "repaired")
+	original, secret, _ := tokenIn(t, ns, "repaired-token")
+	base := sb.Counters().Requests(sandbox.EndpointConnectToken, clientID)
+
+	secret.Data["access_token"] = []byte("pasted-by-hand")
+	if err := env.Client.Update(context.Background(), secret); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "the edited Secret repaired", func() (bool, string) {
+		tok, _, ok := tokenIn(t, ns, "repaired-token")
+		return ok && tok.AccessToken == original.AccessToken, "not yet repaired"
+	})
+
+	if err := env.Client.Delete(context.Background(), secret); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "the deleted Secret recreated", func() (bool, string) {
+		tok, _, ok := tokenIn(t, ns, "repaired-token")
+		return ok && tok.AccessToken == original.AccessToken, "not yet recreated"
+	})
+	if n := sb.Counters().Requests(sandbox.EndpointConnectToken, clientID) - base; n != 0 {
+		t.Errorf("repairing cost %d token requests, want 0", n)
+	}
+}
+
+func TestPlatformFaultsKeepTheTokenAndSayWhy(t *testing.T) {
+	cases := []struct {
+		name       string
+		fault      sandbox.Fault
+		wantReason string
+	}{
+		{"server errors", sandbox.Fault{ErrorRate: 1}, keyportv1.ReasonTokenEndpointUnreachable},
+		{"rate limiting with Retry-After", sandbox.Fault{RateLimitRate: 1, RetryAfter: 2 * time.Second}, keyportv1.ReasonRateLimited},
+		{"malformed bodies", sandbox.Fault{MalformedRate: 1}, keyportv1.ReasonMalformedTokenResponse},
+		{"timeouts", sandbox.Fault{Latency: 20 * time.Second}, keyportv1.ReasonTokenEndpointUnreachable},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			faulty := shortSandbox(t)
+			ns := setup(t)
+			create(t, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "short-ca", Namespace: ns}, Data: map[string][]byte{"ca.crt": faulty.CACertPEM()}})
+			startOperator(t, ns, nil)
+			spec := shortLived()
+			spec.TokenURL = faulty.URL() + "/connect/token"
+			ac := newApiClient(ns, "faulty", spec)
+			ac.Spec.TLS.CABundle.Name = "short-ca"
+			create(t, ac)
+			waitReady(t, ns, "faulty")
+			good, _, _ := tokenIn(t, ns, "faulty-token")
+
+			faulty.SetFault(sandbox.EndpointConnectToken, tc.fault)
+			eventually(t, 25*time.Second, "Degraded with reason "+tc.wantReason, func() (bool, string) {
+				ac := get(t, ns, "faulty", &keyportv1.ApiClient{})
+				status, reason, _ := condition(ac, keyportv1.ConditionDegraded)
+				return status == metav1.ConditionTrue && reason == tc.wantReason, describe(ac)
+			})
+			// The valid token stays in place while it is valid.
+			tok, _, ok := tokenIn(t, ns, "faulty-token")
+			if !ok || tok.AccessToken != good.AccessToken {
+				t.Fatal("the valid token was replaced or removed during the fault")
+			}
+			if time.Now().Before(tok.ExpiresAt) {
+				ac := get(t, ns, "faulty", &keyportv1.ApiClient{})
+				if status, _, _ := condition(ac, keyportv1.ConditionReady); status != metav1.ConditionTrue {
+					t.Errorf("Ready = %s while the token is still valid: %s", status, describe(ac))
+				}
+			}
+			// Recovery: the next retry brings a new token.
+			faulty.SetFault(sandbox.EndpointConnectToken, sandbox.Fault{})
+			eventually(t, 30*time.Second, "recovery", func() (bool, string) {
+				ac := get(t, ns, "faulty", &keyportv1.ApiClient{})
+				status, _, _ := condition(ac, keyportv1.ConditionDegraded)
+				return status == metav1.ConditionFalse, describe(ac)
+			})
+		})
+	}
+}
+
+func TestWrongCredentialsAreReported(t *testing.T) {
+	ns := setup(t)
+	startOperator(t, ns, nil)
+	create(t, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "wrong", Namespace: ns},
+		StringData: map[string]string{"client_id": clientID, "client_secret": "not-the-secret"}})
+	ac := newApiClient(ns, "wrong", keyportv1.ApiClientSpec{TokenURL: sb.URL() + "/connect/token",
+		Credentials: &keyportv1.CredentialsSource{SecretName: "wrong"}})
+	create(t, ac)
+	eventually(t, 10*time.Second, "InvalidCredentials", func() (bool, string) {
+		ac := get(t, ns, "wrong", &keyportv1.ApiClient{})
+		status, reason, _ := condition(ac, keyportv1.ConditionReady)
+		return status == metav1.ConditionFalse && reason == keyportv1.ReasonInvalidCredentials, describe(ac)
+	})
+	create(t, newApiClient(ns, "missing", keyportv1.ApiClientSpec{TokenURL: sb.URL() + "/connect/token",
+		Credentials: &keyportv1.CredentialsSource{SecretName: "does-not-exist"}}))
+	eventually(t, 10*time.Second, "CredentialsNotFound", func() (bool, string) {
+		ac := get(t, ns, "missing", &keyportv1.ApiClient{})
+		_, reason, _ := condition(ac, keyportv1.ConditionReady)
+		return reason == keyportv1.ReasonCredentialsNotFound && strings.Contains(describe(ac), "does-not-exist"), describe(ac)
+	})
+	scanForSecrets(t, ns, "not-the-secret")
+}
+
+func TestInfeasiblePolicyIsReportedAndTheTokenKept(t *testing.T) {
+	short := shortSandbox(t) // 20 s tokens
+	ns := setup(t)
+	create(t, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "short-ca", Namespace: ns}, Data: map[string][]byte{"ca.crt": short.CACertPEM()}})
+	startOperator(t, ns, nil)
+	ac := newApiClient(ns, "infeasible", keyportv1.ApiClientSpec{TokenURL: short.URL() + "/connect/token",
+		Refresh: &keyportv1.RefreshPolicy{PropagationBudget: &metav1.Duration{Duration: 18 * time.Second}}})
+	ac.Spec.TLS.CABundle.Name = "short-ca"
+	create(t, ac)
+	eventually(t, 10*time.Second, "PolicyInfeasible", func() (bool, string) {
+		ac := get(t, ns, "infeasible", &keyportv1.ApiClient{})
+		status, reason, _ := condition(ac, keyportv1.ConditionDegraded)
+		return status == metav1.ConditionTrue && reason == keyportv1.ReasonPolicyInfeasible, describe(ac)
+	})
+	if _, _, ok := tokenIn(t, ns, "infeasible-token"); !ok {
+		t.Error("the valid token was not written")
+	}
+}
+
+func TestSuspendAndForcedRefresh(t *testing.T) {
+	ns := setup(t)
+	startOperator(t, ns, nil)
+	create(t, newApiClient(ns, "steered", keyportv1.ApiClientSpec{TokenURL: sb.URL() + "/connect/token"}))
+	waitReady(t, ns, "steered")
+	first, _, _ := tokenIn(t, ns, "steered-token")
+	base := sb.Counters().Requests(sandbox.EndpointConnectToken, clientID)
+
+	ac := get(t, ns, "steered", &keyportv1.ApiClient{})
+	patch := client.MergeFrom(ac.DeepCopy())
+	if ac.Annotations == nil {
+		ac.Annotations = map[string]string{}
+	}
+	ac.Annotations[keyportv1.AnnotationRefresh] = "now-1"
+	if err := env.Client.Patch(context.Background(), ac, patch); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "a forced refresh", func() (bool, string) {
+		tok, _, ok := tokenIn(t, ns, "steered-token")
+		return ok && tok.AccessToken != first.AccessToken, "same token"
+	})
+	time.Sleep(time.Second)
+	if n := sb.Counters().Requests(sandbox.EndpointConnectToken, clientID) - base; n != 1 {
+		t.Errorf("the forced refresh cost %d requests, want 1", n)
+	}
+
+	ac = get(t, ns, "steered", &keyportv1.ApiClient{})
+	patch = client.MergeFrom(ac.DeepCopy())
+	ac.Spec.Suspend = true
+	ac.Annotations[keyportv1.AnnotationRefresh] = "now-2"
+	if err := env.Client.Patch(context.Background(), ac, patch); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "Suspended", func() (bool, string) {
+		ac := get(t, ns, "steered", &keyportv1.ApiClient{})
+		_, reason, observed := condition(ac, keyportv1.ConditionReady)
+		return reason == keyportv1.ReasonSuspended && observed == ac.Generation, describe(ac)
+	})
+	base = sb.Counters().Requests(sandbox.EndpointConnectToken, clientID)
+	time.Sleep(2 * time.Second)
+	if n := sb.Counters().Requests(sandbox.EndpointConnectToken, clientID) - base; n != 0 {
+		t.Errorf("a suspended ApiClient made %d token requests", n)
+	}
+	if _, _, ok := tokenIn(t, ns, "steered-token"); !ok {
+		t.Error("suspending removed the token")
+	}
+}
+
+func TestMetricsAreExported(t *testing.T) {
+	// The controller registers its metrics with controller-runtime's
+	// registry, which the manager serves on /metrics.
+	ns := setup(t)
+	startOperator(t, ns, func(r *apiclient.Reconciler) {})
+	create(t, newApiClient(ns, "measured", keyportv1.ApiClientSpec{TokenURL: sb.URL() + "/connect/token"}))
+	waitReady(t, ns, "measured")
+	families := gatherMetrics(t)
+	for _, name := range []string{"keyport_apiclient_token_expiry_timestamp_seconds", "keyport_apiclient_next_refresh_timestamp_seconds",
+		"keyport_token_requests_total", "keyport_token_request_duration_seconds", "keyport_apiclient_consecutive_failures"} {
+		if !families[name] {
+			t.Errorf("metric %s is missing", name)
+		}
+	}
+}
+
+// scanForSecrets fails the test when any secret value used in these tests
+// appears in the operator's logs, in events or in status.
+func scanForSecrets(t *testing.T, ns string, extra ...string) {
+	t.Helper()
+	secrets := append([]string{clientSecret, password, subKey, "rotated-secret-2"}, extra...)
+	var list corev1.SecretList
+	if err := env.Client.List(context.Background(), &list, client.InNamespace(ns)); err == nil {
+		for _, s := range list.Items {
+			if tok := string(s.Data["access_token"]); tok != "" {
+				secrets = append(secrets, tok)
+			}
+		}
+	}
+	var events corev1.EventList
+	_ = env.Client.List(context.Background(), &events, client.InNamespace(ns))
+	var acs keyportv1.ApiClientList
+	_ = env.Client.List(context.Background(), &acs, client.InNamespace(ns))
+	status, _ := json.Marshal(acs.Items)
+	haystacks := map[string]string{"logs": logs.String(), "status": string(status)}
+	for _, e := range events.Items {
+		haystacks["events"] += e.Reason + " " + e.Message + "\n"
+	}
+	for where, text := range haystacks {
+		for _, secret := range secrets {
+			if strings.Contains(text, secret) {
+				t.Errorf("a secret value appears in %s", where)
+			}
+		}
+	}
+}

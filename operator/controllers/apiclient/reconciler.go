@@ -1,0 +1,458 @@
+// Package apiclient is the ApiClient controller: it keeps a valid token in
+// each ApiClient's output Secret, requesting a new one once per token
+// lifetime and never throwing a valid token away because of an error.
+//
+// The decision of what to do is the pure function plan; this file gathers
+// what plan needs, carries out its decision and reports the outcome.
+package apiclient
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/url"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/record"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+
+	keyportv1 "github.com/keyport-dev/keyport/api/v1alpha1"
+	"github.com/keyport-dev/keyport/shared/certs"
+	"github.com/keyport-dev/keyport/shared/refresh"
+	"github.com/keyport-dev/keyport/shared/token"
+	"github.com/keyport-dev/keyport/shared/tokensecret"
+)
+
+// Reconciler reconciles ApiClients.
+type Reconciler struct {
+	Client   client.Client
+	Recorder record.EventRecorder
+	// MACKey keys the change-detection MACs; it must be the same for every
+	// replica and restart (see operator/internal/mackey).
+	MACKey []byte
+
+	// Now and Jitter are the clock and the randomness; nil means real ones.
+	Now    func() time.Time
+	Jitter func() float64
+	// Backoff after failed refreshes. Zero means 1 s doubling to 5 min.
+	Backoff refresh.Backoff
+	// EndpointRate and EndpointBurst limit token requests per token host.
+	// Zero means 20 per second with a burst of 50.
+	EndpointRate  float64
+	EndpointBurst int
+
+	once     sync.Once
+	clients  *httpClients
+	limiter  *endpointLimiter
+	failures sync.Map // types.UID → failureState
+	issued   sync.Map // types.UID → issuedToken, to repair a deleted Secret
+}
+
+// failureState remembers which inputs the last failure happened with.
+type failureState struct {
+	retryAt   time.Time
+	inputsMAC string
+}
+
+func (r *Reconciler) init() {
+	r.once.Do(func() {
+		if r.Now == nil {
+			r.Now = time.Now
+		}
+		if r.Jitter == nil {
+			r.Jitter = rand.Float64
+		}
+		lim, burst := r.EndpointRate, r.EndpointBurst
+		if lim <= 0 {
+			lim = 20
+		}
+		if burst <= 0 {
+			burst = 50
+		}
+		r.limiter = &endpointLimiter{limit: rateLimit(lim), burst: burst}
+		r.clients = &httpClients{key: r.MACKey}
+	})
+}
+
+// +kubebuilder:rbac:groups=keyport.dev,resources=apiclients,verbs=get;list;watch
+// +kubebuilder:rbac:groups=keyport.dev,resources=apiclients/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=keyport.dev,resources=apiclients/finalizers,verbs=update
+// +kubebuilder:rbac:groups=keyport.dev,resources=m2mcertificates,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;update;patch
+
+// Reconcile brings one ApiClient's Secret and status up to date.
+func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	r.init()
+	ac := &keyportv1.ApiClient{}
+	if err := r.Client.Get(ctx, req.NamespacedName, ac); err != nil {
+		if apierrors.IsNotFound(err) {
+			forgetMetrics(req.Namespace, req.Name)
+		}
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !ac.DeletionTimestamp.IsZero() {
+		// The output Secret is owned by the ApiClient and goes with it.
+		return ctrl.Result{}, nil
+	}
+	before := ac.Status.DeepCopy()
+	result, err := r.reconcile(ctx, ac)
+	if statusErr := r.writeStatus(ctx, ac, before); statusErr != nil {
+		err = errors.Join(err, statusErr)
+	}
+	return result, err
+}
+
+// reconcile does the work; the caller writes the status once at the end.
+func (r *Reconciler) reconcile(ctx context.Context, ac *keyportv1.ApiClient) (ctrl.Result, error) {
+	now := r.Now()
+	ac.Status.OutputSecretName = outputSecretName(ac)
+
+	secret, stored, err := r.readOutput(ctx, ac)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	in, err := gatherInputs(ctx, r.Client, ac)
+	if err != nil {
+		var ie *inputError
+		if !errors.As(err, &ie) {
+			return ctrl.Result{}, err
+		}
+		// Without inputs nothing can be requested; the token already in the
+		// Secret stays until it expires. A watch on the referenced objects
+		// brings the ApiClient back as soon as they appear.
+		r.reportFailure(ac, stored, now, ie.reason, ie.message)
+		return requeueAt(now, expiryOf(stored)), nil
+	}
+	inputsMAC := in.mac(r.MACKey, &ac.Spec)
+	stored = r.recoverFromMemory(ac, stored, inputsMAC, now)
+
+	failure, _ := r.failures.Load(ac.UID)
+	fs, _ := failure.(failureState)
+	d := plan(observation{
+		now: now, stored: storedView(stored), inputsMAC: inputsMAC,
+		forceRefresh: ac.Annotations[keyportv1.AnnotationRefresh], suspend: ac.Spec.Suspend,
+		retryAt: fs.retryAt, retryInputsMAC: fs.inputsMAC,
+	})
+	log.FromContext(ctx).V(1).Info("planned", "action", d.action.String(), "why", d.why)
+
+	switch d.action {
+	case suspended:
+		setCondition(ac, keyportv1.ConditionReady, tokenValid(stored, now), keyportv1.ReasonSuspended,
+			"refreshing is suspended (spec.suspend); the Secret keeps its last token until it expires")
+		setCondition(ac, keyportv1.ConditionDegraded, metav1.ConditionFalse, keyportv1.ReasonSuspended, "suspended by the user")
+		return ctrl.Result{}, nil
+	case wait:
+		return ctrl.Result{RequeueAfter: d.requeueAt.Sub(now)}, nil
+	case keep:
+		if err := r.ensureSecret(ctx, ac, secret, *stored); err != nil {
+			return ctrl.Result{}, err
+		}
+		r.reportSuccess(ac, *stored, now, false)
+		return ctrl.Result{RequeueAfter: d.requeueAt.Sub(now)}, nil
+	}
+
+	// request
+	if delay := r.limiter.reserve(ac.Spec.TokenURL, now); delay > 0 {
+		return ctrl.Result{RequeueAfter: delay}, nil
+	}
+	if stored != nil && !stored.refreshAt.IsZero() && now.After(stored.refreshAt) {
+		refreshLateness.Observe(now.Sub(stored.refreshAt).Seconds())
+	}
+	fresh, err := r.requestToken(ctx, ac, in, now)
+	if err != nil {
+		return r.handleFailure(ctx, ac, stored, inputsMAC, now, err)
+	}
+	fresh.inputsMAC = inputsMAC
+	fresh.handledForce = ac.Annotations[keyportv1.AnnotationRefresh]
+	if err := r.ensureSecret(ctx, ac, secret, *fresh); err != nil {
+		return ctrl.Result{}, err
+	}
+	r.issued.Store(ac.UID, *fresh)
+	r.failures.Delete(ac.UID)
+	r.reportSuccess(ac, *fresh, now, true)
+	return ctrl.Result{RequeueAfter: fresh.refreshAt.Sub(now)}, nil
+}
+
+// readOutput reads the output Secret. A Secret that cannot be trusted (edited
+// by hand, written with another key) yields no stored token, so that it is
+// repaired; a Secret that is not Keyport's is never overwritten.
+func (r *Reconciler) readOutput(ctx context.Context, ac *keyportv1.ApiClient) (*corev1.Secret, *issuedToken, error) {
+	s := &corev1.Secret{}
+	err := r.Client.Get(ctx, types.NamespacedName{Namespace: ac.Namespace, Name: outputSecretName(ac)}, s)
+	if apierrors.IsNotFound(err) {
+		return nil, nil, nil
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("read output Secret: %w", err)
+	}
+	if !metav1.IsControlledBy(s, ac) {
+		return nil, nil, fmt.Errorf("Secret %q exists and is not managed by this ApiClient; choose another output.secretName", s.Name)
+	}
+	t, err := readSecret(s, r.MACKey)
+	if err != nil {
+		log.FromContext(ctx).Info("output Secret will be repaired", "reason", err.Error())
+		return s, nil, nil
+	}
+	return s, &t, nil
+}
+
+// recoverFromMemory uses the last token this process issued when the Secret
+// lost it (deleted or edited), so that a repair costs no token request.
+func (r *Reconciler) recoverFromMemory(ac *keyportv1.ApiClient, stored *issuedToken, inputsMAC string, now time.Time) *issuedToken {
+	if stored != nil {
+		return stored
+	}
+	v, ok := r.issued.Load(ac.UID)
+	if !ok {
+		return nil
+	}
+	t := v.(issuedToken)
+	if t.inputsMAC != inputsMAC || !now.Before(t.token.ExpiresAt) {
+		return nil
+	}
+	return &t
+}
+
+// requestToken asks the platform for a new token.
+func (r *Reconciler) requestToken(ctx context.Context, ac *keyportv1.ApiClient, in *inputs, now time.Time) (*issuedToken, error) {
+	var bundle *certs.Bundle
+	if len(in.certPEM) > 0 {
+		b, err := certs.DecodePEM(in.certPEM, in.keyPEM)
+		if err != nil {
+			return nil, &inputError{keyportv1.ReasonCertificateNotReady, "the client certificate cannot be used: " + err.Error()}
+		}
+		bundle = b
+		ac.Status.CertificateThumbprint = certs.Thumbprint(b.Leaf)
+	}
+	hc, err := r.clients.get(&ac.Spec, in, bundle)
+	if err != nil {
+		return nil, &inputError{keyportv1.ReasonCertificateNotReady, "the CA bundle cannot be used: " + err.Error()}
+	}
+	req := tokenRequest(ac, in, bundle)
+	req.Now = r.Now
+	start := time.Now()
+	tok, err := token.Fetch(ctx, hc, req)
+	tokenRequestDuration.Observe(time.Since(start).Seconds())
+	if err != nil {
+		tokenRequests.WithLabelValues(resultLabel(err)).Inc()
+		return nil, err
+	}
+	tokenRequests.WithLabelValues("success").Inc()
+	at, err := refresh.At(tok.IssuedAt, tok.ExpiresAt, policyOf(&ac.Spec), r.Jitter())
+	var infeasible *refresh.InfeasibleError
+	switch {
+	case errors.As(err, &infeasible):
+		// Keep the valid token, and refresh at half-life so the Secret stays
+		// valid; reportSuccess says plainly that the policy cannot be met.
+		at = tok.IssuedAt.Add(tok.Lifetime() / 2)
+	case err != nil:
+		return nil, &token.Error{Kind: token.KindMalformedResponse, Host: hostOf(ac.Spec.TokenURL), Err: err}
+	}
+	return &issuedToken{
+		token: tokensecret.Token{AccessToken: tok.AccessToken, TokenType: tok.TokenType,
+			ExpiresAt: tok.ExpiresAt, Headers: tok.Headers},
+		issuedAt:  tok.IssuedAt,
+		refreshAt: at,
+	}, nil
+}
+
+// ensureSecret writes the token to the output Secret if it is not there in
+// exactly this form. One write per refresh: the Secret is updated in place,
+// so the old token is replaced, never deleted first.
+func (r *Reconciler) ensureSecret(ctx context.Context, ac *keyportv1.ApiClient, existing *corev1.Secret, t issuedToken) error {
+	if existing == nil {
+		s := newOutputSecret(ac)
+		if err := renderSecret(s, ac, t, r.MACKey); err != nil {
+			return r.templateError(ac, err)
+		}
+		if err := r.Client.Create(ctx, s); err != nil {
+			return fmt.Errorf("create output Secret: %w", err)
+		}
+		return nil
+	}
+	desired := existing.DeepCopy()
+	if err := renderSecret(desired, ac, t, r.MACKey); err != nil {
+		return r.templateError(ac, err)
+	}
+	if secretUpToDate(existing, desired) {
+		return nil
+	}
+	if err := r.Client.Update(ctx, desired); err != nil {
+		return fmt.Errorf("update output Secret: %w", err)
+	}
+	return nil
+}
+
+func (r *Reconciler) templateError(ac *keyportv1.ApiClient, err error) error {
+	setCondition(ac, keyportv1.ConditionDegraded, metav1.ConditionTrue, "InvalidTemplate", err.Error())
+	return fmt.Errorf("render output Secret: %w", err)
+}
+
+// handleFailure keeps the current token, plans the retry and reports why.
+func (r *Reconciler) handleFailure(ctx context.Context, ac *keyportv1.ApiClient, stored *issuedToken, inputsMAC string, now time.Time, err error) (ctrl.Result, error) {
+	failures := int(ac.Status.ConsecutiveFailures) + 1
+	ac.Status.ConsecutiveFailures = int32(failures)
+	var retryAfter time.Duration
+	var te *token.Error
+	if errors.As(err, &te) {
+		retryAfter = te.RetryAfter
+	}
+	retryAt := r.Backoff.RetryAt(now, failures, retryAfter, expiryOf(stored), policyOf(&ac.Spec).PropagationBudget, r.Jitter())
+	r.failures.Store(ac.UID, failureState{retryAt: retryAt, inputsMAC: inputsMAC})
+	reason, message := failureReason(err)
+	r.reportFailure(ac, stored, now, reason, message)
+	ac.Status.NextRefreshTime = &metav1.Time{Time: retryAt}
+	nextRefresh.WithLabelValues(ac.Namespace, ac.Name).Set(float64(retryAt.Unix()))
+	log.FromContext(ctx).Info("token refresh failed", "reason", reason, "failures", failures, "retryAt", retryAt.Format(time.RFC3339))
+	return ctrl.Result{RequeueAfter: retryAt.Sub(now)}, nil
+}
+
+// failureReason maps an error to a condition reason and a message with no
+// secret in it (token errors are built that way).
+func failureReason(err error) (string, string) {
+	var ie *inputError
+	if errors.As(err, &ie) {
+		return ie.reason, ie.message
+	}
+	switch token.KindOf(err) {
+	case token.KindInvalidCredentials:
+		return keyportv1.ReasonInvalidCredentials, err.Error()
+	case token.KindRateLimited:
+		return keyportv1.ReasonRateLimited, err.Error()
+	case token.KindMalformedResponse:
+		return keyportv1.ReasonMalformedTokenResponse, err.Error()
+	case token.KindUnknownLifetime:
+		return keyportv1.ReasonUnknownTokenLifetime, err.Error() + "; set spec.refresh.defaultLifetime"
+	case token.KindRejected, token.KindRefused, token.KindTLS:
+		return keyportv1.ReasonTokenEndpointRejected, err.Error()
+	}
+	return keyportv1.ReasonTokenEndpointUnreachable, err.Error()
+}
+
+func resultLabel(err error) string {
+	if k := token.KindOf(err); k != 0 {
+		return k.String()
+	}
+	return "Error"
+}
+
+// reportSuccess sets status and conditions after a token was written or
+// confirmed.
+func (r *Reconciler) reportSuccess(ac *keyportv1.ApiClient, t issuedToken, now time.Time, refreshed bool) {
+	if refreshed {
+		ac.Status.ConsecutiveFailures = 0
+	}
+	ac.Status.TokenExpiresAt = &metav1.Time{Time: t.token.ExpiresAt}
+	ac.Status.LastRefreshTime = &metav1.Time{Time: t.issuedAt}
+	ac.Status.NextRefreshTime = &metav1.Time{Time: t.refreshAt}
+	if ac.Status.ConsecutiveFailures == 0 {
+		msg := fmt.Sprintf("token valid until %s, next refresh at %s", t.token.ExpiresAt.UTC().Format(time.RFC3339), t.refreshAt.UTC().Format(time.RFC3339))
+		setCondition(ac, keyportv1.ConditionReady, metav1.ConditionTrue, keyportv1.ReasonTokenRefreshed, msg)
+		if problem := infeasibility(ac, t); problem != "" {
+			setCondition(ac, keyportv1.ConditionDegraded, metav1.ConditionTrue, keyportv1.ReasonPolicyInfeasible, problem)
+		} else {
+			setCondition(ac, keyportv1.ConditionDegraded, metav1.ConditionFalse, keyportv1.ReasonTokenRefreshed, "the last refresh succeeded")
+		}
+	}
+	tokenExpiry.WithLabelValues(ac.Namespace, ac.Name).Set(float64(t.token.ExpiresAt.Unix()))
+	nextRefresh.WithLabelValues(ac.Namespace, ac.Name).Set(float64(t.refreshAt.Unix()))
+	consecutiveFailures.WithLabelValues(ac.Namespace, ac.Name).Set(float64(ac.Status.ConsecutiveFailures))
+}
+
+// infeasibility explains why the refresh policy cannot be met for the token,
+// or returns "" when it can. The platform decides lifetimes, so this is
+// known only once a token arrived.
+func infeasibility(ac *keyportv1.ApiClient, t issuedToken) string {
+	_, err := refresh.At(t.issuedAt, t.token.ExpiresAt, policyOf(&ac.Spec), 0)
+	var infeasible *refresh.InfeasibleError
+	if errors.As(err, &infeasible) {
+		return infeasible.Error()
+	}
+	return ""
+}
+
+// reportFailure sets conditions after a failure: the ApiClient stays Ready
+// while the previous token is still valid, and is Degraded either way.
+func (r *Reconciler) reportFailure(ac *keyportv1.ApiClient, stored *issuedToken, now time.Time, reason, message string) {
+	valid := tokenValid(stored, now)
+	readyMsg := message
+	if valid == metav1.ConditionTrue {
+		readyMsg = fmt.Sprintf("the current token stays valid until %s; %s", stored.token.ExpiresAt.UTC().Format(time.RFC3339), message)
+		ac.Status.TokenExpiresAt = &metav1.Time{Time: stored.token.ExpiresAt}
+	}
+	setCondition(ac, keyportv1.ConditionReady, valid, reason, readyMsg)
+	setCondition(ac, keyportv1.ConditionDegraded, metav1.ConditionTrue, reason, message)
+	consecutiveFailures.WithLabelValues(ac.Namespace, ac.Name).Set(float64(ac.Status.ConsecutiveFailures))
+}
+
+func tokenValid(t *issuedToken, now time.Time) metav1.ConditionStatus {
+	if t != nil && now.Before(t.token.ExpiresAt) {
+		return metav1.ConditionTrue
+	}
+	return metav1.ConditionFalse
+}
+
+func setCondition(ac *keyportv1.ApiClient, condType string, status metav1.ConditionStatus, reason, message string) {
+	apimeta.SetStatusCondition(&ac.Status.Conditions, metav1.Condition{
+		Type: condType, Status: status, Reason: reason, Message: truncate(message, 1024),
+		ObservedGeneration: ac.Generation,
+	})
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
+
+func storedView(t *issuedToken) *storedToken {
+	if t == nil {
+		return nil
+	}
+	return &storedToken{expiresAt: t.token.ExpiresAt, refreshAt: t.refreshAt, inputsMAC: t.inputsMAC, handledForce: t.handledForce}
+}
+
+func expiryOf(t *issuedToken) time.Time {
+	if t == nil {
+		return time.Time{}
+	}
+	return t.token.ExpiresAt
+}
+
+func hostOf(rawURL string) string {
+	if u, err := url.Parse(rawURL); err == nil {
+		return u.Host
+	}
+	return ""
+}
+
+func requeueAt(now, at time.Time) ctrl.Result {
+	if at.IsZero() || !at.After(now) {
+		return ctrl.Result{}
+	}
+	return ctrl.Result{RequeueAfter: at.Sub(now)}
+}
+
+// policyOf reads the refresh policy with its defaults.
+func policyOf(spec *keyportv1.ApiClientSpec) refresh.Policy {
+	p := refresh.DefaultPolicy()
+	if rp := spec.Refresh; rp != nil {
+		if rp.RefreshAtPercent != nil {
+			p.Fraction = float64(*rp.RefreshAtPercent) / 100
+		}
+		if rp.PropagationBudget != nil {
+			p.PropagationBudget = rp.PropagationBudget.Duration
+		}
+	}
+	return p
+}

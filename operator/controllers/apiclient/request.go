@@ -1,0 +1,147 @@
+package apiclient
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"crypto/tls"
+	"encoding/hex"
+	"fmt"
+	"net/http"
+	"net/url"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	keyportv1 "github.com/keyport-dev/keyport/api/v1alpha1"
+	"github.com/keyport-dev/keyport/shared/certs"
+	"github.com/keyport-dev/keyport/shared/outbound"
+	"github.com/keyport-dev/keyport/shared/token"
+)
+
+// tokenRequest turns the gathered inputs into the shared auth code's request.
+func tokenRequest(ac *keyportv1.ApiClient, in *inputs, bundle *certs.Bundle) token.Request {
+	d := in.dialect
+	req := token.Request{
+		URL:             ac.Spec.TokenURL,
+		Method:          string(d.Method),
+		ClientID:        in.clientID,
+		ClientSecret:    in.clientSecret,
+		Username:        in.username,
+		Password:        in.password,
+		Scopes:          d.Scopes(&ac.Spec),
+		Params:          ac.Spec.ExtraParameters,
+		APIHeaders:      in.headers,
+		DefaultLifetime: d.DefaultLifetime,
+	}
+	switch d.BodyEncoding {
+	case keyportv1.BodyJSON:
+		req.Encoding = token.JSON
+	case keyportv1.BodyNone:
+		req.Encoding = token.NoBody
+	}
+	switch d.GrantType {
+	case keyportv1.GrantClientCredentials:
+		req.GrantType = token.GrantClientCredentials
+	case keyportv1.GrantPassword:
+		req.GrantType = token.GrantPassword
+	case keyportv1.GrantNone:
+		req.GrantType = token.GrantNone
+	}
+	switch d.ClientAuthentication {
+	case keyportv1.ClientSecretPost:
+		req.ClientAuth = token.ClientSecretPost
+	case keyportv1.ClientSecretBasic:
+		req.ClientAuth = token.ClientSecretBasic
+	case keyportv1.ClientSecretBasicRaw:
+		req.ClientAuth = token.ClientSecretBasicRaw
+	case keyportv1.TLSClientAuth:
+		req.ClientAuth = token.TLSClientAuth
+	case keyportv1.PrivateKeyJWT:
+		req.ClientAuth = token.PrivateKeyJWT
+	case keyportv1.NoClientAuthentication:
+		req.ClientAuth = token.NoClientAuth
+	}
+	if bundle != nil && d.ClientAuthentication == keyportv1.PrivateKeyJWT {
+		req.Assertion = token.Assertion{Key: bundle.Key, Certificate: bundle.Leaf}
+		if a := ac.Spec.Assertion; a != nil {
+			req.Assertion.Audience, req.Assertion.Algorithm = a.Audience, string(a.Algorithm)
+		}
+	}
+	return req
+}
+
+// httpClients shares one HTTP client (and so its connection pool) among all
+// ApiClients with the same TLS material and outbound settings, so a thousand
+// clients of one platform reuse a few connections.
+type httpClients struct {
+	mu      sync.Mutex
+	key     []byte
+	clients map[string]*http.Client
+}
+
+func (h *httpClients) get(spec *keyportv1.ApiClientSpec, in *inputs, bundle *certs.Bundle) (*http.Client, error) {
+	o := outbound.Options{CABundle: in.caBundle}
+	if t := spec.TLS; t != nil {
+		o.AllowInsecureHTTP, o.AllowLinkLocal = t.AllowInsecureHTTP, t.AllowLinkLocal
+	}
+	if bundle != nil {
+		c := bundle.TLSCertificate()
+		o.ClientCertificate = func() (*tls.Certificate, error) { return c, nil }
+	}
+	// A keyed MAC names the material without a plain hash of a private key.
+	mac := hmac.New(sha256.New, h.key)
+	fmt.Fprintf(mac, "%t|%t|%d:", o.AllowInsecureHTTP, o.AllowLinkLocal, len(in.caBundle))
+	mac.Write(in.caBundle)
+	mac.Write(in.certPEM)
+	mac.Write(in.keyPEM)
+	id := hex.EncodeToString(mac.Sum(nil))
+
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if c, ok := h.clients[id]; ok {
+		return c, nil
+	}
+	c, err := outbound.NewClient(o)
+	if err != nil {
+		return nil, err
+	}
+	if h.clients == nil || len(h.clients) > 4096 {
+		// Rotated certificates leave old entries behind; start over rather
+		// than grow without bound.
+		h.clients = map[string]*http.Client{}
+	}
+	h.clients[id] = c
+	return c, nil
+}
+
+// endpointLimiter spreads token requests to one host over time, so that a
+// thousand ApiClients of one platform (after a restart with expired tokens,
+// say) never stampede it.
+type endpointLimiter struct {
+	mu       sync.Mutex
+	limit    rate.Limit
+	burst    int
+	limiters map[string]*rate.Limiter
+}
+
+// reserve returns how long to wait before a request to tokenURL's host may
+// go out; zero means now. A caller that does not wait cancels nothing: the
+// reservation stands, which keeps the spread honest.
+func (l *endpointLimiter) reserve(tokenURL string, now time.Time) time.Duration {
+	host := tokenURL
+	if u, err := url.Parse(tokenURL); err == nil {
+		host = u.Host
+	}
+	l.mu.Lock()
+	lim, ok := l.limiters[host]
+	if !ok {
+		if l.limiters == nil {
+			l.limiters = map[string]*rate.Limiter{}
+		}
+		lim = rate.NewLimiter(l.limit, l.burst)
+		l.limiters[host] = lim
+	}
+	l.mu.Unlock()
+	return lim.ReserveN(now, 1).DelayFrom(now)
+}

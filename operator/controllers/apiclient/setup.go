@@ -1,0 +1,88 @@
+package apiclient
+
+import (
+	"context"
+
+	"golang.org/x/time/rate"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	keyportv1 "github.com/keyport-dev/keyport/api/v1alpha1"
+)
+
+// Field indexes from a referenced object's name to the ApiClients naming it.
+const (
+	indexSecretRefs      = "keyport.dev/secret-refs"
+	indexCertificateRefs = "keyport.dev/m2mcertificate-refs"
+)
+
+// referencedSecrets lists every Secret an ApiClient reads.
+func referencedSecrets(ac *keyportv1.ApiClient) []string {
+	var names []string
+	if c := ac.Spec.Credentials; c != nil {
+		names = append(names, c.SecretName)
+	}
+	for _, h := range ac.Spec.Headers {
+		if h.ValueFrom != nil {
+			names = append(names, h.ValueFrom.Name)
+		}
+	}
+	if t := ac.Spec.TLS; t != nil && t.CABundle != nil {
+		names = append(names, t.CABundle.Name)
+	}
+	if c := ac.Spec.ClientCertificate; c != nil && c.SecretName != "" {
+		names = append(names, c.SecretName)
+	}
+	return names
+}
+
+// SetupWithManager registers the controller: it watches ApiClients, their
+// output Secrets (to repair them), the Secrets and M2MCertificates they
+// reference (to refresh promptly after a rotation) and nothing else.
+func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
+	ctx := context.Background()
+	if err := mgr.GetFieldIndexer().IndexField(ctx, &keyportv1.ApiClient{}, indexSecretRefs, func(o client.Object) []string {
+		return referencedSecrets(o.(*keyportv1.ApiClient))
+	}); err != nil {
+		return err
+	}
+	if err := mgr.GetFieldIndexer().IndexField(ctx, &keyportv1.ApiClient{}, indexCertificateRefs, func(o client.Object) []string {
+		if c := o.(*keyportv1.ApiClient).Spec.ClientCertificate; c != nil && c.M2MCertificateName != "" {
+			return []string{c.M2MCertificateName}
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("apiclient").
+		// Spec changes and the refresh annotation; status writes are ours.
+		For(&keyportv1.ApiClient{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
+		Owns(&corev1.Secret{}).
+		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.referrers(indexSecretRefs))).
+		Watches(&keyportv1.M2MCertificate{}, handler.EnqueueRequestsFromMapFunc(r.referrers(indexCertificateRefs))).
+		Complete(r)
+}
+
+// referrers maps a referenced object to the ApiClients that name it.
+func (r *Reconciler) referrers(index string) handler.MapFunc {
+	return func(ctx context.Context, o client.Object) []reconcile.Request {
+		var list keyportv1.ApiClientList
+		if err := r.Client.List(ctx, &list, client.InNamespace(o.GetNamespace()), client.MatchingFields{index: o.GetName()}); err != nil {
+			return nil
+		}
+		out := make([]reconcile.Request, 0, len(list.Items))
+		for _, ac := range list.Items {
+			out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: ac.Namespace, Name: ac.Name}})
+		}
+		return out
+	}
+}
+
+func rateLimit(perSecond float64) rate.Limit { return rate.Limit(perSecond) }

@@ -1,0 +1,151 @@
+// Command keyport-operator reconciles Keyport's resources: it keeps tokens,
+// certificates and channel settings fresh in Kubernetes Secrets.
+//
+// This file is wiring only: flags, the manager, and the controllers.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	certmanagerv1 "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
+
+	keyportv1 "github.com/keyport-dev/keyport/api/v1alpha1"
+	"github.com/keyport-dev/keyport/operator/controllers/apiclient"
+	"github.com/keyport-dev/keyport/operator/internal/mackey"
+)
+
+// options are the operator's flags.
+type options struct {
+	metricsAddr             string
+	probeAddr               string
+	leaderElect             bool
+	leaderElectionID        string
+	leaderElectionNamespace string
+	watchNamespaces         []string
+	macKeySecret            string
+	zap                     zap.Options
+}
+
+func parseFlags(args []string) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("keyport-operator", flag.ContinueOnError)
+	fs.StringVar(&o.metricsAddr, "metrics-bind-address", ":8080", `address of the Prometheus metrics endpoint; "0" disables it`)
+	fs.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "address of the /healthz and /readyz endpoints")
+	fs.BoolVar(&o.leaderElect, "leader-elect", true, "elect a leader so that only one replica reconciles")
+	fs.StringVar(&o.leaderElectionID, "leader-election-id", "keyport-operator.keyport.dev", "name of the leader election Lease")
+	fs.StringVar(&o.leaderElectionNamespace, "leader-election-namespace", "", "namespace of the Lease; defaults to the operator's own")
+	watch := fs.String("watch-namespace", "", "comma-separated namespaces to watch; empty watches all")
+	fs.StringVar(&o.macKeySecret, "mac-key-secret", "keyport-system/keyport-mac-key",
+		"namespace/name of the Secret holding the key for change-detection MACs; created when missing")
+	o.zap.Development = false
+	o.zap.BindFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	for _, ns := range strings.Split(*watch, ",") {
+		if ns = strings.TrimSpace(ns); ns != "" {
+			o.watchNamespaces = append(o.watchNamespaces, ns)
+		}
+	}
+	if _, _, ok := strings.Cut(o.macKeySecret, "/"); !ok {
+		return o, fmt.Errorf("--mac-key-secret must be namespace/name, got %q", o.macKeySecret)
+	}
+	return o, nil
+}
+
+func newScheme() *runtime.Scheme {
+	s := runtime.NewScheme()
+	utilruntimeMust(clientgoscheme.AddToScheme(s))
+	utilruntimeMust(keyportv1.AddToScheme(s))
+	utilruntimeMust(certmanagerv1.AddToScheme(s))
+	return s
+}
+
+func utilruntimeMust(err error) {
+	if err != nil {
+		panic(err)
+	}
+}
+
+func main() {
+	o, err := parseFlags(os.Args[1:])
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&o.zap)))
+	if err := run(ctrl.SetupSignalHandler(), ctrl.GetConfigOrDie(), o); err != nil {
+		ctrl.Log.Error(err, "operator stopped")
+		os.Exit(1)
+	}
+}
+
+// run starts the manager and blocks until ctx ends.
+func run(ctx context.Context, cfg *rest.Config, o options) error {
+	log := ctrl.Log.WithName("setup")
+	cacheOpts := cache.Options{}
+	if len(o.watchNamespaces) > 0 {
+		cacheOpts.DefaultNamespaces = map[string]cache.Config{}
+		for _, ns := range o.watchNamespaces {
+			cacheOpts.DefaultNamespaces[ns] = cache.Config{}
+		}
+	}
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                        newScheme(),
+		Cache:                         cacheOpts,
+		Metrics:                       metricsserver.Options{BindAddress: o.metricsAddr},
+		HealthProbeBindAddress:        o.probeAddr,
+		LeaderElection:                o.leaderElect,
+		LeaderElectionID:              o.leaderElectionID,
+		LeaderElectionNamespace:       o.leaderElectionNamespace,
+		LeaderElectionReleaseOnCancel: true,
+		GracefulShutdownTimeout:       ptr(30 * time.Second),
+	})
+	if err != nil {
+		return fmt.Errorf("create manager: %w", err)
+	}
+	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+		return err
+	}
+	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
+		return err
+	}
+	ns, name, _ := strings.Cut(o.macKeySecret, "/")
+	key, err := mackey.Load(ctx, cfg, ns, name)
+	if err != nil {
+		return fmt.Errorf("load the MAC key: %w", err)
+	}
+	if err := setupControllers(mgr, key); err != nil {
+		return err
+	}
+	log.Info("starting manager", "leaderElection", o.leaderElect, "watchNamespaces", o.watchNamespaces)
+	return mgr.Start(ctx)
+}
+
+// setupControllers registers every controller with the manager.
+func setupControllers(mgr ctrl.Manager, macKey []byte) error {
+	if err := (&apiclient.Reconciler{
+		Client:   mgr.GetClient(),
+		Recorder: mgr.GetEventRecorderFor("keyport-apiclient"),
+		MACKey:   macKey,
+	}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("set up the ApiClient controller: %w", err)
+	}
+	return nil
+}
+
+func ptr[T any](v T) *T { return &v }
