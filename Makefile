@@ -100,6 +100,17 @@ fuzz: ## Run every fuzz target for FUZZTIME each.
 	  go test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
 	done
 
+##@ Benchmarks
+
+BENCH_SIZES ?= 100,1000
+BENCH_LIFETIME ?= 60s
+BENCH_LIFETIMES ?= 3
+
+.PHONY: bench
+bench: testbin ## Run N ApiClients against the sandbox and print the figures of ARCHITECTURE §8.
+	KEYPORT_BENCH_SIZES=$(BENCH_SIZES) KEYPORT_BENCH_LIFETIME=$(BENCH_LIFETIME) KEYPORT_BENCH_LIFETIMES=$(BENCH_LIFETIMES) \
+	  go test -run '^$$' -bench BenchmarkApiClients -benchtime 1x -timeout 2h ./operator/controllers/apiclient/
+
 $(CONTROLLER_GEN):
 	@echo "==> building controller-gen $(CONTROLLER_TOOLS_VERSION) from the Go module proxy"
 	GOBIN=$(BIN) go install sigs.k8s.io/controller-tools/cmd/controller-gen@$(CONTROLLER_TOOLS_VERSION)

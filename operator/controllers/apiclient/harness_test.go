@@ -82,7 +82,7 @@ type operator struct {
 
 // startOperator runs a manager for one namespace until the test ends (or
 // stop is called), with leader election on, as in production.
-func startOperator(t *testing.T, ns string, tune func(*apiclient.Reconciler)) *operator {
+func startOperator(t testing.TB, ns string, tune func(*apiclient.Reconciler)) *operator {
 	t.Helper()
 	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
 		Scheme:                        env.Scheme,

@@ -1,0 +1,334 @@
+package apiclient_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
+
+	keyportv1 "github.com/keyport-dev/keyport/api/v1alpha1"
+	"github.com/keyport-dev/keyport/operator/controllers/apiclient"
+	"github.com/keyport-dev/keyport/shared/sandbox"
+)
+
+// BenchmarkApiClients runs N ApiClients against the sandbox with short token
+// lifetimes for several lifetimes and prints the figures of ARCHITECTURE §8.
+// It is a scenario, not a loop: run it with -benchtime=1x (make bench).
+//
+//	KEYPORT_BENCH_SIZES=100,1000      ApiClient counts (default 100,1000)
+//	KEYPORT_BENCH_LIFETIME=60s        token lifetime
+//	KEYPORT_BENCH_LIFETIMES=3         lifetimes measured after warm-up
+func BenchmarkApiClients(b *testing.B) {
+	sizes := []int{100, 1000}
+	if v := os.Getenv("KEYPORT_BENCH_SIZES"); v != "" {
+		sizes = nil
+		for _, s := range strings.Split(v, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(s))
+			if err != nil {
+				b.Fatal(err)
+			}
+			sizes = append(sizes, n)
+		}
+	}
+	lifetime := envDuration(b, "KEYPORT_BENCH_LIFETIME", 60*time.Second)
+	lifetimes := 3
+	if v := os.Getenv("KEYPORT_BENCH_LIFETIMES"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 || n > 100 {
+			b.Fatalf("KEYPORT_BENCH_LIFETIMES must be 1..100, got %q", v)
+		}
+		lifetimes = n
+	}
+	for _, n := range sizes {
+		b.Run(fmt.Sprintf("N=%d", n), func(b *testing.B) {
+			for range b.N {
+				runScenario(b, n, lifetime, lifetimes)
+			}
+		})
+	}
+}
+
+func envDuration(b *testing.B, name string, def time.Duration) time.Duration {
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return d
+}
+
+func runScenario(b *testing.B, n int, lifetime time.Duration, lifetimes int) {
+	ctx := context.Background()
+	platform, err := sandbox.Start(sandbox.Config{
+		Clients:       []sandbox.Client{{ID: clientID, Secret: clientSecret}},
+		TokenLifetime: lifetime, Seed: 3,
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer platform.Close()
+	ns := env.Namespace(b)
+	must(b, env.Client.Create(ctx, credentials(ns)))
+	must(b, env.Client.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "sandbox-ca", Namespace: ns},
+		Data: map[string][]byte{"ca.crt": platform.CACertPEM()}}))
+
+	rawRate := rawSecretUpdateRate(b, ns, 10*time.Second)
+
+	budget := lifetime / 6
+	start := time.Now()
+	var created atomic.Int64
+	parallel(16, n, func(i int) {
+		ac := newApiClient(ns, fmt.Sprintf("bench-%05d", i), keyportv1.ApiClientSpec{
+			TokenURL: platform.URL() + "/connect/token",
+			Refresh:  &keyportv1.RefreshPolicy{PropagationBudget: &metav1.Duration{Duration: budget}},
+		})
+		if err := env.Client.Create(ctx, ac); err == nil {
+			created.Add(1)
+		}
+	})
+	if int(created.Load()) != n {
+		b.Fatalf("created %d of %d ApiClients", created.Load(), n)
+	}
+	var cpuBefore syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &cpuBefore)
+	startOperator(b, ns, func(r *apiclient.Reconciler) {
+		// The platform is one host; let the benchmark measure Keyport, not
+		// the default stampede guard.
+		r.EndpointRate, r.EndpointBurst = float64(n), n
+	})
+
+	// Warm-up: every ApiClient has its first token.
+	deadline := time.Now().Add(5*time.Minute + time.Duration(n)*10*time.Millisecond)
+	for {
+		if c := countTokens(b, ns); c == n {
+			break
+		} else if time.Now().After(deadline) {
+			b.Fatalf("only %d of %d Secrets hold a token after warm-up", c, n)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	warmup := time.Since(start)
+
+	// Measure over whole lifetimes.
+	reqBefore := platform.Counters().Requests(sandbox.EndpointConnectToken, clientID)
+	okBefore := platform.Counters().Succeeded(sandbox.EndpointConnectToken, clientID)
+	writesBefore := apiWrites(b)
+	latenessBefore := latenessHistogram(b)
+	window := time.Duration(lifetimes) * lifetime
+	var expiredSeconds float64
+	measureEnd := time.Now().Add(window)
+	for time.Now().Before(measureEnd) {
+		expiredSeconds += float64(countExpired(b, ns))
+		time.Sleep(time.Second)
+	}
+	requests := platform.Counters().Requests(sandbox.EndpointConnectToken, clientID) - reqBefore
+	refreshes := platform.Counters().Succeeded(sandbox.EndpointConnectToken, clientID) - okBefore
+	writes := apiWrites(b) - writesBefore
+	p50, p99 := quantiles(latenessBefore, latenessHistogram(b))
+
+	var cpuAfter syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &cpuAfter)
+	cpu := tv(cpuAfter.Utime) + tv(cpuAfter.Stime) - tv(cpuBefore.Utime) - tv(cpuBefore.Stime)
+	refreshRate := float64(refreshes) / window.Seconds()
+
+	perLifetime := float64(requests) / float64(n) / float64(lifetimes)
+	b.ReportMetric(perLifetime, "requests/lifetime/client")
+	b.ReportMetric(expiredSeconds, "expired-token-seconds")
+	b.ReportMetric(p50.Seconds()*1000, "lateness-p50-ms")
+	b.ReportMetric(p99.Seconds()*1000, "lateness-p99-ms")
+	b.ReportMetric(float64(writes)/float64(max(refreshes, 1)), "api-writes/refresh")
+	b.ReportMetric(refreshRate, "refreshes/s")
+	b.ReportMetric(rawRate, "raw-secret-updates/s")
+	fmt.Printf("\nN=%d lifetime=%v budget=%v window=%v (%d lifetimes) warm-up=%v on %d CPUs\n",
+		n, lifetime, budget, window, lifetimes, warmup.Round(time.Second), runtime.NumCPU())
+	fmt.Printf("  token requests per lifetime per client: %.3f (%d requests, %d succeeded)\n", perLifetime, requests, refreshes)
+	fmt.Printf("  seconds an expired token sat in a Secret (summed over Secrets): %.0f\n", expiredSeconds)
+	fmt.Printf("  refresh lateness p50 %v, p99 %v\n", p50.Round(time.Millisecond), p99.Round(time.Millisecond))
+	fmt.Printf("  API writes per refresh: %.2f (%d writes)\n", float64(writes)/float64(max(refreshes, 1)), writes)
+	fmt.Printf("  refresh rate %.1f/s; raw Secret update rate of this API server %.1f/s\n", refreshRate, rawRate)
+	fmt.Printf("  test process (operator + sandbox + observers): %.1f CPU-s during the window and warm-up, peak RSS %d MiB\n",
+		cpu, peakRSSMiB())
+}
+
+func must(b *testing.B, err error) {
+	if err != nil {
+		b.Helper()
+		b.Fatal(err)
+	}
+}
+
+func tv(t syscall.Timeval) float64 { return float64(t.Sec) + float64(t.Usec)/1e6 }
+
+// parallel runs f(0..n-1) on w workers.
+func parallel(w, n int, f func(int)) {
+	var wg sync.WaitGroup
+	next := atomic.Int64{}
+	for range w {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := int(next.Add(1) - 1); i < n; i = int(next.Add(1) - 1) {
+				f(i)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// rawSecretUpdateRate measures how many Secret updates per second this API
+// server takes from 16 concurrent writers: the ceiling for refreshes.
+func rawSecretUpdateRate(b *testing.B, ns string, d time.Duration) float64 {
+	cs := kubernetes.NewForConfigOrDie(env.Config)
+	ctx := context.Background()
+	const writers = 16
+	var total atomic.Int64
+	var wg sync.WaitGroup
+	end := time.Now().Add(d)
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s, err := cs.CoreV1().Secrets(ns).Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("raw-%d", w)},
+				Data: map[string][]byte{"v": []byte("0")}}, metav1.CreateOptions{})
+			if err != nil {
+				return
+			}
+			for i := 0; time.Now().Before(end); i++ {
+				s.Data["v"] = []byte(strconv.Itoa(i))
+				if s, err = cs.CoreV1().Secrets(ns).Update(ctx, s, metav1.UpdateOptions{}); err != nil {
+					return
+				}
+				total.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	return float64(total.Load()) / d.Seconds()
+}
+
+func countTokens(b *testing.B, ns string) int {
+	var list corev1.SecretList
+	must(b, env.Client.List(context.Background(), &list, client.InNamespace(ns),
+		client.MatchingLabels{keyportv1.LabelManagedBy: keyportv1.ManagedByValue}))
+	return len(list.Items)
+}
+
+// countExpired counts Secrets whose token has expired right now.
+func countExpired(b *testing.B, ns string) int {
+	var list corev1.SecretList
+	must(b, env.Client.List(context.Background(), &list, client.InNamespace(ns),
+		client.MatchingLabels{keyportv1.LabelManagedBy: keyportv1.ManagedByValue}))
+	now := time.Now()
+	expired := 0
+	for _, s := range list.Items {
+		if t, err := time.Parse(time.RFC3339, string(s.Data["expires_at"])); err == nil && !now.Before(t) {
+			expired++
+		}
+	}
+	return expired
+}
+
+// apiWrites counts the API server's write requests on Secrets and on
+// ApiClient status, from its own metrics.
+func apiWrites(b *testing.B) int64 {
+	cs := kubernetes.NewForConfigOrDie(env.Config)
+	raw, err := cs.CoreV1().RESTClient().Get().AbsPath("/metrics").DoRaw(context.Background())
+	must(b, err)
+	families, err := (&expfmt.TextParser{}).TextToMetricFamilies(strings.NewReader(string(raw)))
+	must(b, err)
+	var total float64
+	for _, m := range families["apiserver_request_total"].GetMetric() {
+		labels := map[string]string{}
+		for _, l := range m.GetLabel() {
+			labels[l.GetName()] = l.GetValue()
+		}
+		write := labels["verb"] == "UPDATE" || labels["verb"] == "PATCH" || labels["verb"] == "CREATE"
+		if !write {
+			continue
+		}
+		if labels["resource"] == "secrets" || (labels["resource"] == "apiclients" && labels["subresource"] == "status") {
+			total += m.GetCounter().GetValue()
+		}
+	}
+	return int64(total)
+}
+
+func latenessHistogram(b *testing.B) *dto.Histogram {
+	families, err := metrics.Registry.Gather()
+	must(b, err)
+	for _, f := range families {
+		if f.GetName() == "keyport_refresh_lateness_seconds" {
+			return f.GetMetric()[0].GetHistogram()
+		}
+	}
+	return &dto.Histogram{}
+}
+
+// quantiles estimates p50 and p99 of the observations between two
+// snapshots of a cumulative histogram, interpolating within buckets.
+func quantiles(before, after *dto.Histogram) (time.Duration, time.Duration) {
+	type bucket struct {
+		upper float64
+		count float64
+	}
+	prev := map[float64]float64{}
+	for _, bk := range before.GetBucket() {
+		prev[bk.GetUpperBound()] = float64(bk.GetCumulativeCount())
+	}
+	var buckets []bucket
+	for _, bk := range after.GetBucket() {
+		buckets = append(buckets, bucket{bk.GetUpperBound(), float64(bk.GetCumulativeCount()) - prev[bk.GetUpperBound()]})
+	}
+	sort.Slice(buckets, func(i, j int) bool { return buckets[i].upper < buckets[j].upper })
+	total := float64(after.GetSampleCount() - before.GetSampleCount())
+	q := func(p float64) time.Duration {
+		if total == 0 {
+			return 0
+		}
+		rank := p * total
+		lower, lowerCount := 0.0, 0.0
+		for _, bk := range buckets {
+			if bk.count >= rank {
+				frac := (rank - lowerCount) / max(bk.count-lowerCount, 1)
+				return time.Duration((lower + frac*(bk.upper-lower)) * float64(time.Second))
+			}
+			lower, lowerCount = bk.upper, bk.count
+		}
+		return time.Duration(lower * float64(time.Second))
+	}
+	return q(0.5), q(0.99)
+}
+
+func peakRSSMiB() int64 {
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if strings.HasPrefix(line, "VmHWM:") {
+			fields := strings.Fields(line)
+			kb, _ := strconv.ParseInt(fields[1], 10, 64)
+			return kb / 1024
+		}
+	}
+	return 0
+}
