@@ -100,6 +100,7 @@ type SigningAlgorithm string
 // environment, and how Keyport keeps its token fresh.
 //
 // +kubebuilder:validation:XValidation:rule="!has(self.preset) || !(has(self.method) || has(self.bodyEncoding) || has(self.grantType) || has(self.clientAuthentication))",message="preset already fixes method, bodyEncoding, grantType and clientAuthentication: remove those fields, or remove preset to spell the dialect out"
+// +kubebuilder:validation:XValidation:rule="!has(self.revocationProbe) || self.revocationProbe.url.startsWith('https://') || (has(self.tls) && has(self.tls.allowInsecureHTTP) && self.tls.allowInsecureHTTP)",message="revocationProbe.url must start with https://: it carries a token"
 // +kubebuilder:validation:XValidation:rule="self.tokenURL.startsWith('https://') || (has(self.tls) && has(self.tls.allowInsecureHTTP) && self.tls.allowInsecureHTTP)",message="tokenURL must start with https://; plain http:// is allowed only with tls.allowInsecureHTTP: true, for local testing"
 // +kubebuilder:validation:XValidation:rule="!(has(self.method) && self.method == 'GET') || (has(self.bodyEncoding) && self.bodyEncoding == 'None')",message="a GET token request has no body: set bodyEncoding: None"
 // +kubebuilder:validation:XValidation:rule="!(has(self.bodyEncoding) && self.bodyEncoding == 'None') || (has(self.grantType) && self.grantType == 'None' && has(self.clientAuthentication) && self.clientAuthentication in ['ClientSecretBasic', 'ClientSecretBasicRaw', 'TLSClientAuth'])",message="bodyEncoding None carries no parameters: it needs grantType: None and a clientAuthentication outside the body (ClientSecretBasic, ClientSecretBasicRaw or TLSClientAuth)"
@@ -202,10 +203,26 @@ type ApiClientSpec struct {
 	// +optional
 	Output *TokenOutput `json:"output,omitempty"`
 
+	// RevocationProbe detects platforms that revoke the previous token when
+	// they issue a new one: after each refresh Keyport calls this API URL
+	// once with the previous token (and the spec's headers). Pods that have
+	// not yet seen the new token would fail on such a platform; Keyport then
+	// reports TokenRevokedOnReissue.
+	// +optional
+	RevocationProbe *RevocationProbe `json:"revocationProbe,omitempty"`
+
 	// Suspend stops refreshing without deleting anything. The Secret keeps the
 	// last token until it expires.
 	// +optional
 	Suspend bool `json:"suspend,omitempty"`
+}
+
+// RevocationProbe is a cheap, read-only API call that any valid token may make.
+type RevocationProbe struct {
+	// URL of the API call, for example https://api.example.com/v1/ping.
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:XValidation:rule="isURL(self) && url(self).getScheme() in ['https', 'http'] && url(self).getHost() != ''",message="revocationProbe.url must be an absolute URL such as https://api.example.com/v1/ping"
+	URL string `json:"url"`
 }
 
 // CredentialsSource names a Secret in the ApiClient's namespace and the keys

@@ -11,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	keyportv1 "github.com/keyport-dev/keyport/api/v1alpha1"
 	"github.com/keyport-dev/keyport/operator/controllers/apiclient"
@@ -171,7 +172,7 @@ func shortLived() keyportv1.ApiClientSpec {
 func shortSandbox(t *testing.T) *sandbox.Sandbox {
 	t.Helper()
 	s, err := sandbox.Start(sandbox.Config{
-		Clients:       []sandbox.Client{{ID: clientID, Secret: clientSecret, Username: username, Password: password}},
+		Clients:       []sandbox.Client{{ID: clientID, Secret: clientSecret, Username: username, Password: password, SubscriptionKey: subKey}},
 		TokenLifetime: 20 * time.Second, Seed: 11,
 	})
 	if err != nil {
@@ -443,6 +444,62 @@ func TestSuspendAndForcedRefresh(t *testing.T) {
 	if _, _, ok := tokenIn(t, ns, "steered-token"); !ok {
 		t.Error("suspending removed the token")
 	}
+}
+
+func TestRevocationOnReissueIsDetected(t *testing.T) {
+	revoking := shortSandbox(t)
+	revoking.SetFault(sandbox.EndpointConnectToken, sandbox.Fault{RevokeOnReissue: true})
+	ns := setup(t)
+	create(t, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "short-ca", Namespace: ns}, Data: map[string][]byte{"ca.crt": revoking.CACertPEM()}})
+	startOperator(t, ns, nil)
+	spec := shortLived()
+	spec.TokenURL = revoking.URL() + "/connect/token"
+	spec.Headers = []keyportv1.HTTPHeader{{Name: "Ocp-Apim-Subscription-Key",
+		ValueFrom: &keyportv1.SecretKeySelector{Name: "cpu-credentials", Key: "subscription_key"}}}
+	spec.RevocationProbe = &keyportv1.RevocationProbe{URL: revoking.URL() + "/api/v1/visits"}
+	ac := newApiClient(ns, "revoked", spec)
+	ac.Spec.TLS.CABundle.Name = "short-ca"
+	create(t, ac)
+	waitReady(t, ns, "revoked")
+	eventually(t, 25*time.Second, "TokenRevokedOnReissue after the first rotation", func() (bool, string) {
+		ac := get(t, ns, "revoked", &keyportv1.ApiClient{})
+		status, reason, _ := condition(ac, keyportv1.ConditionDegraded)
+		return status == metav1.ConditionTrue && reason == keyportv1.ReasonTokenRevokedOnReissue, describe(ac)
+	})
+	// The token in the Secret is the new, valid one.
+	tok, _, _ := tokenIn(t, ns, "revoked-token")
+	if _, err := revoking.Validate(tok.AccessToken); err != nil {
+		t.Errorf("the Secret holds a token the platform refuses: %v", err)
+	}
+	scanForSecrets(t, ns)
+}
+
+func TestDeletionLeavesNothingBehind(t *testing.T) {
+	ns := setup(t)
+	startOperator(t, ns, nil)
+	create(t, newApiClient(ns, "deleted", keyportv1.ApiClientSpec{TokenURL: sb.URL() + "/connect/token"}))
+	ac := waitReady(t, ns, "deleted")
+	_, secret, _ := tokenIn(t, ns, "deleted-token")
+	ref := metav1.GetControllerOf(secret)
+	if ref == nil || ref.UID != ac.UID || ref.BlockOwnerDeletion == nil || !*ref.BlockOwnerDeletion {
+		t.Fatalf("the Secret's controller reference %+v does not make the garbage collector delete it with the ApiClient", ref)
+	}
+	if err := env.Client.Delete(context.Background(), ac); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "the ApiClient's metrics series removed", func() (bool, string) {
+		families, _ := metrics.Registry.Gather()
+		for _, f := range families {
+			for _, m := range f.GetMetric() {
+				for _, l := range m.GetLabel() {
+					if l.GetName() == "namespace" && l.GetValue() == ns {
+						return false, f.GetName() + " still has a series"
+					}
+				}
+			}
+		}
+		return true, ""
+	})
 }
 
 func TestMetricsAreExported(t *testing.T) {

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
 	"net/url"
 	"sync"
 	"time"
@@ -55,6 +56,7 @@ type Reconciler struct {
 	limiter  *endpointLimiter
 	failures sync.Map // types.UID → failureState
 	issued   sync.Map // types.UID → issuedToken, to repair a deleted Secret
+	revoked  sync.Map // types.UID → string, why the last reissue revoked the previous token
 }
 
 // failureState remembers which inputs the last failure happened with.
@@ -167,7 +169,11 @@ func (r *Reconciler) reconcile(ctx context.Context, ac *keyportv1.ApiClient) (ct
 	if stored != nil && !stored.refreshAt.IsZero() && now.After(stored.refreshAt) {
 		refreshLateness.Observe(now.Sub(stored.refreshAt).Seconds())
 	}
-	fresh, err := r.requestToken(ctx, ac, in, now)
+	hc, bundle, err := r.connection(ac, in)
+	if err != nil {
+		return r.handleFailure(ctx, ac, stored, inputsMAC, now, err)
+	}
+	fresh, err := r.requestToken(ctx, ac, in, hc, bundle)
 	if err != nil {
 		return r.handleFailure(ctx, ac, stored, inputsMAC, now, err)
 	}
@@ -178,6 +184,9 @@ func (r *Reconciler) reconcile(ctx context.Context, ac *keyportv1.ApiClient) (ct
 	}
 	r.issued.Store(ac.UID, *fresh)
 	r.failures.Delete(ac.UID)
+	if p := ac.Spec.RevocationProbe; p != nil && stored != nil && now.Before(stored.token.ExpiresAt) {
+		r.checkRevocation(ctx, ac, hc, p.URL, stored.token, fresh.token)
+	}
 	r.reportSuccess(ac, *fresh, now, true)
 	return ctrl.Result{RequeueAfter: fresh.refreshAt.Sub(now)}, nil
 }
@@ -222,21 +231,27 @@ func (r *Reconciler) recoverFromMemory(ac *keyportv1.ApiClient, stored *issuedTo
 	return &t
 }
 
-// requestToken asks the platform for a new token.
-func (r *Reconciler) requestToken(ctx context.Context, ac *keyportv1.ApiClient, in *inputs, now time.Time) (*issuedToken, error) {
+// connection returns the HTTP client and the decoded client certificate for
+// the inputs.
+func (r *Reconciler) connection(ac *keyportv1.ApiClient, in *inputs) (*http.Client, *certs.Bundle, error) {
 	var bundle *certs.Bundle
 	if len(in.certPEM) > 0 {
 		b, err := certs.DecodePEM(in.certPEM, in.keyPEM)
 		if err != nil {
-			return nil, &inputError{keyportv1.ReasonCertificateNotReady, "the client certificate cannot be used: " + err.Error()}
+			return nil, nil, &inputError{keyportv1.ReasonCertificateNotReady, "the client certificate cannot be used: " + err.Error()}
 		}
 		bundle = b
 		ac.Status.CertificateThumbprint = certs.Thumbprint(b.Leaf)
 	}
 	hc, err := r.clients.get(&ac.Spec, in, bundle)
 	if err != nil {
-		return nil, &inputError{keyportv1.ReasonCertificateNotReady, "the CA bundle cannot be used: " + err.Error()}
+		return nil, nil, &inputError{keyportv1.ReasonCertificateNotReady, "the CA bundle cannot be used: " + err.Error()}
 	}
+	return hc, bundle, nil
+}
+
+// requestToken asks the platform for a new token.
+func (r *Reconciler) requestToken(ctx context.Context, ac *keyportv1.ApiClient, in *inputs, hc *http.Client, bundle *certs.Bundle) (*issuedToken, error) {
 	req := tokenRequest(ac, in, bundle)
 	req.Now = r.Now
 	start := time.Now()
@@ -316,6 +331,21 @@ func (r *Reconciler) handleFailure(ctx context.Context, ac *keyportv1.ApiClient,
 	return ctrl.Result{RequeueAfter: retryAt.Sub(now)}, nil
 }
 
+// checkRevocation probes whether the platform revoked the previous token
+// when it issued the new one, and remembers the answer for the conditions.
+func (r *Reconciler) checkRevocation(ctx context.Context, ac *keyportv1.ApiClient, hc *http.Client, url string, previous, current tokensecret.Token) {
+	revoked, err := revokedOnReissue(ctx, hc, url, previous, current)
+	switch {
+	case err != nil:
+		log.FromContext(ctx).Info("revocation probe inconclusive", "err", err.Error())
+	case revoked:
+		r.revoked.Store(ac.UID, "the platform revoked the previous token when it issued a new one: pods that have not yet "+
+			"seen the new token fail until the kubelet syncs their volume; ask the platform to keep tokens valid until they expire")
+	default:
+		r.revoked.Delete(ac.UID)
+	}
+}
+
 // failureReason maps an error to a condition reason and a message with no
 // secret in it (token errors are built that way).
 func failureReason(err error) (string, string) {
@@ -357,7 +387,9 @@ func (r *Reconciler) reportSuccess(ac *keyportv1.ApiClient, t issuedToken, now t
 	if ac.Status.ConsecutiveFailures == 0 {
 		msg := fmt.Sprintf("token valid until %s, next refresh at %s", t.token.ExpiresAt.UTC().Format(time.RFC3339), t.refreshAt.UTC().Format(time.RFC3339))
 		setCondition(ac, keyportv1.ConditionReady, metav1.ConditionTrue, keyportv1.ReasonTokenRefreshed, msg)
-		if problem := infeasibility(ac, t); problem != "" {
+		if why, ok := r.revoked.Load(ac.UID); ok {
+			setCondition(ac, keyportv1.ConditionDegraded, metav1.ConditionTrue, keyportv1.ReasonTokenRevokedOnReissue, why.(string))
+		} else if problem := infeasibility(ac, t); problem != "" {
 			setCondition(ac, keyportv1.ConditionDegraded, metav1.ConditionTrue, keyportv1.ReasonPolicyInfeasible, problem)
 		} else {
 			setCondition(ac, keyportv1.ConditionDegraded, metav1.ConditionFalse, keyportv1.ReasonTokenRefreshed, "the last refresh succeeded")
