@@ -25,7 +25,10 @@ import (
 
 	keyportv1 "github.com/keyport-dev/keyport/api/v1alpha1"
 	"github.com/keyport-dev/keyport/operator/controllers/apiclient"
+	"github.com/keyport-dev/keyport/operator/controllers/m2mcertificate"
 	"github.com/keyport-dev/keyport/operator/internal/mackey"
+	// Provider drivers register themselves by name.
+	_ "github.com/keyport-dev/keyport/shared/drivers/sandboxdriver"
 )
 
 // options are the operator's flags.
@@ -144,6 +147,12 @@ func setupControllers(mgr ctrl.Manager, macKey []byte) error {
 		MACKey:   macKey,
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("set up the ApiClient controller: %w", err)
+	}
+	if err := (&m2mcertificate.Reconciler{
+		Client:   mgr.GetClient(),
+		Recorder: mgr.GetEventRecorderFor("keyport-m2mcertificate"),
+	}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("set up the M2MCertificate controller: %w", err)
 	}
 	return nil
 }

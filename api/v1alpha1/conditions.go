@@ -66,6 +66,10 @@ const (
 	// ManagedByValue is the value of LabelManagedBy on Keyport's Secrets.
 	ManagedByValue = "keyport"
 
+	// LabelM2MCertificate marks an M2MCertificate's output Secret with the
+	// M2MCertificate's name, so that consumers follow its rotations.
+	LabelM2MCertificate = "keyport.dev/m2mcertificate"
+
 	// AnnotationExpiresAt carries the token's or certificate's expiry (RFC 3339).
 	AnnotationExpiresAt = "keyport.dev/expires-at"
 	// AnnotationRefreshAt carries the time of the next planned refresh (RFC 3339).

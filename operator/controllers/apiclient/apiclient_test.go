@@ -217,7 +217,7 @@ func TestTokensRotateOncePerLifetimeAndSurviveRestarts(t *testing.T) {
 
 	// Restart economy: a new operator process reuses the fresh token.
 	// The check runs while the stored token is before its refresh time.
-	op.stop()
+	op.Stop()
 	_, secret, _ := tokenIn(t, ns, "rotating-token")
 	refreshAt, err := time.Parse(time.RFC3339, secret.Annotations[keyportv1.AnnotationRefreshAt])
 	if err != nil {

@@ -13,15 +13,13 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	ctrlconfig "sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	keyportv1 "github.com/keyport-dev/keyport/api/v1alpha1"
 	"github.com/keyport-dev/keyport/operator/controllers/apiclient"
+	"github.com/keyport-dev/keyport/operator/internal/optest"
 	"github.com/keyport-dev/keyport/shared/sandbox"
 	"github.com/keyport-dev/keyport/shared/testenv"
 )
@@ -72,74 +70,23 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
-// operator is a running manager with the ApiClient controller, as the
-// operator binary wires it.
-type operator struct {
-	cancel context.CancelFunc
-	done   chan error
-	once   sync.Once
-}
-
-// startOperator runs a manager for one namespace until the test ends (or
-// stop is called), with leader election on, as in production.
-func startOperator(t testing.TB, ns string, tune func(*apiclient.Reconciler)) *operator {
+// startOperator runs a manager with the ApiClient controller for one
+// namespace until the test ends; tune adjusts the Reconciler.
+func startOperator(t testing.TB, ns string, tune func(*apiclient.Reconciler)) *optest.Operator {
 	t.Helper()
-	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
-		Scheme:                        env.Scheme,
-		Metrics:                       metricsserver.Options{BindAddress: "0"},
-		HealthProbeBindAddress:        "0",
-		LeaderElection:                true,
-		LeaderElectionID:              "keyport-test-" + ns,
-		LeaderElectionNamespace:       ns,
-		LeaderElectionReleaseOnCancel: true,
-		LeaseDuration:                 ptr(4 * time.Second),
-		RenewDeadline:                 ptr(3 * time.Second),
-		RetryPeriod:                   ptr(500 * time.Millisecond),
-		Controller:                    ctrlConfig(),
-		Cache:                         cacheFor(ns),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := &apiclient.Reconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorderFor("keyport-apiclient"), MACKey: macKey}
-	if tune != nil {
-		tune(r)
-	}
-	if err := r.SetupWithManager(mgr); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	op := &operator{cancel: cancel, done: make(chan error, 1)}
-	go func() { op.done <- mgr.Start(ctx) }()
-	t.Cleanup(op.stop)
-	return op
-}
-
-// stop stops the manager and waits for it; calling it again is a no-op.
-func (o *operator) stop() {
-	o.once.Do(func() {
-		o.cancel()
-		select {
-		case <-o.done:
-		case <-time.After(30 * time.Second):
+	return optest.Start(t, env, ns, func(mgr ctrl.Manager) error {
+		r := &apiclient.Reconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorderFor("keyport-apiclient"), MACKey: macKey}
+		if tune != nil {
+			tune(r)
 		}
+		return r.SetupWithManager(mgr)
 	})
 }
 
 // eventually polls cond until it holds or the bound passes.
 func eventually(t *testing.T, within time.Duration, what string, cond func() (bool, string)) {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	last := ""
-	for time.Now().Before(deadline) {
-		ok, state := cond()
-		if ok {
-			return
-		}
-		last = state
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("%s did not happen within %v; last seen: %s", what, within, last)
+	optest.Eventually(t, within, what, cond)
 }
 
 // consistently checks that cond holds for the whole duration.
@@ -194,17 +141,6 @@ func describe(ac *keyportv1.ApiClient) string {
 		s += fmt.Sprintf("; %s=%s %s (%s)", c.Type, c.Status, c.Reason, c.Message)
 	}
 	return s
-}
-
-// ctrlConfig lets several managers in one test process register the same
-// controller name (each test starts its own operator).
-func ctrlConfig() ctrlconfig.Controller {
-	return ctrlconfig.Controller{SkipNameValidation: ptr(true)}
-}
-
-// cacheFor scopes the operator to one namespace, as --watch-namespace does.
-func cacheFor(ns string) cache.Options {
-	return cache.Options{DefaultNamespaces: map[string]cache.Config{ns: {}}}
 }
 
 func ptr[T any](v T) *T { return &v }

@@ -5,6 +5,7 @@ import (
 
 	"golang.org/x/time/rate"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -65,9 +66,21 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		// Spec changes and the refresh annotation; status writes are ours.
 		For(&keyportv1.ApiClient{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		Owns(&corev1.Secret{}).
-		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.referrers(indexSecretRefs))).
+		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.secretReferrers)).
 		Watches(&keyportv1.M2MCertificate{}, handler.EnqueueRequestsFromMapFunc(r.referrers(indexCertificateRefs))).
 		Complete(r)
+}
+
+// secretReferrers maps a Secret to the ApiClients that read it: directly, or
+// as the output of an M2MCertificate they use, so that a rotated certificate
+// is used for the next token at once.
+func (r *Reconciler) secretReferrers(ctx context.Context, o client.Object) []reconcile.Request {
+	out := r.referrers(indexSecretRefs)(ctx, o)
+	if cert := o.GetLabels()[keyportv1.LabelM2MCertificate]; cert != "" {
+		ref := &metav1.PartialObjectMetadata{ObjectMeta: metav1.ObjectMeta{Namespace: o.GetNamespace(), Name: cert}}
+		out = append(out, r.referrers(indexCertificateRefs)(ctx, ref)...)
+	}
+	return out
 }
 
 // referrers maps a referenced object to the ApiClients that name it.

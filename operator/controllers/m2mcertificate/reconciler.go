@@ -1,0 +1,363 @@
+// Package m2mcertificate is the M2MCertificate controller: it turns a
+// cert-manager Certificate, a provider-issued PKCS#12 bundle or an existing
+// TLS Secret into a normalized kubernetes.io/tls Secret, reports the
+// certificate's identity and expiry, warns in time, and registers each new
+// certificate with the platform before it is used.
+package m2mcertificate
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"time"
+
+	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
+	"github.com/prometheus/client_golang/prometheus"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/record"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	keyportv1 "github.com/keyport-dev/keyport/api/v1alpha1"
+	"github.com/keyport-dev/keyport/operator/internal/platform"
+	"github.com/keyport-dev/keyport/shared/certs"
+	"github.com/keyport-dev/keyport/shared/drivers"
+)
+
+// annotationRegistered records which certificate is registered at the
+// platform (its thumbprint), so that it is registered once.
+const annotationRegistered = "keyport.dev/registered-thumbprint"
+
+var certificateExpiry = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+	Name: "keyport_certificate_expiry_timestamp_seconds",
+	Help: "notAfter of each M2MCertificate's current certificate, as a Unix timestamp.",
+}, []string{"namespace", "name"})
+
+func init() { metrics.Registry.MustRegister(certificateExpiry) }
+
+// Reconciler reconciles M2MCertificates.
+type Reconciler struct {
+	Client   client.Client
+	Recorder record.EventRecorder
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// +kubebuilder:rbac:groups=keyport.dev,resources=m2mcertificates,verbs=get;list;watch
+// +kubebuilder:rbac:groups=keyport.dev,resources=m2mcertificates/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=keyport.dev,resources=m2mcertificates/finalizers,verbs=update
+// +kubebuilder:rbac:groups=cert-manager.io,resources=certificates,verbs=get;list;watch;create;update;patch
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;update;patch
+
+// Reconcile brings one M2MCertificate's output Secret and status up to date.
+func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	m := &keyportv1.M2MCertificate{}
+	if err := r.Client.Get(ctx, req.NamespacedName, m); err != nil {
+		if apierrors.IsNotFound(err) {
+			certificateExpiry.DeleteLabelValues(req.Namespace, req.Name)
+		}
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !m.DeletionTimestamp.IsZero() {
+		return ctrl.Result{}, nil
+	}
+	before := m.DeepCopy()
+	result, err := r.reconcile(ctx, m)
+	m.Status.ObservedGeneration = m.Generation
+	r.recordTransitions(m, before)
+	if !apiequal(before.Status, m.Status) {
+		if perr := r.Client.Status().Patch(ctx, m, client.MergeFrom(before)); perr != nil {
+			err = errors.Join(err, client.IgnoreNotFound(perr))
+		}
+	}
+	return result, err
+}
+
+func (r *Reconciler) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
+}
+
+func (r *Reconciler) reconcile(ctx context.Context, m *keyportv1.M2MCertificate) (ctrl.Result, error) {
+	now := r.now()
+	m.Status.OutputSecretName = outputSecretName(m)
+	l, err := r.load(ctx, m)
+	if err != nil {
+		var se *sourceError
+		if !errors.As(err, &se) {
+			return ctrl.Result{}, err
+		}
+		// The previous certificate, if any, stays in the output Secret.
+		setCondition(m, keyportv1.ConditionReady, r.outputStillValid(ctx, m, now), se.reason, se.message)
+		setCondition(m, keyportv1.ConditionDegraded, metav1.ConditionTrue, se.reason, se.message)
+		if se.reason == keyportv1.ReasonCertificateNotReady {
+			return ctrl.Result{RequeueAfter: 5 * time.Second}, nil
+		}
+		return ctrl.Result{}, nil
+	}
+	leaf := l.bundle.Leaf
+	info := certs.Describe(leaf)
+
+	registered, err := r.register(ctx, m, l)
+	if err != nil {
+		msg := "registering the certificate with the platform failed: " + err.Error()
+		setCondition(m, keyportv1.ConditionReady, r.outputStillValid(ctx, m, now), keyportv1.ReasonRegistrationFailed, msg)
+		setCondition(m, keyportv1.ConditionDegraded, metav1.ConditionTrue, keyportv1.ReasonRegistrationFailed, msg)
+		return ctrl.Result{RequeueAfter: 15 * time.Second}, nil
+	}
+	// Registration comes first: a consumer starts using the certificate as
+	// soon as it is in the output Secret.
+	if err := r.writeOutput(ctx, m, l, registered); err != nil {
+		return ctrl.Result{}, err
+	}
+
+	m.Status.SHA1Thumbprint = info.SHA1Thumbprint
+	m.Status.SHA256Fingerprint = info.SHA256Fingerprint
+	m.Status.Subject, m.Status.Issuer, m.Status.SerialNumber = info.Subject, info.Issuer, info.SerialNumber
+	m.Status.NotBefore = &metav1.Time{Time: info.NotBefore}
+	m.Status.NotAfter = &metav1.Time{Time: info.NotAfter}
+	certificateExpiry.WithLabelValues(m.Namespace, m.Name).Set(float64(info.NotAfter.Unix()))
+
+	warning := DefaultExpiryWarning
+	if m.Spec.ExpiryWarning != nil {
+		warning = m.Spec.ExpiryWarning.Duration
+	}
+	state := assessExpiry(now, info.NotBefore, info.NotAfter, warning, l.renewable)
+	reason := keyportv1.ReasonCertificateImported
+	if l.renewable {
+		reason = keyportv1.ReasonCertificateIssued
+	}
+	switch {
+	case state.expired:
+		setCondition(m, keyportv1.ConditionReady, metav1.ConditionFalse, keyportv1.ReasonCertificateExpired, state.message)
+		setCondition(m, keyportv1.ConditionExpiringSoon, metav1.ConditionTrue, keyportv1.ReasonCertificateExpired, state.message)
+	case state.expiring:
+		setCondition(m, keyportv1.ConditionReady, metav1.ConditionTrue, reason, fmt.Sprintf("certificate %s is in Secret %q", info.SHA1Thumbprint, m.Status.OutputSecretName))
+		setCondition(m, keyportv1.ConditionExpiringSoon, metav1.ConditionTrue, keyportv1.ReasonCertificateExpiring, state.message)
+	default:
+		setCondition(m, keyportv1.ConditionReady, metav1.ConditionTrue, reason, fmt.Sprintf("certificate %s is in Secret %q", info.SHA1Thumbprint, m.Status.OutputSecretName))
+		setCondition(m, keyportv1.ConditionExpiringSoon, metav1.ConditionFalse, reason, fmt.Sprintf("valid until %s", info.NotAfter.UTC().Format(time.RFC3339)))
+	}
+	setCondition(m, keyportv1.ConditionDegraded, metav1.ConditionFalse, reason, "the source is readable")
+	if !state.nextCheck.IsZero() && state.nextCheck.After(now) {
+		return ctrl.Result{RequeueAfter: state.nextCheck.Sub(now)}, nil
+	}
+	return ctrl.Result{}, nil
+}
+
+// register registers the certificate at the platform when the spec asks and
+// it is not registered yet. It returns the thumbprint now registered.
+func (r *Reconciler) register(ctx context.Context, m *keyportv1.M2MCertificate, l *loaded) (string, error) {
+	ref := m.Spec.Registration
+	if ref == nil {
+		return "", nil
+	}
+	thumbprint := certs.Thumbprint(l.bundle.Leaf)
+	if out, err := r.output(ctx, m); err == nil && out.Annotations[annotationRegistered] == thumbprint && m.Status.RegistrationID != "" {
+		return thumbprint, nil
+	}
+	d, conn, err := platform.Connect(ctx, r.Client, m.Namespace, ref)
+	if err != nil {
+		return "", err
+	}
+	registrar, ok := d.(drivers.CertificateRegistrar)
+	if !ok {
+		return "", fmt.Errorf("driver %q cannot register certificates", ref.Driver)
+	}
+	id, err := registrar.RegisterCertificate(ctx, conn, l.bundle.CertificatePEM())
+	if err != nil {
+		return "", err
+	}
+	m.Status.RegistrationID = id
+	return thumbprint, nil
+}
+
+func outputSecretName(m *keyportv1.M2MCertificate) string {
+	if m.Spec.OutputSecretName != "" {
+		return m.Spec.OutputSecretName
+	}
+	return m.Name + "-tls"
+}
+
+func (r *Reconciler) output(ctx context.Context, m *keyportv1.M2MCertificate) (*corev1.Secret, error) {
+	s := &corev1.Secret{}
+	err := r.Client.Get(ctx, types.NamespacedName{Namespace: m.Namespace, Name: outputSecretName(m)}, s)
+	return s, err
+}
+
+// outputStillValid reports whether the output Secret holds a certificate
+// that is valid now, so a broken source does not make a working one look
+// broken.
+func (r *Reconciler) outputStillValid(ctx context.Context, m *keyportv1.M2MCertificate, now time.Time) metav1.ConditionStatus {
+	s, err := r.output(ctx, m)
+	if err != nil {
+		return metav1.ConditionFalse
+	}
+	list, err := certs.DecodeCertificatesPEM(s.Data[corev1.TLSCertKey])
+	if err != nil || !now.Before(list[0].NotAfter) {
+		return metav1.ConditionFalse
+	}
+	return metav1.ConditionTrue
+}
+
+// writeOutput writes the normalized kubernetes.io/tls Secret when its
+// content differs.
+func (r *Reconciler) writeOutput(ctx context.Context, m *keyportv1.M2MCertificate, l *loaded, registered string) error {
+	keyPEM, err := l.bundle.KeyPEM()
+	if err != nil {
+		return err
+	}
+	s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: outputSecretName(m), Namespace: m.Namespace}}
+	err = r.Client.Get(ctx, client.ObjectKeyFromObject(s), s)
+	if err != nil && !apierrors.IsNotFound(err) {
+		return err
+	}
+	exists := err == nil
+	if exists && !metav1.IsControlledBy(s, m) {
+		return fmt.Errorf("Secret %q exists and is not managed by this M2MCertificate; choose another outputSecretName", s.Name)
+	}
+	desired := s.DeepCopy()
+	desired.Type = corev1.SecretTypeTLS
+	desired.Data = map[string][]byte{corev1.TLSCertKey: l.bundle.CertificatePEM(), corev1.TLSPrivateKeyKey: keyPEM}
+	if len(l.caPEM) > 0 {
+		desired.Data["ca.crt"] = l.caPEM
+	}
+	if desired.Labels == nil {
+		desired.Labels = map[string]string{}
+	}
+	desired.Labels[keyportv1.LabelManagedBy] = keyportv1.ManagedByValue
+	desired.Labels[keyportv1.LabelM2MCertificate] = m.Name
+	if desired.Annotations == nil {
+		desired.Annotations = map[string]string{}
+	}
+	desired.Annotations[keyportv1.AnnotationExpiresAt] = l.bundle.Leaf.NotAfter.UTC().Format(time.RFC3339)
+	if registered != "" {
+		desired.Annotations[annotationRegistered] = registered
+	}
+	if !exists {
+		if err := ctrl.SetControllerReference(m, desired, r.Client.Scheme()); err != nil {
+			return err
+		}
+		return r.Client.Create(ctx, desired)
+	}
+	if s.Type == desired.Type && maps.EqualFunc(s.Data, desired.Data, bytes.Equal) &&
+		maps.Equal(s.Labels, desired.Labels) && maps.Equal(s.Annotations, desired.Annotations) {
+		return nil
+	}
+	if s.Type != desired.Type {
+		// The type of a Secret is immutable; replace it.
+		if err := r.Client.Delete(ctx, s); err != nil {
+			return err
+		}
+		desired.ResourceVersion = ""
+		return r.Client.Create(ctx, desired)
+	}
+	return r.Client.Update(ctx, desired)
+}
+
+func setCondition(m *keyportv1.M2MCertificate, condType string, status metav1.ConditionStatus, reason, message string) {
+	apimeta.SetStatusCondition(&m.Status.Conditions, metav1.Condition{
+		Type: condType, Status: status, Reason: reason, Message: message, ObservedGeneration: m.Generation,
+	})
+}
+
+// recordTransitions emits events when conditions change, never on every
+// reconcile.
+func (r *Reconciler) recordTransitions(m *keyportv1.M2MCertificate, before *keyportv1.M2MCertificate) {
+	if r.Recorder == nil {
+		return
+	}
+	for _, t := range []string{keyportv1.ConditionReady, keyportv1.ConditionExpiringSoon, keyportv1.ConditionDegraded} {
+		now := apimeta.FindStatusCondition(m.Status.Conditions, t)
+		was := apimeta.FindStatusCondition(before.Status.Conditions, t)
+		if now == nil || (was != nil && was.Status == now.Status && was.Reason == now.Reason) {
+			continue
+		}
+		warn := (t == keyportv1.ConditionReady && now.Status != metav1.ConditionTrue) ||
+			(t != keyportv1.ConditionReady && now.Status == metav1.ConditionTrue)
+		if !warn && t != keyportv1.ConditionReady {
+			continue
+		}
+		eventType := corev1.EventTypeNormal
+		if warn {
+			eventType = corev1.EventTypeWarning
+		}
+		r.Recorder.Event(m, eventType, now.Reason, now.Message)
+	}
+}
+
+func apiequal(a, b keyportv1.M2MCertificateStatus) bool {
+	return a.ObservedGeneration == b.ObservedGeneration && a.OutputSecretName == b.OutputSecretName &&
+		a.CertificateName == b.CertificateName && a.SHA1Thumbprint == b.SHA1Thumbprint &&
+		a.SHA256Fingerprint == b.SHA256Fingerprint && a.Subject == b.Subject && a.Issuer == b.Issuer &&
+		a.SerialNumber == b.SerialNumber && a.NotBefore.Equal(b.NotBefore) && a.NotAfter.Equal(b.NotAfter) &&
+		a.RegistrationID == b.RegistrationID && conditionsEqual(a.Conditions, b.Conditions)
+}
+
+func conditionsEqual(a, b []metav1.Condition) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for _, ca := range a {
+		cb := apimeta.FindStatusCondition(b, ca.Type)
+		if cb == nil || ca.Status != cb.Status || ca.Reason != cb.Reason || ca.Message != cb.Message || ca.ObservedGeneration != cb.ObservedGeneration {
+			return false
+		}
+	}
+	return true
+}
+
+// Field index from a source Secret's name to the M2MCertificates reading it.
+const indexSourceSecrets = "keyport.dev/source-secrets"
+
+func sourceSecrets(m *keyportv1.M2MCertificate) []string {
+	switch {
+	case m.Spec.SecretRef != nil:
+		return []string{m.Spec.SecretRef.Name}
+	case m.Spec.PKCS12 != nil:
+		return []string{m.Spec.PKCS12.SecretName, m.Spec.PKCS12.Passphrase.Name}
+	case m.Spec.CertManager != nil:
+		return []string{certManagerSecretName(m)}
+	}
+	return nil
+}
+
+// SetupWithManager watches M2MCertificates, their output Secrets, their
+// source Secrets (a new bundle, a renewed cert-manager certificate) and the
+// cert-manager Certificates they own.
+func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &keyportv1.M2MCertificate{}, indexSourceSecrets,
+		func(o client.Object) []string { return sourceSecrets(o.(*keyportv1.M2MCertificate)) }); err != nil {
+		return err
+	}
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("m2mcertificate").
+		For(&keyportv1.M2MCertificate{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Owns(&corev1.Secret{}).
+		Owns(&cmapi.Certificate{}).
+		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
+			var list keyportv1.M2MCertificateList
+			if err := r.Client.List(ctx, &list, client.InNamespace(o.GetNamespace()), client.MatchingFields{indexSourceSecrets: o.GetName()}); err != nil {
+				return nil
+			}
+			out := make([]reconcile.Request, 0, len(list.Items))
+			for _, m := range list.Items {
+				out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: m.Namespace, Name: m.Name}})
+			}
+			return out
+		})).
+		Complete(r)
+}
