@@ -328,7 +328,7 @@ func TestCertManagerIssuesRenewsAndConsumersFollow(t *testing.T) {
 	create(t, &keyportv1.ApiClient{ObjectMeta: metav1.ObjectMeta{Name: "bootstrap", Namespace: ns}, Spec: keyportv1.ApiClientSpec{
 		TokenURL: sb.URL() + "/connect/token", Credentials: &keyportv1.CredentialsSource{SecretName: "creds"}, TLS: caRef}})
 	create(t, &keyportv1.M2MCertificate{ObjectMeta: metav1.ObjectMeta{Name: "client", Namespace: ns}, Spec: keyportv1.M2MCertificateSpec{
-		CertManager: &keyportv1.CertManagerSource{IssuerRef: keyportv1.IssuerReference{Name: "self"}, CommonName: clientID},
+		CertManager:  &keyportv1.CertManagerSource{IssuerRef: keyportv1.IssuerReference{Name: "self"}, CommonName: clientID},
 		Registration: &keyportv1.PlatformReference{Driver: "sandbox", ApiClientName: "bootstrap", ManagementURL: sb.URL()},
 	}})
 	create(t, &keyportv1.ApiClient{ObjectMeta: metav1.ObjectMeta{Name: "mtls", Namespace: ns}, Spec: keyportv1.ApiClientSpec{
