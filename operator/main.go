@@ -40,6 +40,7 @@ type options struct {
 	leaderElectionNamespace string
 	watchNamespaces         []string
 	macKeySecret            string
+	apiClientWorkers        int
 	zap                     zap.Options
 }
 
@@ -54,6 +55,7 @@ func parseFlags(args []string) (options, error) {
 	watch := fs.String("watch-namespace", "", "comma-separated namespaces to watch; empty watches all")
 	fs.StringVar(&o.macKeySecret, "mac-key-secret", "keyport-system/keyport-mac-key",
 		"namespace/name of the Secret holding the key for change-detection MACs; created when missing")
+	fs.IntVar(&o.apiClientWorkers, "apiclient-workers", 8, "ApiClients reconciled in parallel")
 	o.zap.Development = false
 	o.zap.BindFlags(fs)
 	if err := fs.Parse(args); err != nil {
@@ -132,7 +134,7 @@ func run(ctx context.Context, cfg *rest.Config, o options) error {
 	if err != nil {
 		return fmt.Errorf("load the MAC key: %w", err)
 	}
-	if err := setupControllers(mgr, key); err != nil {
+	if err := setupControllers(mgr, key, o); err != nil {
 		return err
 	}
 	log.Info("starting manager", "leaderElection", o.leaderElect, "watchNamespaces", o.watchNamespaces)
@@ -140,11 +142,12 @@ func run(ctx context.Context, cfg *rest.Config, o options) error {
 }
 
 // setupControllers registers every controller with the manager.
-func setupControllers(mgr ctrl.Manager, macKey []byte) error {
+func setupControllers(mgr ctrl.Manager, macKey []byte, o options) error {
 	if err := (&apiclient.Reconciler{
 		Client:   mgr.GetClient(),
 		Recorder: mgr.GetEventRecorderFor("keyport-apiclient"),
 		MACKey:   macKey,
+		Workers:  o.apiClientWorkers,
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("set up the ApiClient controller: %w", err)
 	}

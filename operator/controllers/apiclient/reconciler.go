@@ -50,6 +50,10 @@ type Reconciler struct {
 	// Zero means 20 per second with a burst of 50.
 	EndpointRate  float64
 	EndpointBurst int
+	// Workers is how many ApiClients are reconciled at once. Token requests
+	// wait on the network, so several workers keep refreshes on time when
+	// thousands of clients share a replica. Zero means 8.
+	Workers int
 
 	once     sync.Once
 	clients  *httpClients
