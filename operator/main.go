@@ -25,7 +25,9 @@ import (
 
 	keyportv1 "github.com/keyport-dev/keyport/api/v1alpha1"
 	"github.com/keyport-dev/keyport/operator/controllers/apiclient"
+	"github.com/keyport-dev/keyport/operator/controllers/ingestionchannel"
 	"github.com/keyport-dev/keyport/operator/controllers/m2mcertificate"
+	"github.com/keyport-dev/keyport/operator/controllers/notificationchannel"
 	"github.com/keyport-dev/keyport/operator/internal/mackey"
 	// Provider drivers register themselves by name.
 	_ "github.com/keyport-dev/keyport/shared/drivers/sandboxdriver"
@@ -156,6 +158,18 @@ func setupControllers(mgr ctrl.Manager, macKey []byte, o options) error {
 		Recorder: mgr.GetEventRecorderFor("keyport-m2mcertificate"),
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("set up the M2MCertificate controller: %w", err)
+	}
+	if err := (&ingestionchannel.Reconciler{
+		Client:   mgr.GetClient(),
+		Recorder: mgr.GetEventRecorderFor("keyport-ingestionchannel"),
+	}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("set up the IngestionChannel controller: %w", err)
+	}
+	if err := (&notificationchannel.Reconciler{
+		Client:   mgr.GetClient(),
+		Recorder: mgr.GetEventRecorderFor("keyport-notificationchannel"),
+	}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("set up the NotificationChannel controller: %w", err)
 	}
 	return nil
 }

@@ -66,6 +66,10 @@ const (
 	// ManagedByValue is the value of LabelManagedBy on Keyport's Secrets.
 	ManagedByValue = "keyport"
 
+	// LabelApiClient marks an ApiClient's token Secret with the ApiClient's
+	// name, so that channels using the ApiClient follow its rotations.
+	LabelApiClient = "keyport.dev/apiclient"
+
 	// LabelM2MCertificate marks an M2MCertificate's output Secret with the
 	// M2MCertificate's name, so that consumers follow its rotations.
 	LabelM2MCertificate = "keyport.dev/m2mcertificate"

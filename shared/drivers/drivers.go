@@ -7,6 +7,7 @@ package drivers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"sort"
@@ -74,4 +75,61 @@ func namesLocked() []string {
 	}
 	sort.Strings(names)
 	return names
+}
+
+// ErrNotFound is returned by drivers for objects the platform does not have.
+var ErrNotFound = errors.New("not found at the platform")
+
+// NotificationChannel is a webhook registration as drivers exchange it. The
+// authentication carries secrets: drivers send them to the platform and
+// nowhere else.
+type NotificationChannel struct {
+	ID          string
+	Name        string
+	ChannelType string
+	Method      string
+	WebhookURL  string
+	Headers     map[string]string
+	EventTypes  []string
+	Auth        WebhookAuth
+}
+
+// WebhookAuth is how the platform authenticates to the webhook: None (with
+// an optional static Authorization header), OAuth2ClientCredentials or
+// OAuth2Password.
+type WebhookAuth struct {
+	Type         string
+	TokenURL     string
+	ClientID     string
+	ClientSecret string
+	Username     string
+	Password     string
+	Scopes       []string
+	Headers      map[string]string
+}
+
+// NotificationChannels is implemented by drivers of platforms that manage
+// webhook registrations through an API.
+type NotificationChannels interface {
+	ListNotificationChannels(ctx context.Context, c Conn) ([]NotificationChannel, error)
+	// GetNotificationChannel returns ErrNotFound when the id is unknown.
+	GetNotificationChannel(ctx context.Context, c Conn, id string) (*NotificationChannel, error)
+	CreateNotificationChannel(ctx context.Context, c Conn, ch NotificationChannel) (string, error)
+	UpdateNotificationChannel(ctx context.Context, c Conn, ch NotificationChannel) error
+	// DeleteNotificationChannel treats an unknown id as already deleted.
+	DeleteNotificationChannel(ctx context.Context, c Conn, id string) error
+}
+
+// IngestionChannel is a customer's ingestion channel at the platform.
+type IngestionChannel struct {
+	ID          string
+	Customer    string
+	MessageType string
+	MediaType   string
+}
+
+// IngestionChannels is implemented by drivers that can look channels up.
+type IngestionChannels interface {
+	// GetIngestionChannel returns ErrNotFound when the id is unknown.
+	GetIngestionChannel(ctx context.Context, c Conn, id string) (*IngestionChannel, error)
 }

@@ -24,7 +24,6 @@ const (
 	annotationInputsMAC     = "keyport.dev/inputs-mac"
 	annotationDataMAC       = "keyport.dev/data-mac"
 	annotationHandledForce  = "keyport.dev/refresh-handled"
-	labelApiClient          = "keyport.dev/apiclient"
 	defaultOutputNameSuffix = "-token"
 )
 
@@ -62,7 +61,7 @@ func renderSecret(s *corev1.Secret, ac *keyportv1.ApiClient, t issuedToken, macK
 		s.Labels = map[string]string{}
 	}
 	s.Labels[keyportv1.LabelManagedBy] = keyportv1.ManagedByValue
-	s.Labels[labelApiClient] = ac.Name
+	s.Labels[keyportv1.LabelApiClient] = ac.Name
 	if s.Annotations == nil {
 		s.Annotations = map[string]string{}
 	}

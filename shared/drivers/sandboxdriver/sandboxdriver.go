@@ -54,6 +54,15 @@ func (Driver) RegisterCertificate(ctx context.Context, c drivers.Conn, certPEM [
 	return created.ID, nil
 }
 
+// httpError is a refusal by the management API. Its message quotes the
+// platform's answer, which never echoes request bodies in the sandbox.
+type httpError struct {
+	status int
+	msg    string
+}
+
+func (e *httpError) Error() string { return e.msg }
+
 // call sends one management request with the ApiClient's token.
 func call(ctx context.Context, c drivers.Conn, method, path string, body, out any) error {
 	var r io.Reader
@@ -84,7 +93,8 @@ func call(ctx context.Context, c drivers.Conn, method, path string, body, out an
 		return err
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return fmt.Errorf("%s %s: HTTP %d: %s", method, path, resp.StatusCode, strings.TrimSpace(string(data[:min(len(data), 200)])))
+		return &httpError{status: resp.StatusCode,
+			msg: fmt.Sprintf("%s %s: HTTP %d: %s", method, path, resp.StatusCode, strings.TrimSpace(string(data[:min(len(data), 200)])))}
 	}
 	if out != nil {
 		if err := json.Unmarshal(data, out); err != nil {

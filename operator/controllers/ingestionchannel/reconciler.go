@@ -1,0 +1,369 @@
+// Package ingestionchannel is the IngestionChannel controller: it keeps a
+// Secret with everything a workload needs to post to one customer's channel
+// (URL, content type, message type and the current token of the ApiClient
+// that authorizes it), re-written on every token rotation.
+package ingestionchannel
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/record"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	keyportv1 "github.com/keyport-dev/keyport/api/v1alpha1"
+	"github.com/keyport-dev/keyport/operator/internal/platform"
+	"github.com/keyport-dev/keyport/shared/drivers"
+	"github.com/keyport-dev/keyport/shared/tokensecret"
+)
+
+// Keys of the channel Secret, beside the token keys of tokensecret.
+const (
+	KeyURL         = "url"
+	KeyContentType = "content_type"
+	KeyMessageType = "message_type"
+	KeyCustomer    = "customer"
+)
+
+// verifyEvery is how often the channel is re-checked at the platform; token
+// rotations in between need no platform call.
+const verifyEvery = 10 * time.Minute
+
+// Reconciler reconciles IngestionChannels.
+type Reconciler struct {
+	Client   client.Client
+	Recorder record.EventRecorder
+}
+
+// +kubebuilder:rbac:groups=keyport.dev,resources=ingestionchannels,verbs=get;list;watch
+// +kubebuilder:rbac:groups=keyport.dev,resources=ingestionchannels/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=keyport.dev,resources=ingestionchannels/finalizers,verbs=update
+// +kubebuilder:rbac:groups=keyport.dev,resources=apiclients,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;update;patch
+
+// ChannelURL is the channel's URL: the full url, or {baseURL}/ingestion/{channelID}.
+func ChannelURL(spec *keyportv1.IngestionChannelSpec) string {
+	if spec.URL != "" {
+		return spec.URL
+	}
+	return strings.TrimSuffix(spec.BaseURL, "/") + "/ingestion/" + spec.ChannelID
+}
+
+// Reconcile brings one IngestionChannel's Secret and status up to date.
+func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	ch := &keyportv1.IngestionChannel{}
+	if err := r.Client.Get(ctx, req.NamespacedName, ch); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !ch.DeletionTimestamp.IsZero() {
+		return ctrl.Result{}, nil
+	}
+	before := ch.DeepCopy()
+	result, err := r.reconcile(ctx, ch)
+	ch.Status.ObservedGeneration = ch.Generation
+	r.recordTransitions(ch, before)
+	if statusChanged(&before.Status, &ch.Status, time.Now()) {
+		if perr := r.Client.Status().Patch(ctx, ch, client.MergeFrom(before)); perr != nil {
+			err = errors.Join(err, client.IgnoreNotFound(perr))
+		}
+	}
+	return result, err
+}
+
+func (r *Reconciler) reconcile(ctx context.Context, ch *keyportv1.IngestionChannel) (ctrl.Result, error) {
+	now := time.Now()
+	ch.Status.URL = ChannelURL(&ch.Spec)
+	ch.Status.OutputSecretName = outputSecretName(ch)
+
+	if other, err := r.conflict(ctx, ch); err != nil {
+		return ctrl.Result{}, err
+	} else if other != "" {
+		msg := fmt.Sprintf("IngestionChannel %q already claims %s for another customer; a channel belongs to one customer", other, ch.Status.URL)
+		setCondition(ch, keyportv1.ConditionReady, metav1.ConditionFalse, keyportv1.ReasonChannelConflict, msg)
+		setCondition(ch, keyportv1.ConditionDegraded, metav1.ConditionTrue, keyportv1.ReasonChannelConflict, msg)
+		// Look again later: the other claim may go away.
+		return ctrl.Result{RequeueAfter: time.Minute}, nil
+	}
+
+	tok, why := r.currentToken(ctx, ch)
+	if why != "" {
+		// Keep whatever valid token the channel Secret has.
+		valid := metav1.ConditionFalse
+		if existing, err := r.existingToken(ctx, ch); err == nil && now.Before(existing.ExpiresAt) {
+			valid = metav1.ConditionTrue
+			why += fmt.Sprintf("; the channel Secret keeps a token valid until %s", existing.ExpiresAt.UTC().Format(time.RFC3339))
+		}
+		setCondition(ch, keyportv1.ConditionReady, valid, keyportv1.ReasonApiClientNotReady, why)
+		setCondition(ch, keyportv1.ConditionDegraded, metav1.ConditionTrue, keyportv1.ReasonApiClientNotReady, why)
+		return ctrl.Result{}, nil
+	}
+
+	if msg, err := r.verify(ctx, ch, tok, now); err != nil {
+		return ctrl.Result{}, err
+	} else if msg != "" {
+		setCondition(ch, keyportv1.ConditionReady, metav1.ConditionFalse, keyportv1.ReasonPlatformRejected, msg)
+		setCondition(ch, keyportv1.ConditionDegraded, metav1.ConditionTrue, keyportv1.ReasonPlatformRejected, msg)
+		return ctrl.Result{RequeueAfter: time.Minute}, nil
+	}
+
+	if err := r.writeSecret(ctx, ch, tok); err != nil {
+		return ctrl.Result{}, err
+	}
+	ch.Status.TokenExpiresAt = &metav1.Time{Time: tok.ExpiresAt}
+	setCondition(ch, keyportv1.ConditionReady, metav1.ConditionTrue, keyportv1.ReasonChannelVerified,
+		fmt.Sprintf("Secret %q holds the channel URL and a token valid until %s", ch.Status.OutputSecretName, tok.ExpiresAt.UTC().Format(time.RFC3339)))
+	setCondition(ch, keyportv1.ConditionDegraded, metav1.ConditionFalse, keyportv1.ReasonChannelVerified, "the ApiClient is Ready")
+	return ctrl.Result{RequeueAfter: verifyEvery}, nil
+}
+
+// conflict returns the name of an older IngestionChannel that claims the
+// same URL for another customer.
+func (r *Reconciler) conflict(ctx context.Context, ch *keyportv1.IngestionChannel) (string, error) {
+	var list keyportv1.IngestionChannelList
+	if err := r.Client.List(ctx, &list, client.InNamespace(ch.Namespace), client.MatchingFields{indexURL: ch.Status.URL}); err != nil {
+		return "", err
+	}
+	for _, other := range list.Items {
+		if other.UID == ch.UID || other.Spec.Customer == ch.Spec.Customer {
+			continue
+		}
+		older := other.CreationTimestamp.Before(&ch.CreationTimestamp) ||
+			(other.CreationTimestamp.Equal(&ch.CreationTimestamp) && other.Name < ch.Name)
+		if older {
+			return other.Name, nil
+		}
+	}
+	return "", nil
+}
+
+// currentToken reads the ApiClient's token, or says why there is none.
+func (r *Reconciler) currentToken(ctx context.Context, ch *keyportv1.IngestionChannel) (tokensecret.Token, string) {
+	ac := &keyportv1.ApiClient{}
+	if err := r.Client.Get(ctx, types.NamespacedName{Namespace: ch.Namespace, Name: ch.Spec.ApiClientName}, ac); err != nil {
+		return tokensecret.Token{}, fmt.Sprintf("ApiClient %q: %v", ch.Spec.ApiClientName, client.IgnoreNotFound(err))
+	}
+	ready := apimeta.FindStatusCondition(ac.Status.Conditions, keyportv1.ConditionReady)
+	if ready == nil || ready.Status != metav1.ConditionTrue || ac.Status.OutputSecretName == "" {
+		msg := fmt.Sprintf("ApiClient %q is not Ready", ac.Name)
+		if ready != nil {
+			msg += ": " + ready.Reason
+		}
+		return tokensecret.Token{}, msg
+	}
+	s := &corev1.Secret{}
+	if err := r.Client.Get(ctx, types.NamespacedName{Namespace: ch.Namespace, Name: ac.Status.OutputSecretName}, s); err != nil {
+		return tokensecret.Token{}, fmt.Sprintf("ApiClient %q has no token Secret yet", ac.Name)
+	}
+	tok, err := tokensecret.Parse(s.Data)
+	if err != nil {
+		return tokensecret.Token{}, fmt.Sprintf("ApiClient %q's token Secret is not usable: %v", ac.Name, err)
+	}
+	return tok, ""
+}
+
+func (r *Reconciler) existingToken(ctx context.Context, ch *keyportv1.IngestionChannel) (tokensecret.Token, error) {
+	s := &corev1.Secret{}
+	if err := r.Client.Get(ctx, types.NamespacedName{Namespace: ch.Namespace, Name: outputSecretName(ch)}, s); err != nil {
+		return tokensecret.Token{}, err
+	}
+	return tokensecret.Parse(s.Data)
+}
+
+// verify checks the channel at the platform, when a driver can, at most
+// every verifyEvery. It returns a message when the platform disagrees.
+func (r *Reconciler) verify(ctx context.Context, ch *keyportv1.IngestionChannel, tok tokensecret.Token, now time.Time) (string, error) {
+	ref := ch.Spec.Platform
+	if ref == nil || ch.Spec.ChannelID == "" {
+		return "", nil
+	}
+	last := ch.Status.LastVerifiedTime
+	if last != nil && now.Sub(last.Time) < verifyEvery && ch.Status.ObservedGeneration == ch.Generation {
+		return "", nil
+	}
+	d, conn, err := platform.Connect(ctx, r.Client, ch.Namespace, ref)
+	if err != nil {
+		return "cannot reach the platform to verify the channel: " + err.Error(), nil
+	}
+	verifier, ok := d.(drivers.IngestionChannels)
+	if !ok {
+		return "", nil // the platform offers no way to check; the URL is taken as given
+	}
+	got, err := verifier.GetIngestionChannel(ctx, conn, ch.Spec.ChannelID)
+	switch {
+	case errors.Is(err, drivers.ErrNotFound):
+		return fmt.Sprintf("the platform has no ingestion channel %q", ch.Spec.ChannelID), nil
+	case err != nil:
+		return "verifying the channel failed: " + err.Error(), nil
+	case got.Customer != "" && got.Customer != ch.Spec.Customer:
+		return fmt.Sprintf("the platform says channel %q belongs to customer %q, not %q", ch.Spec.ChannelID, got.Customer, ch.Spec.Customer), nil
+	case got.MessageType != "" && got.MessageType != ch.Spec.MessageType:
+		return fmt.Sprintf("the platform expects messageType %q on this channel, not %q", got.MessageType, ch.Spec.MessageType), nil
+	}
+	ch.Status.LastVerifiedTime = &metav1.Time{Time: now}
+	return "", nil
+}
+
+func outputSecretName(ch *keyportv1.IngestionChannel) string {
+	if ch.Spec.OutputSecretName != "" {
+		return ch.Spec.OutputSecretName
+	}
+	return ch.Name + "-channel"
+}
+
+// writeSecret writes the channel Secret when its content differs.
+func (r *Reconciler) writeSecret(ctx context.Context, ch *keyportv1.IngestionChannel, tok tokensecret.Token) error {
+	data, err := tokensecret.Render(tok, nil)
+	if err != nil {
+		return err
+	}
+	mediaType := ch.Spec.MediaType
+	if mediaType == "" {
+		mediaType = "application/json"
+	}
+	data[KeyURL] = []byte(ch.Status.URL)
+	data[KeyContentType] = []byte(mediaType)
+	data[KeyMessageType] = []byte(ch.Spec.MessageType)
+	data[KeyCustomer] = []byte(ch.Spec.Customer)
+
+	s := &corev1.Secret{}
+	err = r.Client.Get(ctx, types.NamespacedName{Namespace: ch.Namespace, Name: outputSecretName(ch)}, s)
+	if err != nil && !apierrors.IsNotFound(err) {
+		return err
+	}
+	exists := err == nil
+	if exists && !metav1.IsControlledBy(s, ch) {
+		return fmt.Errorf("Secret %q exists and is not managed by this IngestionChannel; choose another outputSecretName", s.Name)
+	}
+	desired := s.DeepCopy()
+	desired.Name, desired.Namespace = outputSecretName(ch), ch.Namespace
+	desired.Type = corev1.SecretTypeOpaque
+	desired.Data = data
+	if desired.Labels == nil {
+		desired.Labels = map[string]string{}
+	}
+	desired.Labels[keyportv1.LabelManagedBy] = keyportv1.ManagedByValue
+	if desired.Annotations == nil {
+		desired.Annotations = map[string]string{}
+	}
+	desired.Annotations[keyportv1.AnnotationExpiresAt] = tok.ExpiresAt.UTC().Format(time.RFC3339)
+	desired.Annotations[keyportv1.AnnotationReloaderIgnore] = "true"
+	if !exists {
+		if err := ctrl.SetControllerReference(ch, desired, r.Client.Scheme()); err != nil {
+			return err
+		}
+		return r.Client.Create(ctx, desired)
+	}
+	if maps.EqualFunc(s.Data, desired.Data, bytes.Equal) && maps.Equal(s.Labels, desired.Labels) && maps.Equal(s.Annotations, desired.Annotations) {
+		return nil
+	}
+	return r.Client.Update(ctx, desired)
+}
+
+func setCondition(ch *keyportv1.IngestionChannel, condType string, status metav1.ConditionStatus, reason, message string) {
+	apimeta.SetStatusCondition(&ch.Status.Conditions, metav1.Condition{
+		Type: condType, Status: status, Reason: reason, Message: message, ObservedGeneration: ch.Generation,
+	})
+}
+
+// statusChanged decides whether the status is worth a write: anything but
+// the token's expiry, which is rewritten only once the shown one passed.
+func statusChanged(before, after *keyportv1.IngestionChannelStatus, now time.Time) bool {
+	if before.ObservedGeneration != after.ObservedGeneration || before.URL != after.URL ||
+		before.OutputSecretName != after.OutputSecretName || !before.LastVerifiedTime.Equal(after.LastVerifiedTime) {
+		return true
+	}
+	if len(before.Conditions) != len(after.Conditions) {
+		return true
+	}
+	for _, c := range after.Conditions {
+		b := apimeta.FindStatusCondition(before.Conditions, c.Type)
+		if b == nil || b.Status != c.Status || b.Reason != c.Reason || b.ObservedGeneration != c.ObservedGeneration ||
+			(c.Reason != keyportv1.ReasonChannelVerified && b.Message != c.Message) {
+			return true
+		}
+	}
+	if after.TokenExpiresAt == nil {
+		return false
+	}
+	return before.TokenExpiresAt == nil || (!before.TokenExpiresAt.Equal(after.TokenExpiresAt) && !now.Before(before.TokenExpiresAt.Time))
+}
+
+func (r *Reconciler) recordTransitions(ch *keyportv1.IngestionChannel, before *keyportv1.IngestionChannel) {
+	if r.Recorder == nil {
+		return
+	}
+	now := apimeta.FindStatusCondition(ch.Status.Conditions, keyportv1.ConditionReady)
+	was := apimeta.FindStatusCondition(before.Status.Conditions, keyportv1.ConditionReady)
+	if now == nil || (was != nil && was.Status == now.Status && was.Reason == now.Reason) {
+		return
+	}
+	eventType := corev1.EventTypeNormal
+	if now.Status != metav1.ConditionTrue {
+		eventType = corev1.EventTypeWarning
+	}
+	r.Recorder.Event(ch, eventType, now.Reason, now.Message)
+}
+
+// Field indexes.
+const (
+	indexURL       = "keyport.dev/channel-url"
+	indexApiClient = "keyport.dev/apiclient"
+)
+
+// SetupWithManager watches IngestionChannels, their Secrets, and the
+// ApiClients (and their token Secrets) they use, so every rotation reaches
+// the channel Secret.
+func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
+	ctx := context.Background()
+	idx := mgr.GetFieldIndexer()
+	if err := idx.IndexField(ctx, &keyportv1.IngestionChannel{}, indexURL, func(o client.Object) []string {
+		return []string{ChannelURL(&o.(*keyportv1.IngestionChannel).Spec)}
+	}); err != nil {
+		return err
+	}
+	if err := idx.IndexField(ctx, &keyportv1.IngestionChannel{}, indexApiClient, func(o client.Object) []string {
+		return []string{o.(*keyportv1.IngestionChannel).Spec.ApiClientName}
+	}); err != nil {
+		return err
+	}
+	users := func(ctx context.Context, namespace, apiClient string) []reconcile.Request {
+		var list keyportv1.IngestionChannelList
+		if err := r.Client.List(ctx, &list, client.InNamespace(namespace), client.MatchingFields{indexApiClient: apiClient}); err != nil {
+			return nil
+		}
+		out := make([]reconcile.Request, 0, len(list.Items))
+		for _, ch := range list.Items {
+			out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: ch.Namespace, Name: ch.Name}})
+		}
+		return out
+	}
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("ingestionchannel").
+		For(&keyportv1.IngestionChannel{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Owns(&corev1.Secret{}).
+		Watches(&keyportv1.ApiClient{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
+			return users(ctx, o.GetNamespace(), o.GetName())
+		})).
+		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
+			if name := o.GetLabels()[keyportv1.LabelApiClient]; name != "" {
+				return users(ctx, o.GetNamespace(), name)
+			}
+			return nil
+		})).
+		Complete(r)
+}

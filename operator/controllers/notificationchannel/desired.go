@@ -1,0 +1,177 @@
+package notificationchannel
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"fmt"
+	"maps"
+	"slices"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+
+	keyportv1 "github.com/keyport-dev/keyport/api/v1alpha1"
+	"github.com/keyport-dev/keyport/shared/drivers"
+)
+
+// Keys of the generated credentials Secret, for the receiving workload.
+const (
+	KeyBearerToken  = "bearer_token"
+	KeyClientID     = "client_id"
+	KeyClientSecret = "client_secret"
+)
+
+// specError is a problem a person fixes in the spec or its Secrets.
+type specError struct{ message string }
+
+func (e *specError) Error() string { return e.message }
+
+// desired builds the registration the spec asks for, resolving Secret values
+// and generating credentials where asked. The result holds secrets.
+func (r *Reconciler) desired(ctx context.Context, nc *keyportv1.NotificationChannel) (drivers.NotificationChannel, error) {
+	spec := &nc.Spec
+	ch := drivers.NotificationChannel{
+		Name: spec.ChannelName, ChannelType: orDefault(spec.ChannelType, "HTTPSWebhook"), Method: orDefault(spec.Method, "POST"),
+		WebhookURL: spec.WebhookURL, EventTypes: slices.Clone(spec.EventTypes),
+	}
+	headers, err := r.headerValues(ctx, nc.Namespace, spec.Headers)
+	if err != nil {
+		return ch, err
+	}
+	ch.Headers = headers
+	a := spec.Authentication
+	switch a.Type {
+	case keyportv1.WebhookAuthNone:
+		ch.Auth.Type = "None"
+	case keyportv1.WebhookAuthStaticBearer:
+		// The platform knows only None plus a static Authorization header.
+		ch.Auth.Type = "None"
+		token, err := r.secretOrGenerated(ctx, nc, a.BearerToken, KeyBearerToken, nil)
+		if err != nil {
+			return ch, err
+		}
+		if ch.Headers == nil {
+			ch.Headers = map[string]string{}
+		}
+		ch.Headers["Authorization"] = "Bearer " + token
+	case keyportv1.WebhookAuthOAuth2ClientCredentials, keyportv1.WebhookAuthOAuth2Password:
+		o := a.OAuth2
+		ch.Auth = drivers.WebhookAuth{Type: string(a.Type), TokenURL: o.TokenURL, ClientID: o.ClientID, Username: o.Username, Scopes: slices.Clone(o.Scopes)}
+		secret, err := r.secretOrGenerated(ctx, nc, o.ClientSecret, KeyClientSecret, map[string][]byte{KeyClientID: []byte(o.ClientID)})
+		if err != nil {
+			return ch, err
+		}
+		ch.Auth.ClientSecret = secret
+		if o.Password != nil {
+			if ch.Auth.Password, err = r.value(ctx, nc.Namespace, *o.Password); err != nil {
+				return ch, err
+			}
+		}
+		if ch.Auth.Headers, err = r.headerValues(ctx, nc.Namespace, o.Headers); err != nil {
+			return ch, err
+		}
+	}
+	return ch, nil
+}
+
+func (r *Reconciler) headerValues(ctx context.Context, namespace string, hs []keyportv1.HTTPHeader) (map[string]string, error) {
+	if len(hs) == 0 {
+		return nil, nil
+	}
+	out := map[string]string{}
+	for _, h := range hs {
+		if h.Value != nil {
+			out[h.Name] = *h.Value
+			continue
+		}
+		v, err := r.value(ctx, namespace, *h.ValueFrom)
+		if err != nil {
+			return nil, err
+		}
+		out[h.Name] = v
+	}
+	return out, nil
+}
+
+func (r *Reconciler) value(ctx context.Context, namespace string, ref keyportv1.SecretKeySelector) (string, error) {
+	s := &corev1.Secret{}
+	if err := r.Client.Get(ctx, types.NamespacedName{Namespace: namespace, Name: ref.Name}, s); err != nil {
+		if apierrors.IsNotFound(err) {
+			return "", &specError{fmt.Sprintf("Secret %q does not exist", ref.Name)}
+		}
+		return "", err
+	}
+	v, ok := s.Data[ref.Key]
+	if !ok {
+		return "", &specError{fmt.Sprintf("Secret %q has no key %q", ref.Name, ref.Key)}
+	}
+	return string(v), nil
+}
+
+// secretOrGenerated returns the credential from ref, or, when the spec asks
+// Keyport to generate it, from the generated Secret (creating it once, with
+// a random value, owned by the NotificationChannel).
+func (r *Reconciler) secretOrGenerated(ctx context.Context, nc *keyportv1.NotificationChannel, ref *keyportv1.SecretKeySelector, key string, extra map[string][]byte) (string, error) {
+	if ref != nil {
+		return r.value(ctx, nc.Namespace, *ref)
+	}
+	name := nc.Spec.Authentication.GeneratedSecretName
+	s := &corev1.Secret{}
+	err := r.Client.Get(ctx, types.NamespacedName{Namespace: nc.Namespace, Name: name}, s)
+	if err == nil {
+		if !metav1.IsControlledBy(s, nc) {
+			return "", &specError{fmt.Sprintf("Secret %q exists and was not generated for this NotificationChannel; choose another generatedSecretName", name)}
+		}
+		if v := s.Data[key]; len(v) > 0 {
+			nc.Status.GeneratedSecretName = name
+			return string(v), nil
+		}
+	} else if !apierrors.IsNotFound(err) {
+		return "", err
+	}
+	buf := make([]byte, 32)
+	if _, err := rand.Read(buf); err != nil {
+		return "", err
+	}
+	value := base64.RawURLEncoding.EncodeToString(buf)
+	data := map[string][]byte{key: []byte(value)}
+	maps.Copy(data, extra)
+	if apierrors.IsNotFound(err) {
+		s = &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: nc.Namespace,
+			Labels: map[string]string{keyportv1.LabelManagedBy: keyportv1.ManagedByValue}}, Data: data}
+		if err := ctrl.SetControllerReference(nc, s, r.Client.Scheme()); err != nil {
+			return "", err
+		}
+		if err := r.Client.Create(ctx, s); err != nil {
+			return "", fmt.Errorf("create generated Secret %q: %w", name, err)
+		}
+	} else {
+		maps.Copy(s.Data, data)
+		if err := r.Client.Update(ctx, s); err != nil {
+			return "", fmt.Errorf("update generated Secret %q: %w", name, err)
+		}
+	}
+	nc.Status.GeneratedSecretName = name
+	r.event(nc, corev1.EventTypeNormal, keyportv1.ReasonCredentialsGenerated, fmt.Sprintf("generated webhook credentials into Secret %q", name))
+	return value, nil
+}
+
+// sameRegistration compares what the platform holds with what is wanted.
+func sameRegistration(a, b drivers.NotificationChannel) bool {
+	return a.Name == b.Name && a.ChannelType == b.ChannelType && a.Method == b.Method && a.WebhookURL == b.WebhookURL &&
+		maps.Equal(a.Headers, b.Headers) && slices.Equal(a.EventTypes, b.EventTypes) &&
+		a.Auth.Type == b.Auth.Type && a.Auth.TokenURL == b.Auth.TokenURL && a.Auth.ClientID == b.Auth.ClientID &&
+		a.Auth.ClientSecret == b.Auth.ClientSecret && a.Auth.Username == b.Auth.Username && a.Auth.Password == b.Auth.Password &&
+		slices.Equal(a.Auth.Scopes, b.Auth.Scopes) && maps.Equal(a.Auth.Headers, b.Auth.Headers)
+}
+
+func orDefault(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
+}

@@ -1,0 +1,362 @@
+package notificationchannel_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	keyportv1 "github.com/keyport-dev/keyport/api/v1alpha1"
+	"github.com/keyport-dev/keyport/operator/controllers/apiclient"
+	"github.com/keyport-dev/keyport/operator/controllers/notificationchannel"
+	"github.com/keyport-dev/keyport/operator/internal/optest"
+	"github.com/keyport-dev/keyport/shared/certs/certstest"
+	_ "github.com/keyport-dev/keyport/shared/drivers/sandboxdriver"
+	"github.com/keyport-dev/keyport/shared/outbound"
+	"github.com/keyport-dev/keyport/shared/sandbox"
+	"github.com/keyport-dev/keyport/shared/testenv"
+)
+
+var (
+	env  *testenv.Env
+	sb   *sandbox.Sandbox
+	recv *receiver
+)
+
+const (
+	clientID     = "cpu-app"
+	clientSecret = "cpu-secret-7"
+)
+
+// receiver is the user's webhook with its own token endpoint, on loopback.
+type receiver struct {
+	*httptest.Server
+	ca *certstest.CA
+
+	mu sync.Mutex
+	// secrets are the client secrets the token endpoint accepts.
+	secrets  map[string]bool
+	received []string
+}
+
+func (r *receiver) accept(secret string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.secrets[secret] = true
+}
+
+func newReceiver() *receiver {
+	ca, _ := certstest.NewCA("receiver CA")
+	cert, _ := ca.Issue("127.0.0.1", certstest.Options{Server: true})
+	r := &receiver{ca: ca, secrets: map[string]bool{}}
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /token", func(w http.ResponseWriter, req *http.Request) {
+		_ = req.ParseForm()
+		r.mu.Lock()
+		ok := r.secrets[req.PostForm.Get("client_secret")]
+		r.mu.Unlock()
+		if !ok {
+			w.WriteHeader(http.StatusUnauthorized)
+			_, _ = io.WriteString(w, `{"error":"invalid_client"}`)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"access_token":"receiver-token","expires_in":300}`)
+	})
+	mux.HandleFunc("POST /hook", func(w http.ResponseWriter, req *http.Request) {
+		r.mu.Lock()
+		r.received = append(r.received, req.Header.Get("Authorization"))
+		r.mu.Unlock()
+		w.WriteHeader(http.StatusNoContent)
+	})
+	r.Server = httptest.NewUnstartedServer(mux)
+	r.TLS = &tls.Config{Certificates: []tls.Certificate{cert.TLS()}}
+	r.StartTLS()
+	return r
+}
+
+func TestMain(m *testing.M) {
+	recv = newReceiver()
+	var err error
+	sb, err = sandbox.Start(sandbox.Config{Clients: []sandbox.Client{{ID: clientID, Secret: clientSecret}},
+		WebhookCAs: recv.ca.CertPEM(), Seed: 9})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	testenv.Main(m, &env)
+}
+
+// setup starts the ApiClient and NotificationChannel controllers with a
+// short resync and deletion bound, and an ApiClient "platform" for the
+// management API.
+func setup(t *testing.T) string {
+	t.Helper()
+	ns := env.Namespace(t)
+	optest.Start(t, env, ns, func(mgr ctrl.Manager) error {
+		if err := (&apiclient.Reconciler{Client: mgr.GetClient(), MACKey: []byte("0123456789abcdef0123456789abcdef")}).SetupWithManager(mgr); err != nil {
+			return err
+		}
+		return (&notificationchannel.Reconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorderFor("keyport-notificationchannel"),
+			Resync: time.Second, DeletionTimeout: 3 * time.Second}).SetupWithManager(mgr)
+	})
+	create(t, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "creds", Namespace: ns},
+		StringData: map[string]string{"client_id": clientID, "client_secret": clientSecret}})
+	create(t, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "sandbox-ca", Namespace: ns}, Data: map[string][]byte{"ca.crt": sb.CACertPEM()}})
+	create(t, &keyportv1.ApiClient{ObjectMeta: metav1.ObjectMeta{Name: "platform", Namespace: ns}, Spec: keyportv1.ApiClientSpec{
+		TokenURL: sb.URL() + "/connect/token", Credentials: &keyportv1.CredentialsSource{SecretName: "creds"},
+		TLS: &keyportv1.TLSSettings{CABundle: &keyportv1.SecretKeySelector{Name: "sandbox-ca", Key: "ca.crt"}}}})
+	return ns
+}
+
+func create(t *testing.T, obj client.Object) {
+	t.Helper()
+	if err := env.Client.Create(context.Background(), obj); err != nil {
+		t.Fatalf("create %T %s: %v", obj, obj.GetName(), err)
+	}
+}
+
+func channel(ns, name, eventType string, auth keyportv1.WebhookAuthentication) *keyportv1.NotificationChannel {
+	return &keyportv1.NotificationChannel{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}, Spec: keyportv1.NotificationChannelSpec{
+		Platform:    keyportv1.PlatformReference{Driver: "sandbox", ApiClientName: "platform", ManagementURL: sb.URL()},
+		ChannelName: ns + "-" + name, WebhookURL: recv.URL + "/hook", EventTypes: []string{eventType}, Authentication: auth,
+	}}
+}
+
+func registered(t *testing.T, ns, name string) *keyportv1.NotificationChannel {
+	t.Helper()
+	var nc *keyportv1.NotificationChannel
+	optest.Eventually(t, 20*time.Second, name+" registered", func() (bool, string) {
+		nc = &keyportv1.NotificationChannel{}
+		if err := env.Client.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: name}, nc); err != nil {
+			return false, err.Error()
+		}
+		c := apimeta.FindStatusCondition(nc.Status.Conditions, keyportv1.ConditionReady)
+		if c == nil {
+			return false, "no Ready condition"
+		}
+		return c.Status == metav1.ConditionTrue && c.Reason == keyportv1.ReasonChannelRegistered && c.ObservedGeneration == nc.Generation &&
+			nc.Status.ChannelID != "", c.Reason + ": " + c.Message
+	})
+	return nc
+}
+
+func atPlatform(id string) (sandbox.NotificationChannel, bool) {
+	for _, c := range sb.NotificationChannels() {
+		if c.ID == id {
+			return c, true
+		}
+	}
+	return sandbox.NotificationChannel{}, false
+}
+
+func TestGeneratedOAuth2CredentialsDeliverNotifications(t *testing.T) {
+	ns := setup(t)
+	create(t, channel(ns, "visits", "VisitCreated-"+ns, keyportv1.WebhookAuthentication{
+		Type:                keyportv1.WebhookAuthOAuth2ClientCredentials,
+		OAuth2:              &keyportv1.WebhookOAuth2{TokenURL: recv.URL + "/token", ClientID: "cpu-platform", Scopes: []string{"hooks"}},
+		GeneratedSecretName: "visits-webhook-client",
+	}))
+	nc := registered(t, ns, "visits")
+	generated := &corev1.Secret{}
+	if err := env.Client.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: "visits-webhook-client"}, generated); err != nil {
+		t.Fatal(err)
+	}
+	secret := string(generated.Data["client_secret"])
+	if len(secret) < 32 || string(generated.Data["client_id"]) != "cpu-platform" || !metav1.IsControlledBy(generated, nc) {
+		t.Fatalf("generated Secret: keys %v", keys(generated.Data))
+	}
+	// The receiving workload mounts the generated Secret and accepts it.
+	recv.accept(secret)
+	deliveries := sb.Notify(context.Background(), "VisitCreated-"+ns, map[string]string{"visit": "1"})
+	if len(deliveries) != 1 || deliveries[0].Error != "" {
+		t.Fatalf("deliveries %+v", deliveries)
+	}
+	reg, _ := atPlatform(nc.Status.ChannelID)
+	if reg.Authentication.ClientSecret != secret || reg.Authentication.TokenURL != recv.URL+"/token" {
+		t.Error("the platform does not hold the generated credentials")
+	}
+	// Nothing secret in status or events.
+	var events corev1.EventList
+	_ = env.Client.List(context.Background(), &events, client.InNamespace(ns))
+	for _, e := range events.Items {
+		if strings.Contains(e.Message, secret) || strings.Contains(e.Message, clientSecret) {
+			t.Errorf("an event quotes a secret: %s", e.Message)
+		}
+	}
+}
+
+func TestSpecChangesAndDriftAreRepaired(t *testing.T) {
+	ns := setup(t)
+	create(t, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "hook-token", Namespace: ns}, StringData: map[string]string{"token": "static-1"}})
+	create(t, channel(ns, "drift", "Event-"+ns, keyportv1.WebhookAuthentication{
+		Type: keyportv1.WebhookAuthStaticBearer, BearerToken: &keyportv1.SecretKeySelector{Name: "hook-token", Key: "token"}}))
+	nc := registered(t, ns, "drift")
+	id := nc.Status.ChannelID
+	reg, ok := atPlatform(id)
+	if !ok || reg.Headers["Authorization"] != "Bearer static-1" || reg.Authentication.Type != "None" {
+		t.Fatalf("registration %+v", reg)
+	}
+
+	// A spec change reaches the platform.
+	patch := client.MergeFrom(nc.DeepCopy())
+	nc.Spec.EventTypes = []string{"Event-" + ns, "Other-" + ns}
+	if err := env.Client.Patch(context.Background(), nc, patch); err != nil {
+		t.Fatal(err)
+	}
+	optest.Eventually(t, 10*time.Second, "event types updated at the platform", func() (bool, string) {
+		reg, _ := atPlatform(id)
+		return len(reg.EventTypes) == 2, fmt.Sprint(reg.EventTypes)
+	})
+
+	// Someone edits the registration in the platform's console.
+	tok := platformToken(t, ns)
+	changed := reg
+	changed.WebhookURL = "https://evil.example.com/hook"
+	changed.EventTypes = []string{"Event-" + ns, "Other-" + ns}
+	putChannel(t, tok, changed)
+	optest.Eventually(t, 10*time.Second, "the console edit reverted", func() (bool, string) {
+		reg, _ := atPlatform(id)
+		return reg.WebhookURL == recv.URL+"/hook", reg.WebhookURL
+	})
+
+	// Someone deletes it at the platform.
+	deleteChannel(t, tok, id)
+	var newID string
+	optest.Eventually(t, 10*time.Second, "the registration recreated", func() (bool, string) {
+		nc := &keyportv1.NotificationChannel{}
+		_ = env.Client.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: "drift"}, nc)
+		newID = nc.Status.ChannelID
+		_, exists := atPlatform(newID)
+		return newID != id && exists, newID
+	})
+	count := 0
+	for _, c := range sb.NotificationChannels() {
+		if c.Name == ns+"-drift" {
+			count++
+		}
+	}
+	if count != 1 {
+		t.Errorf("%d registrations named %s at the platform, want exactly 1", count, ns+"-drift")
+	}
+}
+
+func TestDeletionPolicies(t *testing.T) {
+	ns := setup(t)
+	none := keyportv1.WebhookAuthentication{Type: keyportv1.WebhookAuthNone}
+	create(t, channel(ns, "deleted", "D-"+ns, none))
+	retained := channel(ns, "retained", "R-"+ns, none)
+	retained.Spec.DeletionPolicy = keyportv1.DeletionPolicyRetain
+	create(t, retained)
+	del := registered(t, ns, "deleted")
+	ret := registered(t, ns, "retained")
+	for _, nc := range []*keyportv1.NotificationChannel{del, ret} {
+		if err := env.Client.Delete(context.Background(), nc); err != nil {
+			t.Fatal(err)
+		}
+	}
+	gone(t, ns, "deleted")
+	gone(t, ns, "retained")
+	if _, ok := atPlatform(del.Status.ChannelID); ok {
+		t.Error("the Delete policy left the registration at the platform")
+	}
+	if _, ok := atPlatform(ret.Status.ChannelID); !ok {
+		t.Error("the Retain policy removed the registration")
+	}
+}
+
+func TestDeletionDoesNotHangWhenThePlatformIsDown(t *testing.T) {
+	ns := setup(t)
+	create(t, channel(ns, "stuck", "S-"+ns, keyportv1.WebhookAuthentication{Type: keyportv1.WebhookAuthNone}))
+	nc := registered(t, ns, "stuck")
+	sb.SetFault(sandbox.EndpointManagement, sandbox.Fault{OutageUntil: time.Now().Add(time.Minute)})
+	t.Cleanup(func() { sb.SetFault(sandbox.EndpointManagement, sandbox.Fault{}) })
+	if err := env.Client.Delete(context.Background(), nc); err != nil {
+		t.Fatal(err)
+	}
+	optest.Eventually(t, 5*time.Second, "DeletionBlocked", func() (bool, string) {
+		nc := &keyportv1.NotificationChannel{}
+		if err := env.Client.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: "stuck"}, nc); err != nil {
+			return false, err.Error()
+		}
+		c := apimeta.FindStatusCondition(nc.Status.Conditions, keyportv1.ConditionReady)
+		return c != nil && c.Reason == keyportv1.ReasonDeletionBlocked, fmt.Sprint(nc.Status.Conditions)
+	})
+	gone(t, ns, "stuck") // after the 3 s bound
+}
+
+func gone(t *testing.T, ns, name string) {
+	t.Helper()
+	optest.Eventually(t, 15*time.Second, name+" deleted", func() (bool, string) {
+		err := env.Client.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: name}, &keyportv1.NotificationChannel{})
+		return client.IgnoreNotFound(err) == nil && err != nil, "still there"
+	})
+}
+
+func keys(m map[string][]byte) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+// platformToken reads the management token Keyport keeps for "platform".
+func platformToken(t *testing.T, ns string) string {
+	t.Helper()
+	s := &corev1.Secret{}
+	if err := env.Client.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: "platform-token"}, s); err != nil {
+		t.Fatal(err)
+	}
+	return string(s.Data["access_token"])
+}
+
+// console is the platform's own UI, changing registrations behind
+// Keyport's back.
+func console(t *testing.T, method, path, token string, body any) {
+	t.Helper()
+	hc, err := outbound.NewClient(outbound.Options{CABundle: sb.CACertPEM()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		r = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, sb.URL()+path, r)
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		t.Fatalf("%s %s: %d", method, path, resp.StatusCode)
+	}
+}
+
+func putChannel(t *testing.T, token string, c sandbox.NotificationChannel) {
+	console(t, http.MethodPut, "/management/v1/notification-channels/"+c.ID, token, c)
+}
+
+func deleteChannel(t *testing.T, token, id string) {
+	console(t, http.MethodDelete, "/management/v1/notification-channels/"+id, token, nil)
+}

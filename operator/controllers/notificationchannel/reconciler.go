@@ -1,0 +1,284 @@
+// Package notificationchannel is the NotificationChannel controller: it
+// registers a webhook at the platform through its provider driver, keeps the
+// registration equal to the spec (repairing changes and removals made out of
+// band), and removes it when the resource is deleted.
+package notificationchannel
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/record"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	keyportv1 "github.com/keyport-dev/keyport/api/v1alpha1"
+	"github.com/keyport-dev/keyport/operator/internal/platform"
+	"github.com/keyport-dev/keyport/shared/drivers"
+)
+
+// Finalizer keeps the resource until its registration is removed.
+const Finalizer = "keyport.dev/notification-channel"
+
+// Defaults of the reconciler's timing.
+const (
+	DefaultResync          = 5 * time.Minute
+	DefaultDeletionTimeout = 10 * time.Minute
+)
+
+// Reconciler reconciles NotificationChannels.
+type Reconciler struct {
+	Client   client.Client
+	Recorder record.EventRecorder
+	// Resync is how often the registration is compared with the platform's
+	// to repair drift. Zero means DefaultResync.
+	Resync time.Duration
+	// DeletionTimeout bounds how long deletion waits for an unreachable
+	// platform before it gives up and lets the resource go (with a Warning).
+	// Zero means DefaultDeletionTimeout.
+	DeletionTimeout time.Duration
+}
+
+// +kubebuilder:rbac:groups=keyport.dev,resources=notificationchannels,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=keyport.dev,resources=notificationchannels/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=keyport.dev,resources=notificationchannels/finalizers,verbs=update
+// +kubebuilder:rbac:groups=keyport.dev,resources=apiclients,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;update;patch
+
+// Reconcile registers, repairs or removes one channel.
+func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	nc := &keyportv1.NotificationChannel{}
+	if err := r.Client.Get(ctx, req.NamespacedName, nc); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !nc.DeletionTimestamp.IsZero() {
+		return r.reconcileDelete(ctx, nc)
+	}
+	if !controllerutil.ContainsFinalizer(nc, Finalizer) {
+		patch := client.MergeFrom(nc.DeepCopy())
+		controllerutil.AddFinalizer(nc, Finalizer)
+		if err := r.Client.Patch(ctx, nc, patch); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
+	before := nc.DeepCopy()
+	result, err := r.reconcileNormal(ctx, nc)
+	nc.Status.ObservedGeneration = nc.Generation
+	r.recordTransitions(nc, before)
+	if !statusEqual(&before.Status, &nc.Status) {
+		if perr := r.Client.Status().Patch(ctx, nc, client.MergeFrom(before)); perr != nil {
+			err = errors.Join(err, client.IgnoreNotFound(perr))
+		}
+	}
+	return result, err
+}
+
+func (r *Reconciler) resync() time.Duration {
+	if r.Resync > 0 {
+		return r.Resync
+	}
+	return DefaultResync
+}
+
+func (r *Reconciler) reconcileNormal(ctx context.Context, nc *keyportv1.NotificationChannel) (ctrl.Result, error) {
+	want, err := r.desired(ctx, nc)
+	if err != nil {
+		var se *specError
+		if errors.As(err, &se) {
+			r.fail(nc, keyportv1.ReasonCredentialsNotFound, se.message)
+			return ctrl.Result{}, nil
+		}
+		return ctrl.Result{}, err
+	}
+	api, conn, err := r.connect(ctx, nc)
+	if err != nil {
+		return r.platformTrouble(nc, err)
+	}
+	id := nc.Status.ChannelID
+	if id == "" {
+		// A crash between creating and recording the id must not create a
+		// second registration: adopt one with our name first.
+		existing, err := api.ListNotificationChannels(ctx, conn)
+		if err != nil {
+			return r.platformTrouble(nc, err)
+		}
+		for _, c := range existing {
+			if c.Name == want.Name && c.WebhookURL == want.WebhookURL {
+				id = c.ID
+				break
+			}
+		}
+		if id == "" {
+			if id, err = api.CreateNotificationChannel(ctx, conn, want); err != nil {
+				return r.platformTrouble(nc, err)
+			}
+			r.event(nc, corev1.EventTypeNormal, keyportv1.ReasonChannelRegistered, fmt.Sprintf("registered channel %s at the platform", id))
+		}
+		nc.Status.ChannelID = id
+	} else {
+		got, err := api.GetNotificationChannel(ctx, conn, id)
+		switch {
+		case errors.Is(err, drivers.ErrNotFound):
+			newID, err := api.CreateNotificationChannel(ctx, conn, want)
+			if err != nil {
+				return r.platformTrouble(nc, err)
+			}
+			r.event(nc, corev1.EventTypeWarning, keyportv1.ReasonDriftRepaired,
+				fmt.Sprintf("channel %s was removed at the platform; registered it again as %s", id, newID))
+			nc.Status.ChannelID = newID
+		case err != nil:
+			return r.platformTrouble(nc, err)
+		default:
+			want.ID = id
+			if !sameRegistration(*got, want) {
+				if err := api.UpdateNotificationChannel(ctx, conn, want); err != nil {
+					return r.platformTrouble(nc, err)
+				}
+				if nc.Status.ObservedGeneration == nc.Generation {
+					r.event(nc, corev1.EventTypeWarning, keyportv1.ReasonDriftRepaired, fmt.Sprintf("channel %s was changed at the platform; restored it", id))
+				}
+			}
+		}
+	}
+	nc.Status.LastSyncedTime = &metav1.Time{Time: time.Now()}
+	setCondition(nc, keyportv1.ConditionReady, metav1.ConditionTrue, keyportv1.ReasonChannelRegistered,
+		fmt.Sprintf("channel %s at the platform matches the spec", nc.Status.ChannelID))
+	setCondition(nc, keyportv1.ConditionDegraded, metav1.ConditionFalse, keyportv1.ReasonChannelRegistered, "the platform answered")
+	return ctrl.Result{RequeueAfter: r.resync()}, nil
+}
+
+// reconcileDelete removes the registration (unless retained) and then the
+// finalizer; an unreachable platform holds deletion only up to a bound.
+func (r *Reconciler) reconcileDelete(ctx context.Context, nc *keyportv1.NotificationChannel) (ctrl.Result, error) {
+	if !controllerutil.ContainsFinalizer(nc, Finalizer) {
+		return ctrl.Result{}, nil
+	}
+	if nc.Spec.DeletionPolicy != keyportv1.DeletionPolicyRetain && nc.Status.ChannelID != "" {
+		err := r.deleteRegistration(ctx, nc)
+		if err != nil {
+			timeout := r.DeletionTimeout
+			if timeout <= 0 {
+				timeout = DefaultDeletionTimeout
+			}
+			waited := time.Since(nc.DeletionTimestamp.Time)
+			if waited < timeout {
+				before := nc.DeepCopy()
+				msg := fmt.Sprintf("cannot remove channel %s from the platform (%v); retrying until %s, then the resource goes and the registration may remain",
+					nc.Status.ChannelID, err, nc.DeletionTimestamp.Add(timeout).UTC().Format(time.RFC3339))
+				setCondition(nc, keyportv1.ConditionReady, metav1.ConditionFalse, keyportv1.ReasonDeletionBlocked, msg)
+				r.recordTransitions(nc, before)
+				if perr := r.Client.Status().Patch(ctx, nc, client.MergeFrom(before)); perr != nil {
+					return ctrl.Result{}, client.IgnoreNotFound(perr)
+				}
+				return ctrl.Result{RequeueAfter: min(30*time.Second, timeout-waited)}, nil
+			}
+			r.event(nc, corev1.EventTypeWarning, keyportv1.ReasonDeletionBlocked,
+				fmt.Sprintf("gave up removing channel %s after %v; remove it at the platform by hand", nc.Status.ChannelID, timeout))
+		}
+	}
+	patch := client.MergeFrom(nc.DeepCopy())
+	controllerutil.RemoveFinalizer(nc, Finalizer)
+	return ctrl.Result{}, client.IgnoreNotFound(r.Client.Patch(ctx, nc, patch))
+}
+
+func (r *Reconciler) deleteRegistration(ctx context.Context, nc *keyportv1.NotificationChannel) error {
+	api, conn, err := r.connect(ctx, nc)
+	if err != nil {
+		return err
+	}
+	return api.DeleteNotificationChannel(ctx, conn, nc.Status.ChannelID)
+}
+
+func (r *Reconciler) connect(ctx context.Context, nc *keyportv1.NotificationChannel) (drivers.NotificationChannels, drivers.Conn, error) {
+	d, conn, err := platform.Connect(ctx, r.Client, nc.Namespace, &nc.Spec.Platform)
+	if err != nil {
+		return nil, conn, err
+	}
+	api, ok := d.(drivers.NotificationChannels)
+	if !ok {
+		return nil, conn, fmt.Errorf("driver %q cannot manage notification channels", nc.Spec.Platform.Driver)
+	}
+	return api, conn, nil
+}
+
+// platformTrouble reports a failed platform call and retries later.
+func (r *Reconciler) platformTrouble(nc *keyportv1.NotificationChannel, err error) (ctrl.Result, error) {
+	reason := keyportv1.ReasonPlatformUnreachable
+	var notReady *platform.NotReadyError
+	if errors.As(err, &notReady) {
+		reason = keyportv1.ReasonApiClientNotReady
+	}
+	r.fail(nc, reason, err.Error())
+	return ctrl.Result{RequeueAfter: 15 * time.Second}, nil
+}
+
+func (r *Reconciler) fail(nc *keyportv1.NotificationChannel, reason, msg string) {
+	// A registration that exists keeps delivering: Ready stays as it was
+	// only if one exists; the problem shows in Degraded.
+	ready := metav1.ConditionFalse
+	if nc.Status.ChannelID != "" {
+		ready = metav1.ConditionTrue
+		msg = fmt.Sprintf("channel %s stays registered; %s", nc.Status.ChannelID, msg)
+	}
+	setCondition(nc, keyportv1.ConditionReady, ready, reason, msg)
+	setCondition(nc, keyportv1.ConditionDegraded, metav1.ConditionTrue, reason, msg)
+}
+
+func setCondition(nc *keyportv1.NotificationChannel, condType string, status metav1.ConditionStatus, reason, message string) {
+	apimeta.SetStatusCondition(&nc.Status.Conditions, metav1.Condition{
+		Type: condType, Status: status, Reason: reason, Message: message, ObservedGeneration: nc.Generation,
+	})
+}
+
+func (r *Reconciler) event(nc *keyportv1.NotificationChannel, eventType, reason, message string) {
+	if r.Recorder != nil {
+		r.Recorder.Event(nc, eventType, reason, message)
+	}
+}
+
+func (r *Reconciler) recordTransitions(nc *keyportv1.NotificationChannel, before *keyportv1.NotificationChannel) {
+	now := apimeta.FindStatusCondition(nc.Status.Conditions, keyportv1.ConditionReady)
+	was := apimeta.FindStatusCondition(before.Status.Conditions, keyportv1.ConditionReady)
+	if now == nil || (was != nil && was.Status == now.Status && was.Reason == now.Reason) {
+		return
+	}
+	eventType := corev1.EventTypeNormal
+	if now.Status != metav1.ConditionTrue {
+		eventType = corev1.EventTypeWarning
+	}
+	r.event(nc, eventType, now.Reason, now.Message)
+}
+
+// statusEqual ignores LastSyncedTime unless something else changed, so a
+// resync that finds no drift costs no write.
+func statusEqual(a, b *keyportv1.NotificationChannelStatus) bool {
+	if a.ObservedGeneration != b.ObservedGeneration || a.ChannelID != b.ChannelID || a.GeneratedSecretName != b.GeneratedSecretName ||
+		len(a.Conditions) != len(b.Conditions) || (a.LastSyncedTime == nil) != (b.LastSyncedTime == nil) {
+		return false
+	}
+	for _, c := range b.Conditions {
+		o := apimeta.FindStatusCondition(a.Conditions, c.Type)
+		if o == nil || o.Status != c.Status || o.Reason != c.Reason || o.Message != c.Message || o.ObservedGeneration != c.ObservedGeneration {
+			return false
+		}
+	}
+	return true
+}
+
+// SetupWithManager watches NotificationChannels and the Secrets they
+// generate; drift at the platform is found by the periodic resync.
+func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("notificationchannel").
+		// No generation filter: deletion must be seen, and a status write
+		// only leads to a comparison with the platform that changes nothing.
+		For(&keyportv1.NotificationChannel{}).
+		Owns(&corev1.Secret{}).
+		Complete(r)
+}
