@@ -18,7 +18,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/record"
@@ -27,6 +26,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	keyportv1 "github.com/keyport-dev/keyport/api/v1alpha1"
+	"github.com/keyport-dev/keyport/operator/internal/conditions"
+	"github.com/keyport-dev/keyport/operator/internal/ownedsecret"
 	"github.com/keyport-dev/keyport/shared/certs"
 	"github.com/keyport-dev/keyport/shared/refresh"
 	"github.com/keyport-dev/keyport/shared/token"
@@ -122,7 +123,7 @@ func (r *Reconciler) reconcile(ctx context.Context, ac *keyportv1.ApiClient) (ct
 	now := r.Now()
 	ac.Status.OutputSecretName = outputSecretName(ac)
 
-	secret, stored, err := r.readOutput(ctx, ac)
+	stored, err := r.readOutput(ctx, ac)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
@@ -159,7 +160,7 @@ func (r *Reconciler) reconcile(ctx context.Context, ac *keyportv1.ApiClient) (ct
 	case wait:
 		return ctrl.Result{RequeueAfter: d.requeueAt.Sub(now)}, nil
 	case keep:
-		if err := r.ensureSecret(ctx, ac, secret, *stored); err != nil {
+		if err := r.ensureSecret(ctx, ac, *stored); err != nil {
 			return ctrl.Result{}, err
 		}
 		r.reportSuccess(ac, *stored, now, false)
@@ -183,7 +184,7 @@ func (r *Reconciler) reconcile(ctx context.Context, ac *keyportv1.ApiClient) (ct
 	}
 	fresh.inputsMAC = inputsMAC
 	fresh.handledForce = ac.Annotations[keyportv1.AnnotationRefresh]
-	if err := r.ensureSecret(ctx, ac, secret, *fresh); err != nil {
+	if err := r.ensureSecret(ctx, ac, *fresh); err != nil {
 		return ctrl.Result{}, err
 	}
 	r.issued.Store(ac.UID, *fresh)
@@ -198,24 +199,24 @@ func (r *Reconciler) reconcile(ctx context.Context, ac *keyportv1.ApiClient) (ct
 // readOutput reads the output Secret. A Secret that cannot be trusted (edited
 // by hand, written with another key) yields no stored token, so that it is
 // repaired; a Secret that is not Keyport's is never overwritten.
-func (r *Reconciler) readOutput(ctx context.Context, ac *keyportv1.ApiClient) (*corev1.Secret, *issuedToken, error) {
+func (r *Reconciler) readOutput(ctx context.Context, ac *keyportv1.ApiClient) (*issuedToken, error) {
 	s := &corev1.Secret{}
 	err := r.Client.Get(ctx, types.NamespacedName{Namespace: ac.Namespace, Name: outputSecretName(ac)}, s)
 	if apierrors.IsNotFound(err) {
-		return nil, nil, nil
+		return nil, nil
 	}
 	if err != nil {
-		return nil, nil, fmt.Errorf("read output Secret: %w", err)
+		return nil, fmt.Errorf("read output Secret: %w", err)
 	}
 	if !metav1.IsControlledBy(s, ac) {
-		return nil, nil, fmt.Errorf("Secret %q exists and is not managed by this ApiClient; choose another output.secretName", s.Name)
+		return nil, fmt.Errorf("Secret %q exists and is not managed by this ApiClient; choose another output.secretName", s.Name)
 	}
 	t, err := readSecret(s, r.MACKey)
 	if err != nil {
 		log.FromContext(ctx).Info("output Secret will be repaired", "reason", err.Error())
-		return s, nil, nil
+		return nil, nil
 	}
-	return s, &t, nil
+	return &t, nil
 }
 
 // recoverFromMemory uses the last token this process issued when the Secret
@@ -287,33 +288,15 @@ func (r *Reconciler) requestToken(ctx context.Context, ac *keyportv1.ApiClient, 
 // ensureSecret writes the token to the output Secret if it is not there in
 // exactly this form. One write per refresh: the Secret is updated in place,
 // so the old token is replaced, never deleted first.
-func (r *Reconciler) ensureSecret(ctx context.Context, ac *keyportv1.ApiClient, existing *corev1.Secret, t issuedToken) error {
-	if existing == nil {
-		s := newOutputSecret(ac)
-		if err := renderSecret(s, ac, t, r.MACKey); err != nil {
-			return r.templateError(ac, err)
-		}
-		if err := r.Client.Create(ctx, s); err != nil {
-			return fmt.Errorf("create output Secret: %w", err)
-		}
-		return nil
+func (r *Reconciler) ensureSecret(ctx context.Context, ac *keyportv1.ApiClient, t issuedToken) error {
+	err := ownedsecret.Apply(ctx, r.Client, ac, outputSecretName(ac), func(s *corev1.Secret) error {
+		return renderSecret(s, ac, t, r.MACKey)
+	})
+	var te *templateError
+	if errors.As(err, &te) {
+		setCondition(ac, keyportv1.ConditionDegraded, metav1.ConditionTrue, "InvalidTemplate", te.Error())
 	}
-	desired := existing.DeepCopy()
-	if err := renderSecret(desired, ac, t, r.MACKey); err != nil {
-		return r.templateError(ac, err)
-	}
-	if secretUpToDate(existing, desired) {
-		return nil
-	}
-	if err := r.Client.Update(ctx, desired); err != nil {
-		return fmt.Errorf("update output Secret: %w", err)
-	}
-	return nil
-}
-
-func (r *Reconciler) templateError(ac *keyportv1.ApiClient, err error) error {
-	setCondition(ac, keyportv1.ConditionDegraded, metav1.ConditionTrue, "InvalidTemplate", err.Error())
-	return fmt.Errorf("render output Secret: %w", err)
+	return err
 }
 
 // handleFailure keeps the current token, plans the retry and reports why.
@@ -438,17 +421,7 @@ func tokenValid(t *issuedToken, now time.Time) metav1.ConditionStatus {
 }
 
 func setCondition(ac *keyportv1.ApiClient, condType string, status metav1.ConditionStatus, reason, message string) {
-	apimeta.SetStatusCondition(&ac.Status.Conditions, metav1.Condition{
-		Type: condType, Status: status, Reason: reason, Message: truncate(message, 1024),
-		ObservedGeneration: ac.Generation,
-	})
-}
-
-func truncate(s string, n int) string {
-	if len(s) > n {
-		return s[:n]
-	}
-	return s
+	conditions.Set(&ac.Status.Conditions, ac.Generation, condType, status, reason, message)
 }
 
 func storedView(t *issuedToken) *storedToken {

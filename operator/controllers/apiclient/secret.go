@@ -1,7 +1,6 @@
 package apiclient
 
 import (
-	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
@@ -11,7 +10,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	keyportv1 "github.com/keyport-dev/keyport/api/v1alpha1"
 	"github.com/keyport-dev/keyport/shared/tokensecret"
@@ -44,6 +42,11 @@ type issuedToken struct {
 	handledForce string
 }
 
+// templateError is a user template that does not render.
+type templateError struct{ err error }
+
+func (e *templateError) Error() string { return "render output Secret: " + e.err.Error() }
+
 // renderSecret fills s (new or existing) with the token. It returns the
 // Secret's data, which is also what the data MAC covers.
 func renderSecret(s *corev1.Secret, ac *keyportv1.ApiClient, t issuedToken, macKey []byte) error {
@@ -53,7 +56,7 @@ func renderSecret(s *corev1.Secret, ac *keyportv1.ApiClient, t issuedToken, macK
 	}
 	data, err := tokensecret.Render(t.token, tmpl)
 	if err != nil {
-		return err
+		return &templateError{err}
 	}
 	s.Type = corev1.SecretTypeOpaque
 	s.Data = data
@@ -103,15 +106,6 @@ func readSecret(s *corev1.Secret, macKey []byte) (issuedToken, error) {
 	return t, nil
 }
 
-// secretUpToDate reports whether existing already holds what desired does,
-// so that a resync costs no write.
-func secretUpToDate(existing, desired *corev1.Secret) bool {
-	return existing.Type == desired.Type &&
-		maps.EqualFunc(existing.Data, desired.Data, bytes.Equal) &&
-		maps.Equal(existing.Labels, desired.Labels) &&
-		maps.Equal(existing.Annotations, desired.Annotations)
-}
-
 // dataMAC is a keyed MAC of the Secret's data, so that tampering is noticed
 // without storing a plain hash of a token anywhere.
 func dataMAC(key []byte, data map[string][]byte) string {
@@ -121,22 +115,4 @@ func dataMAC(key []byte, data map[string][]byte) string {
 		h.Write(data[k])
 	}
 	return hex.EncodeToString(h.Sum(nil))
-}
-
-// newOutputSecret is an empty output Secret owned by the ApiClient, so that
-// deleting the ApiClient deletes its token.
-func newOutputSecret(ac *keyportv1.ApiClient) *corev1.Secret {
-	isController := true
-	return &corev1.Secret{ObjectMeta: metav1.ObjectMeta{
-		Name:      outputSecretName(ac),
-		Namespace: ac.Namespace,
-		OwnerReferences: []metav1.OwnerReference{{
-			APIVersion:         keyportv1.GroupVersion.String(),
-			Kind:               "ApiClient",
-			Name:               ac.Name,
-			UID:                ac.UID,
-			Controller:         &isController,
-			BlockOwnerDeletion: &isController,
-		}},
-	}}
 }

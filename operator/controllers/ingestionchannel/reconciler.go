@@ -5,16 +5,13 @@
 package ingestionchannel
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -27,6 +24,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	keyportv1 "github.com/keyport-dev/keyport/api/v1alpha1"
+	"github.com/keyport-dev/keyport/operator/internal/conditions"
+	"github.com/keyport-dev/keyport/operator/internal/ownedsecret"
 	"github.com/keyport-dev/keyport/operator/internal/platform"
 	"github.com/keyport-dev/keyport/shared/drivers"
 	"github.com/keyport-dev/keyport/shared/tokensecret"
@@ -76,7 +75,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	before := ch.DeepCopy()
 	result, err := r.reconcile(ctx, ch)
 	ch.Status.ObservedGeneration = ch.Generation
-	r.recordTransitions(ch, before)
+	conditions.RecordTransitions(r.Recorder, ch, before.Status.Conditions, ch.Status.Conditions)
 	if statusChanged(&before.Status, &ch.Status, time.Now()) {
 		if perr := r.Client.Status().Patch(ctx, ch, client.MergeFrom(before)); perr != nil {
 			err = errors.Join(err, client.IgnoreNotFound(perr))
@@ -225,7 +224,8 @@ func outputSecretName(ch *keyportv1.IngestionChannel) string {
 	return ch.Name + "-channel"
 }
 
-// writeSecret writes the channel Secret when its content differs.
+// writeSecret writes the channel Secret: the token keys of tokensecret plus
+// the channel's own.
 func (r *Reconciler) writeSecret(ctx context.Context, ch *keyportv1.IngestionChannel, tok tokensecret.Token) error {
 	data, err := tokensecret.Render(tok, nil)
 	if err != nil {
@@ -239,45 +239,20 @@ func (r *Reconciler) writeSecret(ctx context.Context, ch *keyportv1.IngestionCha
 	data[KeyContentType] = []byte(mediaType)
 	data[KeyMessageType] = []byte(ch.Spec.MessageType)
 	data[KeyCustomer] = []byte(ch.Spec.Customer)
-
-	s := &corev1.Secret{}
-	err = r.Client.Get(ctx, types.NamespacedName{Namespace: ch.Namespace, Name: outputSecretName(ch)}, s)
-	if err != nil && !apierrors.IsNotFound(err) {
-		return err
-	}
-	exists := err == nil
-	if exists && !metav1.IsControlledBy(s, ch) {
-		return fmt.Errorf("Secret %q exists and is not managed by this IngestionChannel; choose another outputSecretName", s.Name)
-	}
-	desired := s.DeepCopy()
-	desired.Name, desired.Namespace = outputSecretName(ch), ch.Namespace
-	desired.Type = corev1.SecretTypeOpaque
-	desired.Data = data
-	if desired.Labels == nil {
-		desired.Labels = map[string]string{}
-	}
-	desired.Labels[keyportv1.LabelManagedBy] = keyportv1.ManagedByValue
-	if desired.Annotations == nil {
-		desired.Annotations = map[string]string{}
-	}
-	desired.Annotations[keyportv1.AnnotationExpiresAt] = tok.ExpiresAt.UTC().Format(time.RFC3339)
-	desired.Annotations[keyportv1.AnnotationReloaderIgnore] = "true"
-	if !exists {
-		if err := ctrl.SetControllerReference(ch, desired, r.Client.Scheme()); err != nil {
-			return err
+	return ownedsecret.Apply(ctx, r.Client, ch, outputSecretName(ch), func(s *corev1.Secret) error {
+		s.Type = corev1.SecretTypeOpaque
+		s.Data = data
+		if s.Annotations == nil {
+			s.Annotations = map[string]string{}
 		}
-		return r.Client.Create(ctx, desired)
-	}
-	if maps.EqualFunc(s.Data, desired.Data, bytes.Equal) && maps.Equal(s.Labels, desired.Labels) && maps.Equal(s.Annotations, desired.Annotations) {
+		s.Annotations[keyportv1.AnnotationExpiresAt] = tok.ExpiresAt.UTC().Format(time.RFC3339)
+		s.Annotations[keyportv1.AnnotationReloaderIgnore] = "true"
 		return nil
-	}
-	return r.Client.Update(ctx, desired)
+	})
 }
 
 func setCondition(ch *keyportv1.IngestionChannel, condType string, status metav1.ConditionStatus, reason, message string) {
-	apimeta.SetStatusCondition(&ch.Status.Conditions, metav1.Condition{
-		Type: condType, Status: status, Reason: reason, Message: message, ObservedGeneration: ch.Generation,
-	})
+	conditions.Set(&ch.Status.Conditions, ch.Generation, condType, status, reason, message)
 }
 
 // statusChanged decides whether the status is worth a write: anything but
@@ -287,36 +262,13 @@ func statusChanged(before, after *keyportv1.IngestionChannelStatus, now time.Tim
 		before.OutputSecretName != after.OutputSecretName || !before.LastVerifiedTime.Equal(after.LastVerifiedTime) {
 		return true
 	}
-	if len(before.Conditions) != len(after.Conditions) {
+	if !conditions.Equal(before.Conditions, after.Conditions, keyportv1.ReasonChannelVerified) {
 		return true
-	}
-	for _, c := range after.Conditions {
-		b := apimeta.FindStatusCondition(before.Conditions, c.Type)
-		if b == nil || b.Status != c.Status || b.Reason != c.Reason || b.ObservedGeneration != c.ObservedGeneration ||
-			(c.Reason != keyportv1.ReasonChannelVerified && b.Message != c.Message) {
-			return true
-		}
 	}
 	if after.TokenExpiresAt == nil {
 		return false
 	}
 	return before.TokenExpiresAt == nil || (!before.TokenExpiresAt.Equal(after.TokenExpiresAt) && !now.Before(before.TokenExpiresAt.Time))
-}
-
-func (r *Reconciler) recordTransitions(ch *keyportv1.IngestionChannel, before *keyportv1.IngestionChannel) {
-	if r.Recorder == nil {
-		return
-	}
-	now := apimeta.FindStatusCondition(ch.Status.Conditions, keyportv1.ConditionReady)
-	was := apimeta.FindStatusCondition(before.Status.Conditions, keyportv1.ConditionReady)
-	if now == nil || (was != nil && was.Status == now.Status && was.Reason == now.Reason) {
-		return
-	}
-	eventType := corev1.EventTypeNormal
-	if now.Status != metav1.ConditionTrue {
-		eventType = corev1.EventTypeWarning
-	}
-	r.Recorder.Event(ch, eventType, now.Reason, now.Message)
 }
 
 // Field indexes.

@@ -6,18 +6,15 @@
 package m2mcertificate
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"time"
 
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/record"
@@ -30,6 +27,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	keyportv1 "github.com/keyport-dev/keyport/api/v1alpha1"
+	"github.com/keyport-dev/keyport/operator/internal/conditions"
+	"github.com/keyport-dev/keyport/operator/internal/ownedsecret"
 	"github.com/keyport-dev/keyport/operator/internal/platform"
 	"github.com/keyport-dev/keyport/shared/certs"
 	"github.com/keyport-dev/keyport/shared/drivers"
@@ -75,7 +74,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	before := m.DeepCopy()
 	result, err := r.reconcile(ctx, m)
 	m.Status.ObservedGeneration = m.Generation
-	r.recordTransitions(m, before)
+	conditions.RecordTransitions(r.Recorder, m, before.Status.Conditions, m.Status.Conditions)
 	if !apiequal(before.Status, m.Status) {
 		if perr := r.Client.Status().Patch(ctx, m, client.MergeFrom(before)); perr != nil {
 			err = errors.Join(err, client.IgnoreNotFound(perr))
@@ -213,90 +212,35 @@ func (r *Reconciler) outputStillValid(ctx context.Context, m *keyportv1.M2MCerti
 	return metav1.ConditionTrue
 }
 
-// writeOutput writes the normalized kubernetes.io/tls Secret when its
-// content differs.
+// writeOutput writes the normalized kubernetes.io/tls Secret.
 func (r *Reconciler) writeOutput(ctx context.Context, m *keyportv1.M2MCertificate, l *loaded, registered string) error {
 	keyPEM, err := l.bundle.KeyPEM()
 	if err != nil {
 		return err
 	}
-	s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: outputSecretName(m), Namespace: m.Namespace}}
-	err = r.Client.Get(ctx, client.ObjectKeyFromObject(s), s)
-	if err != nil && !apierrors.IsNotFound(err) {
-		return err
-	}
-	exists := err == nil
-	if exists && !metav1.IsControlledBy(s, m) {
-		return fmt.Errorf("Secret %q exists and is not managed by this M2MCertificate; choose another outputSecretName", s.Name)
-	}
-	desired := s.DeepCopy()
-	desired.Type = corev1.SecretTypeTLS
-	desired.Data = map[string][]byte{corev1.TLSCertKey: l.bundle.CertificatePEM(), corev1.TLSPrivateKeyKey: keyPEM}
-	if len(l.caPEM) > 0 {
-		desired.Data["ca.crt"] = l.caPEM
-	}
-	if desired.Labels == nil {
-		desired.Labels = map[string]string{}
-	}
-	desired.Labels[keyportv1.LabelManagedBy] = keyportv1.ManagedByValue
-	desired.Labels[keyportv1.LabelM2MCertificate] = m.Name
-	if desired.Annotations == nil {
-		desired.Annotations = map[string]string{}
-	}
-	desired.Annotations[keyportv1.AnnotationExpiresAt] = l.bundle.Leaf.NotAfter.UTC().Format(time.RFC3339)
-	if registered != "" {
-		desired.Annotations[annotationRegistered] = registered
-	}
-	if !exists {
-		if err := ctrl.SetControllerReference(m, desired, r.Client.Scheme()); err != nil {
-			return err
+	return ownedsecret.Apply(ctx, r.Client, m, outputSecretName(m), func(s *corev1.Secret) error {
+		s.Type = corev1.SecretTypeTLS
+		s.Data = map[string][]byte{corev1.TLSCertKey: l.bundle.CertificatePEM(), corev1.TLSPrivateKeyKey: keyPEM}
+		if len(l.caPEM) > 0 {
+			s.Data["ca.crt"] = l.caPEM
 		}
-		return r.Client.Create(ctx, desired)
-	}
-	if s.Type == desired.Type && maps.EqualFunc(s.Data, desired.Data, bytes.Equal) &&
-		maps.Equal(s.Labels, desired.Labels) && maps.Equal(s.Annotations, desired.Annotations) {
+		if s.Labels == nil {
+			s.Labels = map[string]string{}
+		}
+		s.Labels[keyportv1.LabelM2MCertificate] = m.Name
+		if s.Annotations == nil {
+			s.Annotations = map[string]string{}
+		}
+		s.Annotations[keyportv1.AnnotationExpiresAt] = l.bundle.Leaf.NotAfter.UTC().Format(time.RFC3339)
+		if registered != "" {
+			s.Annotations[annotationRegistered] = registered
+		}
 		return nil
-	}
-	if s.Type != desired.Type {
-		// The type of a Secret is immutable; replace it.
-		if err := r.Client.Delete(ctx, s); err != nil {
-			return err
-		}
-		desired.ResourceVersion = ""
-		return r.Client.Create(ctx, desired)
-	}
-	return r.Client.Update(ctx, desired)
-}
-
-func setCondition(m *keyportv1.M2MCertificate, condType string, status metav1.ConditionStatus, reason, message string) {
-	apimeta.SetStatusCondition(&m.Status.Conditions, metav1.Condition{
-		Type: condType, Status: status, Reason: reason, Message: message, ObservedGeneration: m.Generation,
 	})
 }
 
-// recordTransitions emits events when conditions change, never on every
-// reconcile.
-func (r *Reconciler) recordTransitions(m *keyportv1.M2MCertificate, before *keyportv1.M2MCertificate) {
-	if r.Recorder == nil {
-		return
-	}
-	for _, t := range []string{keyportv1.ConditionReady, keyportv1.ConditionExpiringSoon, keyportv1.ConditionDegraded} {
-		now := apimeta.FindStatusCondition(m.Status.Conditions, t)
-		was := apimeta.FindStatusCondition(before.Status.Conditions, t)
-		if now == nil || (was != nil && was.Status == now.Status && was.Reason == now.Reason) {
-			continue
-		}
-		warn := (t == keyportv1.ConditionReady && now.Status != metav1.ConditionTrue) ||
-			(t != keyportv1.ConditionReady && now.Status == metav1.ConditionTrue)
-		if !warn && t != keyportv1.ConditionReady {
-			continue
-		}
-		eventType := corev1.EventTypeNormal
-		if warn {
-			eventType = corev1.EventTypeWarning
-		}
-		r.Recorder.Event(m, eventType, now.Reason, now.Message)
-	}
+func setCondition(m *keyportv1.M2MCertificate, condType string, status metav1.ConditionStatus, reason, message string) {
+	conditions.Set(&m.Status.Conditions, m.Generation, condType, status, reason, message)
 }
 
 func apiequal(a, b keyportv1.M2MCertificateStatus) bool {
@@ -304,20 +248,7 @@ func apiequal(a, b keyportv1.M2MCertificateStatus) bool {
 		a.CertificateName == b.CertificateName && a.SHA1Thumbprint == b.SHA1Thumbprint &&
 		a.SHA256Fingerprint == b.SHA256Fingerprint && a.Subject == b.Subject && a.Issuer == b.Issuer &&
 		a.SerialNumber == b.SerialNumber && a.NotBefore.Equal(b.NotBefore) && a.NotAfter.Equal(b.NotAfter) &&
-		a.RegistrationID == b.RegistrationID && conditionsEqual(a.Conditions, b.Conditions)
-}
-
-func conditionsEqual(a, b []metav1.Condition) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for _, ca := range a {
-		cb := apimeta.FindStatusCondition(b, ca.Type)
-		if cb == nil || ca.Status != cb.Status || ca.Reason != cb.Reason || ca.Message != cb.Message || ca.ObservedGeneration != cb.ObservedGeneration {
-			return false
-		}
-	}
-	return true
+		a.RegistrationID == b.RegistrationID && conditions.Equal(a.Conditions, b.Conditions)
 }
 
 // Field index from a source Secret's name to the M2MCertificates reading it.

@@ -360,3 +360,28 @@ func putChannel(t *testing.T, token string, c sandbox.NotificationChannel) {
 func deleteChannel(t *testing.T, token, id string) {
 	console(t, http.MethodDelete, "/management/v1/notification-channels/"+id, token, nil)
 }
+
+// TestACrashBetweenCreateAndStatusMakesNoDuplicate plays the crash: the
+// registration exists at the platform but its id never reached the status.
+func TestACrashBetweenCreateAndStatusMakesNoDuplicate(t *testing.T) {
+	ns := setup(t)
+	optest.Eventually(t, 10*time.Second, "the management token", func() (bool, string) {
+		s := &corev1.Secret{}
+		err := env.Client.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: "platform-token"}, s)
+		return err == nil, fmt.Sprint(err)
+	})
+	orphan := sandbox.NotificationChannel{Name: ns + "-crashed", ChannelType: "HTTPSWebhook", Method: "POST",
+		WebhookURL: recv.URL + "/hook", Authentication: sandbox.WebhookAuth{Type: "None"}}
+	console(t, http.MethodPost, "/management/v1/notification-channels", platformToken(t, ns), orphan)
+	create(t, channel(ns, "crashed", "C-"+ns, keyportv1.WebhookAuthentication{Type: keyportv1.WebhookAuthNone}))
+	nc := registered(t, ns, "crashed")
+	var ids []string
+	for _, c := range sb.NotificationChannels() {
+		if c.Name == ns+"-crashed" {
+			ids = append(ids, c.ID)
+		}
+	}
+	if len(ids) != 1 || ids[0] != nc.Status.ChannelID {
+		t.Fatalf("registrations %v, status id %q: want the existing one adopted", ids, nc.Status.ChannelID)
+	}
+}

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/record"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -19,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	keyportv1 "github.com/keyport-dev/keyport/api/v1alpha1"
+	"github.com/keyport-dev/keyport/operator/internal/conditions"
 	"github.com/keyport-dev/keyport/operator/internal/platform"
 	"github.com/keyport-dev/keyport/shared/drivers"
 )
@@ -70,7 +70,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	before := nc.DeepCopy()
 	result, err := r.reconcileNormal(ctx, nc)
 	nc.Status.ObservedGeneration = nc.Generation
-	r.recordTransitions(nc, before)
+	conditions.RecordTransitions(r.Recorder, nc, before.Status.Conditions, nc.Status.Conditions)
 	if !statusEqual(&before.Status, &nc.Status) {
 		if perr := r.Client.Status().Patch(ctx, nc, client.MergeFrom(before)); perr != nil {
 			err = errors.Join(err, client.IgnoreNotFound(perr))
@@ -172,7 +172,7 @@ func (r *Reconciler) reconcileDelete(ctx context.Context, nc *keyportv1.Notifica
 				msg := fmt.Sprintf("cannot remove channel %s from the platform (%v); retrying until %s, then the resource goes and the registration may remain",
 					nc.Status.ChannelID, err, nc.DeletionTimestamp.Add(timeout).UTC().Format(time.RFC3339))
 				setCondition(nc, keyportv1.ConditionReady, metav1.ConditionFalse, keyportv1.ReasonDeletionBlocked, msg)
-				r.recordTransitions(nc, before)
+				conditions.RecordTransitions(r.Recorder, nc, before.Status.Conditions, nc.Status.Conditions)
 				if perr := r.Client.Status().Patch(ctx, nc, client.MergeFrom(before)); perr != nil {
 					return ctrl.Result{}, client.IgnoreNotFound(perr)
 				}
@@ -231,9 +231,7 @@ func (r *Reconciler) fail(nc *keyportv1.NotificationChannel, reason, msg string)
 }
 
 func setCondition(nc *keyportv1.NotificationChannel, condType string, status metav1.ConditionStatus, reason, message string) {
-	apimeta.SetStatusCondition(&nc.Status.Conditions, metav1.Condition{
-		Type: condType, Status: status, Reason: reason, Message: message, ObservedGeneration: nc.Generation,
-	})
+	conditions.Set(&nc.Status.Conditions, nc.Generation, condType, status, reason, message)
 }
 
 func (r *Reconciler) event(nc *keyportv1.NotificationChannel, eventType, reason, message string) {
@@ -242,33 +240,11 @@ func (r *Reconciler) event(nc *keyportv1.NotificationChannel, eventType, reason,
 	}
 }
 
-func (r *Reconciler) recordTransitions(nc *keyportv1.NotificationChannel, before *keyportv1.NotificationChannel) {
-	now := apimeta.FindStatusCondition(nc.Status.Conditions, keyportv1.ConditionReady)
-	was := apimeta.FindStatusCondition(before.Status.Conditions, keyportv1.ConditionReady)
-	if now == nil || (was != nil && was.Status == now.Status && was.Reason == now.Reason) {
-		return
-	}
-	eventType := corev1.EventTypeNormal
-	if now.Status != metav1.ConditionTrue {
-		eventType = corev1.EventTypeWarning
-	}
-	r.event(nc, eventType, now.Reason, now.Message)
-}
-
 // statusEqual ignores LastSyncedTime unless something else changed, so a
 // resync that finds no drift costs no write.
 func statusEqual(a, b *keyportv1.NotificationChannelStatus) bool {
-	if a.ObservedGeneration != b.ObservedGeneration || a.ChannelID != b.ChannelID || a.GeneratedSecretName != b.GeneratedSecretName ||
-		len(a.Conditions) != len(b.Conditions) || (a.LastSyncedTime == nil) != (b.LastSyncedTime == nil) {
-		return false
-	}
-	for _, c := range b.Conditions {
-		o := apimeta.FindStatusCondition(a.Conditions, c.Type)
-		if o == nil || o.Status != c.Status || o.Reason != c.Reason || o.Message != c.Message || o.ObservedGeneration != c.ObservedGeneration {
-			return false
-		}
-	}
-	return true
+	return a.ObservedGeneration == b.ObservedGeneration && a.ChannelID == b.ChannelID && a.GeneratedSecretName == b.GeneratedSecretName &&
+		(a.LastSyncedTime == nil) == (b.LastSyncedTime == nil) && conditions.Equal(a.Conditions, b.Conditions)
 }
 
 // SetupWithManager watches NotificationChannels and the Secrets they
