@@ -16,14 +16,14 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	keyportv1 "github.com/keyport-dev/keyport/api/v1alpha1"
-	"github.com/keyport-dev/keyport/shared/apiclient"
+	"github.com/keyport-dev/keyport/shared/dialect"
 )
 
 // inputs are the values a token request is made from, read from the
 // ApiClient's spec and the Secrets it references. They hold secrets: never
 // log or print them.
 type inputs struct {
-	dialect apiclient.Dialect
+	dialect dialect.Dialect
 
 	clientID, clientSecret, username, password string
 	// headers are the static API headers, values resolved.
@@ -86,7 +86,7 @@ func (r *secretReader) secret(ctx context.Context, name, purpose string) (*corev
 // gatherInputs reads everything the next token request needs.
 func gatherInputs(ctx context.Context, c client.Reader, ac *keyportv1.ApiClient) (*inputs, error) {
 	spec := &ac.Spec
-	d := apiclient.ResolveDialect(spec)
+	d := dialect.Resolve(spec)
 	in := &inputs{dialect: d, clientID: spec.ClientID, headers: map[string]string{}}
 	r := &secretReader{c: c, namespace: ac.Namespace}
 

@@ -1,7 +1,8 @@
-// Package apiclient turns an ApiClient's spec into the concrete token request
-// it stands for. The operator and the Terraform provider's ephemeral token
-// resource both go through it, so a preset means the same thing everywhere.
-package apiclient
+// Package dialect resolves an ApiClient's spec into the concrete token
+// request shape it stands for: a preset expanded, or the explicit fields with
+// their defaults. Everything that turns an ApiClient into a token request
+// goes through it, so a preset means the same thing everywhere.
+package dialect
 
 import (
 	"time"
@@ -56,10 +57,10 @@ var presets = map[keyportv1.Preset]Dialect{
 	},
 }
 
-// ResolveDialect expands the spec's preset, or fills in the defaults of the
+// Resolve expands the spec's preset, or fills in the defaults of the
 // explicit fields, and applies the spec's own overrides (scopes, key names,
 // default lifetime) on top.
-func ResolveDialect(spec *keyportv1.ApiClientSpec) Dialect {
+func Resolve(spec *keyportv1.ApiClientSpec) Dialect {
 	d, ok := presets[spec.Preset]
 	if !ok {
 		d = Dialect{
