@@ -160,13 +160,17 @@ func (r *Reconciler) secretOrGenerated(ctx context.Context, nc *keyportv1.Notifi
 	return value, nil
 }
 
-// sameRegistration compares what the platform holds with what is wanted.
-func sameRegistration(a, b drivers.NotificationChannel) bool {
-	return a.Name == b.Name && a.ChannelType == b.ChannelType && a.Method == b.Method && a.WebhookURL == b.WebhookURL &&
-		maps.Equal(a.Headers, b.Headers) && slices.Equal(a.EventTypes, b.EventTypes) &&
-		a.Auth.Type == b.Auth.Type && a.Auth.TokenURL == b.Auth.TokenURL && a.Auth.ClientID == b.Auth.ClientID &&
-		a.Auth.ClientSecret == b.Auth.ClientSecret && a.Auth.Username == b.Auth.Username && a.Auth.Password == b.Auth.Password &&
-		slices.Equal(a.Auth.Scopes, b.Auth.Scopes) && maps.Equal(a.Auth.Headers, b.Auth.Headers)
+// sameRegistration compares what the platform holds (got) with what is
+// wanted. Platforms that never return secrets in reads cannot be checked for
+// them, so an empty secret in got is not a difference.
+func sameRegistration(got, want drivers.NotificationChannel) bool {
+	sameSecret := func(g, w string) bool { return g == "" || g == w }
+	return got.Name == want.Name && got.ChannelType == want.ChannelType && got.Method == want.Method && got.WebhookURL == want.WebhookURL &&
+		maps.Equal(got.Headers, want.Headers) && slices.Equal(got.EventTypes, want.EventTypes) &&
+		got.Auth.Type == want.Auth.Type && got.Auth.TokenURL == want.Auth.TokenURL && got.Auth.ClientID == want.Auth.ClientID &&
+		sameSecret(got.Auth.ClientSecret, want.Auth.ClientSecret) && got.Auth.Username == want.Auth.Username &&
+		sameSecret(got.Auth.Password, want.Auth.Password) &&
+		slices.Equal(got.Auth.Scopes, want.Auth.Scopes) && maps.Equal(got.Auth.Headers, want.Auth.Headers)
 }
 
 func orDefault(v, def string) string {

@@ -27,6 +27,7 @@ import (
 	"github.com/keyport-dev/keyport/operator/controllers/notificationchannel"
 	"github.com/keyport-dev/keyport/operator/internal/optest"
 	"github.com/keyport-dev/keyport/shared/certs/certstest"
+	_ "github.com/keyport-dev/keyport/shared/drivers/restdriver"
 	_ "github.com/keyport-dev/keyport/shared/drivers/sandboxdriver"
 	"github.com/keyport-dev/keyport/shared/outbound"
 	"github.com/keyport-dev/keyport/shared/sandbox"
@@ -383,5 +384,51 @@ func TestACrashBetweenCreateAndStatusMakesNoDuplicate(t *testing.T) {
 	}
 	if len(ids) != 1 || ids[0] != nc.Status.ChannelID {
 		t.Fatalf("registrations %v, status id %q: want the existing one adopted", ids, nc.Status.ChannelID)
+	}
+}
+
+// TestGenericRESTDriverManagesTheSandboxThroughConfiguration drives the
+// sandbox with the generic REST driver, configured the way a user
+// describes a platform Keyport has no code for.
+func TestGenericRESTDriverManagesTheSandboxThroughConfiguration(t *testing.T) {
+	ns := setup(t)
+	nc := channel(ns, "generic", "G-"+ns, keyportv1.WebhookAuthentication{Type: keyportv1.WebhookAuthNone})
+	nc.Spec.Platform.Driver = "generic-rest"
+	nc.Spec.Platform.Parameters = map[string]string{
+		"channels.path":      "/management/v1/notification-channels",
+		"channels.itemPath":  "{{.Path}}/{{.ID}}",
+		"channels.idPath":    "id",
+		"channels.itemsPath": "items",
+		"channels.body": `{"name": {{json .Channel.Name}}, "webhookURL": {{json .Channel.WebhookURL}}, "method": "POST",` +
+			` "channelType": "HTTPSWebhook", "eventTypes": {{json .Channel.EventTypes}}, "headers": {{json .Channel.Headers}},` +
+			` "authentication": {"type": {{json .Channel.Auth.Type}}}}`,
+		"field.webhookURL": "webhookURL",
+	}
+	create(t, nc)
+	reg := registered(t, ns, "generic")
+	got, ok := atPlatform(reg.Status.ChannelID)
+	if !ok || got.WebhookURL != recv.URL+"/hook" || len(got.EventTypes) != 1 || got.EventTypes[0] != "G-"+ns {
+		t.Fatalf("the platform holds %+v", got)
+	}
+	deliveries := sb.Notify(context.Background(), "G-"+ns, nil)
+	if len(deliveries) != 1 || deliveries[0].Error != "" {
+		t.Fatalf("deliveries %+v", deliveries)
+	}
+	// Removed out of band: recreated through the same configuration.
+	deleteChannel(t, platformToken(t, ns), reg.Status.ChannelID)
+	optest.Eventually(t, 10*time.Second, "the registration recreated", func() (bool, string) {
+		nc := &keyportv1.NotificationChannel{}
+		_ = env.Client.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: "generic"}, nc)
+		_, exists := atPlatform(nc.Status.ChannelID)
+		return nc.Status.ChannelID != reg.Status.ChannelID && exists, nc.Status.ChannelID
+	})
+	if err := env.Client.Delete(context.Background(), reg); err != nil {
+		t.Fatal(err)
+	}
+	gone(t, ns, "generic")
+	for _, c := range sb.NotificationChannels() {
+		if c.Name == ns+"-generic" {
+			t.Errorf("channel %s left at the platform after deletion", c.ID)
+		}
 	}
 }

@@ -1,0 +1,327 @@
+// Package restdriver is the generic REST driver ("generic-rest"): it manages
+// notification channels at a platform Keyport has no code for, configured
+// entirely by the PlatformReference's parameters. Import it for its side
+// effect: it registers the driver.
+//
+// Parameters (all optional; the defaults fit a conventional JSON API, the
+// Keyport sandbox among them):
+//
+//	channels.path        collection path, e.g. /api/v1/webhooks
+//	                      (default /management/v1/notification-channels)
+//	channels.itemPath    item path template (default {{.Path}}/{{.ID}})
+//	channels.createMethod / channels.updateMethod   (default POST / PUT)
+//	channels.body        Go template of the create and update body; it sees
+//	                      the channel as .Channel and a json function that
+//	                      encodes a value (default: the canonical JSON below)
+//	channels.idPath      dotted JSON path of the id in the create response
+//	                      and in each listed item (default id)
+//	channels.itemsPath   dotted JSON path of the array in the list response
+//	                      (default items)
+//	field.<name>         dotted JSON path of a channel field in responses,
+//	                      for name, webhookURL, method, channelType, headers,
+//	                      eventTypes, auth.type, auth.tokenURL, auth.clientID,
+//	                      auth.clientSecret, auth.username, auth.password,
+//	                      auth.scopes, auth.headers (defaults: canonical)
+//
+// The canonical JSON is {"name", "channelType", "method", "webhookURL",
+// "headers", "eventTypes", "authentication": {"type", "tokenURL",
+// "clientID", "clientSecret", "username", "password", "scopes", "headers"}}.
+package restdriver
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"text/template"
+
+	"github.com/keyport-dev/keyport/shared/drivers"
+)
+
+func init() { drivers.Register(Driver{}) }
+
+// Driver is the generic REST driver.
+type Driver struct{}
+
+// Name implements drivers.Driver.
+func (Driver) Name() string { return "generic-rest" }
+
+// defaultBody renders the canonical JSON.
+const defaultBody = `{"name":{{json .Channel.Name}},"channelType":{{json .Channel.ChannelType}},"method":{{json .Channel.Method}},` +
+	`"webhookURL":{{json .Channel.WebhookURL}},"headers":{{json .Channel.Headers}},"eventTypes":{{json .Channel.EventTypes}},` +
+	`"authentication":{"type":{{json .Channel.Auth.Type}},"tokenURL":{{json .Channel.Auth.TokenURL}},"clientID":{{json .Channel.Auth.ClientID}},` +
+	`"clientSecret":{{json .Channel.Auth.ClientSecret}},"username":{{json .Channel.Auth.Username}},"password":{{json .Channel.Auth.Password}},` +
+	`"scopes":{{json .Channel.Auth.Scopes}},"headers":{{json .Channel.Auth.Headers}}}}`
+
+var defaultFields = map[string]string{
+	"name": "name", "webhookURL": "webhookURL", "method": "method", "channelType": "channelType",
+	"headers": "headers", "eventTypes": "eventTypes", "auth.type": "authentication.type",
+	"auth.tokenURL": "authentication.tokenURL", "auth.clientID": "authentication.clientID",
+	"auth.clientSecret": "authentication.clientSecret", "auth.username": "authentication.username",
+	"auth.password": "authentication.password", "auth.scopes": "authentication.scopes",
+	"auth.headers": "authentication.headers",
+}
+
+// config is the driver's reading of the parameters.
+type config struct {
+	path, itemPath, createMethod, updateMethod, idPath, itemsPath string
+	body                                                          *template.Template
+	fields                                                        map[string]string
+}
+
+func configure(params map[string]string) (*config, error) {
+	get := func(k, def string) string {
+		if v := params[k]; v != "" {
+			return v
+		}
+		return def
+	}
+	c := &config{
+		path:         strings.TrimSuffix(get("channels.path", "/management/v1/notification-channels"), "/"),
+		itemPath:     get("channels.itemPath", "{{.Path}}/{{.ID}}"),
+		createMethod: get("channels.createMethod", http.MethodPost),
+		updateMethod: get("channels.updateMethod", http.MethodPut),
+		idPath:       get("channels.idPath", "id"),
+		itemsPath:    get("channels.itemsPath", "items"),
+		fields:       map[string]string{},
+	}
+	for k, v := range defaultFields {
+		c.fields[k] = get("field."+k, v)
+	}
+	body, err := template.New("body").Option("missingkey=error").Funcs(template.FuncMap{"json": jsonString}).Parse(get("channels.body", defaultBody))
+	if err != nil {
+		return nil, fmt.Errorf("parameter channels.body is not a valid template: %w", err)
+	}
+	c.body = body
+	return c, nil
+}
+
+func jsonString(v any) (string, error) {
+	b, err := json.Marshal(v)
+	return string(b), err
+}
+
+func (c *config) item(id string) (string, error) {
+	t, err := template.New("item").Option("missingkey=error").Parse(c.itemPath)
+	if err != nil {
+		return "", fmt.Errorf("parameter channels.itemPath is not a valid template: %w", err)
+	}
+	var b bytes.Buffer
+	if err := t.Execute(&b, map[string]string{"Path": c.path, "ID": id}); err != nil {
+		return "", err
+	}
+	return b.String(), nil
+}
+
+func (c *config) render(ch drivers.NotificationChannel) ([]byte, error) {
+	var b bytes.Buffer
+	// Template errors name fields, never values.
+	if err := c.body.Execute(&b, map[string]any{"Channel": ch}); err != nil {
+		return nil, fmt.Errorf("render channels.body: %w", err)
+	}
+	if !json.Valid(b.Bytes()) {
+		return nil, errors.New("channels.body does not render to valid JSON")
+	}
+	return b.Bytes(), nil
+}
+
+// ListNotificationChannels implements drivers.NotificationChannels.
+func (Driver) ListNotificationChannels(ctx context.Context, conn drivers.Conn) ([]drivers.NotificationChannel, error) {
+	c, err := configure(conn.Parameters)
+	if err != nil {
+		return nil, err
+	}
+	var doc any
+	if err := call(ctx, conn, http.MethodGet, c.path, nil, &doc); err != nil {
+		return nil, err
+	}
+	items, _ := lookup(doc, c.itemsPath).([]any)
+	out := make([]drivers.NotificationChannel, 0, len(items))
+	for _, it := range items {
+		out = append(out, c.decode(it))
+	}
+	return out, nil
+}
+
+// GetNotificationChannel implements drivers.NotificationChannels.
+func (Driver) GetNotificationChannel(ctx context.Context, conn drivers.Conn, id string) (*drivers.NotificationChannel, error) {
+	c, err := configure(conn.Parameters)
+	if err != nil {
+		return nil, err
+	}
+	path, err := c.item(id)
+	if err != nil {
+		return nil, err
+	}
+	var doc any
+	if err := call(ctx, conn, http.MethodGet, path, nil, &doc); err != nil {
+		return nil, err
+	}
+	ch := c.decode(doc)
+	ch.ID = id
+	return &ch, nil
+}
+
+// CreateNotificationChannel implements drivers.NotificationChannels.
+func (Driver) CreateNotificationChannel(ctx context.Context, conn drivers.Conn, ch drivers.NotificationChannel) (string, error) {
+	c, err := configure(conn.Parameters)
+	if err != nil {
+		return "", err
+	}
+	body, err := c.render(ch)
+	if err != nil {
+		return "", err
+	}
+	var doc any
+	if err := call(ctx, conn, c.createMethod, c.path, body, &doc); err != nil {
+		return "", err
+	}
+	id := asString(lookup(doc, c.idPath))
+	if id == "" {
+		return "", fmt.Errorf("the create response has no id at %q (set channels.idPath)", c.idPath)
+	}
+	return id, nil
+}
+
+// UpdateNotificationChannel implements drivers.NotificationChannels.
+func (Driver) UpdateNotificationChannel(ctx context.Context, conn drivers.Conn, ch drivers.NotificationChannel) error {
+	c, err := configure(conn.Parameters)
+	if err != nil {
+		return err
+	}
+	body, err := c.render(ch)
+	if err != nil {
+		return err
+	}
+	path, err := c.item(ch.ID)
+	if err != nil {
+		return err
+	}
+	return call(ctx, conn, c.updateMethod, path, body, nil)
+}
+
+// DeleteNotificationChannel implements drivers.NotificationChannels.
+func (Driver) DeleteNotificationChannel(ctx context.Context, conn drivers.Conn, id string) error {
+	c, err := configure(conn.Parameters)
+	if err != nil {
+		return err
+	}
+	path, err := c.item(id)
+	if err != nil {
+		return err
+	}
+	if err := call(ctx, conn, http.MethodDelete, path, nil, nil); err != nil && !errors.Is(err, drivers.ErrNotFound) {
+		return err
+	}
+	return nil
+}
+
+// decode reads a channel from a response object through the field paths.
+func (c *config) decode(doc any) drivers.NotificationChannel {
+	f := func(name string) any { return lookup(doc, c.fields[name]) }
+	return drivers.NotificationChannel{
+		ID:          asString(lookup(doc, c.idPath)),
+		Name:        asString(f("name")),
+		ChannelType: asString(f("channelType")),
+		Method:      asString(f("method")),
+		WebhookURL:  asString(f("webhookURL")),
+		Headers:     asMap(f("headers")),
+		EventTypes:  asStrings(f("eventTypes")),
+		Auth: drivers.WebhookAuth{
+			Type: asString(f("auth.type")), TokenURL: asString(f("auth.tokenURL")), ClientID: asString(f("auth.clientID")),
+			ClientSecret: asString(f("auth.clientSecret")), Username: asString(f("auth.username")), Password: asString(f("auth.password")),
+			Scopes: asStrings(f("auth.scopes")), Headers: asMap(f("auth.headers")),
+		},
+	}
+}
+
+// lookup follows a dotted path through decoded JSON; nil when absent.
+func lookup(doc any, path string) any {
+	if path == "" || path == "." {
+		return doc
+	}
+	for _, part := range strings.Split(path, ".") {
+		m, ok := doc.(map[string]any)
+		if !ok {
+			return nil
+		}
+		doc = m[part]
+	}
+	return doc
+}
+
+func asString(v any) string {
+	switch t := v.(type) {
+	case string:
+		return t
+	case float64:
+		return fmt.Sprint(t)
+	}
+	return ""
+}
+
+func asStrings(v any) []string {
+	list, _ := v.([]any)
+	var out []string
+	for _, x := range list {
+		out = append(out, asString(x))
+	}
+	return out
+}
+
+func asMap(v any) map[string]string {
+	m, _ := v.(map[string]any)
+	if len(m) == 0 {
+		return nil
+	}
+	out := make(map[string]string, len(m))
+	for k, x := range m {
+		out[k] = asString(x)
+	}
+	return out
+}
+
+// call sends one request with the ApiClient's headers and decodes JSON.
+func call(ctx context.Context, conn drivers.Conn, method, path string, body []byte, out any) error {
+	var r io.Reader
+	if body != nil {
+		r = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, strings.TrimSuffix(conn.BaseURL, "/")+path, r)
+	if err != nil {
+		return err
+	}
+	for k, v := range conn.Token.AllHeaders() {
+		req.Header.Set(k, v)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	req.Header.Set("Accept", "application/json")
+	resp, err := conn.HTTP.Do(req)
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return err
+	}
+	switch {
+	case resp.StatusCode == http.StatusNotFound:
+		return drivers.ErrNotFound
+	case resp.StatusCode < 200 || resp.StatusCode > 299:
+		// The status only: an error body could echo the request's secrets.
+		return fmt.Errorf("%s %s: HTTP %d", method, path, resp.StatusCode)
+	}
+	if out != nil && len(bytes.TrimSpace(data)) > 0 {
+		if err := json.Unmarshal(data, out); err != nil {
+			return fmt.Errorf("%s %s: the response is not JSON", method, path)
+		}
+	}
+	return nil
+}
