@@ -6,11 +6,15 @@
 package drivers
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"sort"
+	"strings"
 	"sync"
 
 	"github.com/keyport-dev/keyport/shared/tokensecret"
@@ -24,6 +28,49 @@ type Conn struct {
 	HTTP       *http.Client
 	Token      tokensecret.Token
 	Parameters map[string]string
+}
+
+// Do sends one JSON request to the management API with the ApiClient's
+// headers and decodes a JSON answer into out (when out is not nil). A 404
+// is ErrNotFound; other refusals name the status only, since an error body
+// could echo the request's secrets.
+func (c Conn) Do(ctx context.Context, method, path string, body []byte, out any) error {
+	var r io.Reader
+	if body != nil {
+		r = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, strings.TrimSuffix(c.BaseURL, "/")+path, r)
+	if err != nil {
+		return err
+	}
+	for k, v := range c.Token.AllHeaders() {
+		req.Header.Set(k, v)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	req.Header.Set("Accept", "application/json")
+	resp, err := c.HTTP.Do(req)
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return err
+	}
+	switch {
+	case resp.StatusCode == http.StatusNotFound:
+		return ErrNotFound
+	case resp.StatusCode < 200 || resp.StatusCode > 299:
+		return fmt.Errorf("%s %s: HTTP %d", method, path, resp.StatusCode)
+	}
+	if out != nil && len(bytes.TrimSpace(data)) > 0 {
+		if err := json.Unmarshal(data, out); err != nil {
+			return fmt.Errorf("%s %s: the response is not JSON", method, path)
+		}
+	}
+	return nil
 }
 
 // Driver is a platform's management API.

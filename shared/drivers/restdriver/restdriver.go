@@ -34,7 +34,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"text/template"
@@ -136,7 +135,7 @@ func (Driver) ListNotificationChannels(ctx context.Context, conn drivers.Conn) (
 		return nil, err
 	}
 	var doc any
-	if err := call(ctx, conn, http.MethodGet, c.path, nil, &doc); err != nil {
+	if err := conn.Do(ctx, http.MethodGet, c.path, nil, &doc); err != nil {
 		return nil, err
 	}
 	items, _ := lookup(doc, c.itemsPath).([]any)
@@ -158,7 +157,7 @@ func (Driver) GetNotificationChannel(ctx context.Context, conn drivers.Conn, id 
 		return nil, err
 	}
 	var doc any
-	if err := call(ctx, conn, http.MethodGet, path, nil, &doc); err != nil {
+	if err := conn.Do(ctx, http.MethodGet, path, nil, &doc); err != nil {
 		return nil, err
 	}
 	ch := c.decode(doc)
@@ -177,7 +176,7 @@ func (Driver) CreateNotificationChannel(ctx context.Context, conn drivers.Conn, 
 		return "", err
 	}
 	var doc any
-	if err := call(ctx, conn, c.createMethod, c.path, body, &doc); err != nil {
+	if err := conn.Do(ctx, c.createMethod, c.path, body, &doc); err != nil {
 		return "", err
 	}
 	id := asString(lookup(doc, c.idPath))
@@ -201,7 +200,7 @@ func (Driver) UpdateNotificationChannel(ctx context.Context, conn drivers.Conn, 
 	if err != nil {
 		return err
 	}
-	return call(ctx, conn, c.updateMethod, path, body, nil)
+	return conn.Do(ctx, c.updateMethod, path, body, nil)
 }
 
 // DeleteNotificationChannel implements drivers.NotificationChannels.
@@ -214,7 +213,7 @@ func (Driver) DeleteNotificationChannel(ctx context.Context, conn drivers.Conn, 
 	if err != nil {
 		return err
 	}
-	if err := call(ctx, conn, http.MethodDelete, path, nil, nil); err != nil && !errors.Is(err, drivers.ErrNotFound) {
+	if err := conn.Do(ctx, http.MethodDelete, path, nil, nil); err != nil && !errors.Is(err, drivers.ErrNotFound) {
 		return err
 	}
 	return nil
@@ -283,45 +282,4 @@ func asMap(v any) map[string]string {
 		out[k] = asString(x)
 	}
 	return out
-}
-
-// call sends one request with the ApiClient's headers and decodes JSON.
-func call(ctx context.Context, conn drivers.Conn, method, path string, body []byte, out any) error {
-	var r io.Reader
-	if body != nil {
-		r = bytes.NewReader(body)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, strings.TrimSuffix(conn.BaseURL, "/")+path, r)
-	if err != nil {
-		return err
-	}
-	for k, v := range conn.Token.AllHeaders() {
-		req.Header.Set(k, v)
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	req.Header.Set("Accept", "application/json")
-	resp, err := conn.HTTP.Do(req)
-	if err != nil {
-		return fmt.Errorf("%s %s: %w", method, path, err)
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return err
-	}
-	switch {
-	case resp.StatusCode == http.StatusNotFound:
-		return drivers.ErrNotFound
-	case resp.StatusCode < 200 || resp.StatusCode > 299:
-		// The status only: an error body could echo the request's secrets.
-		return fmt.Errorf("%s %s: HTTP %d", method, path, resp.StatusCode)
-	}
-	if out != nil && len(bytes.TrimSpace(data)) > 0 {
-		if err := json.Unmarshal(data, out); err != nil {
-			return fmt.Errorf("%s %s: the response is not JSON", method, path)
-		}
-	}
-	return nil
 }
