@@ -12,10 +12,13 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/record"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	keyportv1 "github.com/keyport-dev/keyport/api/v1alpha1"
 	"github.com/keyport-dev/keyport/operator/internal/conditions"
@@ -247,14 +250,35 @@ func statusEqual(a, b *keyportv1.NotificationChannelStatus) bool {
 		(a.LastSyncedTime == nil) == (b.LastSyncedTime == nil) && conditions.Equal(a.Conditions, b.Conditions)
 }
 
-// SetupWithManager watches NotificationChannels and the Secrets they
-// generate; drift at the platform is found by the periodic resync.
+// indexApiClient maps an ApiClient to the channels it authenticates.
+const indexApiClient = "keyport.dev/platform-apiclient"
+
+// SetupWithManager watches NotificationChannels, the Secrets they generate
+// and the ApiClients they call the platform with (a first token unblocks
+// them at once); drift at the platform is found by the periodic resync.
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &keyportv1.NotificationChannel{}, indexApiClient,
+		func(o client.Object) []string {
+			return []string{o.(*keyportv1.NotificationChannel).Spec.Platform.ApiClientName}
+		}); err != nil {
+		return err
+	}
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("notificationchannel").
 		// No generation filter: deletion must be seen, and a status write
 		// only leads to a comparison with the platform that changes nothing.
 		For(&keyportv1.NotificationChannel{}).
 		Owns(&corev1.Secret{}).
+		Watches(&keyportv1.ApiClient{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
+			var list keyportv1.NotificationChannelList
+			if err := r.Client.List(ctx, &list, client.InNamespace(o.GetNamespace()), client.MatchingFields{indexApiClient: o.GetName()}); err != nil {
+				return nil
+			}
+			out := make([]reconcile.Request, 0, len(list.Items))
+			for _, nc := range list.Items {
+				out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: nc.Namespace, Name: nc.Name}})
+			}
+			return out
+		})).
 		Complete(r)
 }
