@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -15,6 +16,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	keyportv1 "github.com/keyport-dev/keyport/api/v1alpha1"
+	"github.com/keyport-dev/keyport/operator/internal/ownedsecret"
 	"github.com/keyport-dev/keyport/shared/drivers"
 )
 
@@ -32,7 +34,8 @@ func (e *specError) Error() string { return e.message }
 
 // desired builds the registration the spec asks for, resolving Secret values
 // and generating credentials where asked. The result holds secrets.
-func (r *Reconciler) desired(ctx context.Context, nc *keyportv1.NotificationChannel) (drivers.NotificationChannel, error) {
+func (r *Reconciler) desired(ctx context.Context, nc *keyportv1.NotificationChannel) (drivers.NotificationChannel, time.Time, error) {
+	var next time.Time
 	spec := &nc.Spec
 	ch := drivers.NotificationChannel{
 		Name: spec.ChannelName, ChannelType: orDefault(spec.ChannelType, "HTTPSWebhook"), Method: orDefault(spec.Method, "POST"),
@@ -40,7 +43,7 @@ func (r *Reconciler) desired(ctx context.Context, nc *keyportv1.NotificationChan
 	}
 	headers, err := r.headerValues(ctx, nc.Namespace, spec.Headers)
 	if err != nil {
-		return ch, err
+		return ch, next, err
 	}
 	ch.Headers = headers
 	a := spec.Authentication
@@ -50,10 +53,11 @@ func (r *Reconciler) desired(ctx context.Context, nc *keyportv1.NotificationChan
 	case keyportv1.WebhookAuthStaticBearer:
 		// The platform knows only None plus a static Authorization header.
 		ch.Auth.Type = "None"
-		token, err := r.secretOrGenerated(ctx, nc, a.BearerToken, KeyBearerToken, nil)
+		token, at, err := r.secretOrGenerated(ctx, nc, a.BearerToken, KeyBearerToken, nil)
 		if err != nil {
-			return ch, err
+			return ch, next, err
 		}
+		next = at
 		if ch.Headers == nil {
 			ch.Headers = map[string]string{}
 		}
@@ -61,21 +65,21 @@ func (r *Reconciler) desired(ctx context.Context, nc *keyportv1.NotificationChan
 	case keyportv1.WebhookAuthOAuth2ClientCredentials, keyportv1.WebhookAuthOAuth2Password:
 		o := a.OAuth2
 		ch.Auth = drivers.WebhookAuth{Type: string(a.Type), TokenURL: o.TokenURL, ClientID: o.ClientID, Username: o.Username, Scopes: slices.Clone(o.Scopes)}
-		secret, err := r.secretOrGenerated(ctx, nc, o.ClientSecret, KeyClientSecret, map[string][]byte{KeyClientID: []byte(o.ClientID)})
+		secret, at, err := r.secretOrGenerated(ctx, nc, o.ClientSecret, KeyClientSecret, map[string][]byte{KeyClientID: []byte(o.ClientID)})
 		if err != nil {
-			return ch, err
+			return ch, next, err
 		}
-		ch.Auth.ClientSecret = secret
+		ch.Auth.ClientSecret, next = secret, at
 		if o.Password != nil {
 			if ch.Auth.Password, err = r.value(ctx, nc.Namespace, *o.Password); err != nil {
-				return ch, err
+				return ch, next, err
 			}
 		}
 		if ch.Auth.Headers, err = r.headerValues(ctx, nc.Namespace, o.Headers); err != nil {
-			return ch, err
+			return ch, next, err
 		}
 	}
-	return ch, nil
+	return ch, next, nil
 }
 
 func (r *Reconciler) headerValues(ctx context.Context, namespace string, hs []keyportv1.HTTPHeader) (map[string]string, error) {
@@ -112,52 +116,116 @@ func (r *Reconciler) value(ctx context.Context, namespace string, ref keyportv1.
 	return string(v), nil
 }
 
-// secretOrGenerated returns the credential from ref, or, when the spec asks
-// Keyport to generate it, from the generated Secret (creating it once, with
-// a random value, owned by the NotificationChannel).
-func (r *Reconciler) secretOrGenerated(ctx context.Context, nc *keyportv1.NotificationChannel, ref *keyportv1.SecretKeySelector, key string, extra map[string][]byte) (string, error) {
+// Annotations of a generated Secret that drive its rotation.
+const (
+	// AnnotationRotate on a NotificationChannel, set to a new value, rotates
+	// its generated credentials.
+	AnnotationRotate = "keyport.dev/rotate-credentials"
+
+	annotationRotated        = "keyport.dev/rotation-handled"
+	annotationPlatformSwitch = "keyport.dev/platform-switch-at"
+	annotationPreviousUntil  = "keyport.dev/previous-valid-until"
+	previousPrefix           = "previous_"
+)
+
+// secretOrGenerated returns the credential the platform must present: from
+// ref, or, when the spec asks Keyport to generate it, from the generated
+// Secret (created once with a random value, owned by the channel).
+//
+// Rotation (AnnotationRotate) keeps an overlap: the new value and the
+// previous one (previous_<key>) are both in the Secret, so the receiver
+// accepts either; the platform is switched to the new value only after
+// RotationPropagation (the receiver's pods have seen it), and the previous
+// value leaves the Secret after RotationOverlap. The returned time is when
+// the next step is due (zero when none).
+func (r *Reconciler) secretOrGenerated(ctx context.Context, nc *keyportv1.NotificationChannel, ref *keyportv1.SecretKeySelector, key string, extra map[string][]byte) (string, time.Time, error) {
 	if ref != nil {
-		return r.value(ctx, nc.Namespace, *ref)
+		v, err := r.value(ctx, nc.Namespace, *ref)
+		return v, time.Time{}, err
 	}
 	name := nc.Spec.Authentication.GeneratedSecretName
+	nc.Status.GeneratedSecretName = name
+	now := time.Now()
 	s := &corev1.Secret{}
 	err := r.Client.Get(ctx, types.NamespacedName{Namespace: nc.Namespace, Name: name}, s)
-	if err == nil {
-		if !metav1.IsControlledBy(s, nc) {
-			return "", &specError{fmt.Sprintf("Secret %q exists and was not generated for this NotificationChannel; choose another generatedSecretName", name)}
+	switch {
+	case apierrors.IsNotFound(err):
+		value, err := randomCredential()
+		if err != nil {
+			return "", time.Time{}, err
 		}
-		if v := s.Data[key]; len(v) > 0 {
-			nc.Status.GeneratedSecretName = name
-			return string(v), nil
+		data := map[string][]byte{key: []byte(value)}
+		maps.Copy(data, extra)
+		s = &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: nc.Namespace,
+			Labels:      map[string]string{keyportv1.LabelManagedBy: keyportv1.ManagedByValue},
+			Annotations: map[string]string{annotationRotated: nc.Annotations[AnnotationRotate]}}, Data: data}
+		if err := ctrl.SetControllerReference(nc, s, r.Client.Scheme()); err != nil {
+			return "", time.Time{}, err
 		}
-	} else if !apierrors.IsNotFound(err) {
-		return "", err
+		if err := r.Client.Create(ctx, s); err != nil {
+			return "", time.Time{}, fmt.Errorf("create generated Secret %q: %w", name, err)
+		}
+		r.event(nc, corev1.EventTypeNormal, keyportv1.ReasonCredentialsGenerated, fmt.Sprintf("generated webhook credentials into Secret %q", name))
+		return value, time.Time{}, nil
+	case err != nil:
+		return "", time.Time{}, err
+	case !metav1.IsControlledBy(s, nc):
+		return "", time.Time{}, &specError{fmt.Sprintf("Secret %q exists and was not generated for this NotificationChannel; choose another generatedSecretName", name)}
 	}
+
+	updated := s.DeepCopy()
+	if updated.Annotations == nil {
+		updated.Annotations = map[string]string{}
+	}
+	if want := nc.Annotations[AnnotationRotate]; want != updated.Annotations[annotationRotated] || len(updated.Data[key]) == 0 {
+		value, err := randomCredential()
+		if err != nil {
+			return "", time.Time{}, err
+		}
+		if old := updated.Data[key]; len(old) > 0 {
+			updated.Data[previousPrefix+key] = old
+			updated.Annotations[annotationPlatformSwitch] = now.Add(r.rotationPropagation()).UTC().Format(time.RFC3339)
+			updated.Annotations[annotationPreviousUntil] = now.Add(r.rotationOverlap()).UTC().Format(time.RFC3339)
+		}
+		updated.Data[key] = []byte(value)
+		maps.Copy(updated.Data, extra)
+		updated.Annotations[annotationRotated] = want
+		r.event(nc, corev1.EventTypeNormal, keyportv1.ReasonCredentialsGenerated,
+			fmt.Sprintf("rotated the webhook credentials in Secret %q; the previous ones stay valid for %v", name, r.rotationOverlap()))
+	}
+	switchAt, _ := time.Parse(time.RFC3339, updated.Annotations[annotationPlatformSwitch])
+	previousUntil, _ := time.Parse(time.RFC3339, updated.Annotations[annotationPreviousUntil])
+	if len(updated.Data[previousPrefix+key]) > 0 && !now.Before(previousUntil) {
+		// The overlap is over: only the new value remains valid.
+		delete(updated.Data, previousPrefix+key)
+		delete(updated.Annotations, annotationPlatformSwitch)
+		delete(updated.Annotations, annotationPreviousUntil)
+		switchAt, previousUntil = time.Time{}, time.Time{}
+	}
+	if !ownedsecret.UpToDate(s, updated) {
+		if err := r.Client.Update(ctx, updated); err != nil {
+			return "", time.Time{}, fmt.Errorf("update generated Secret %q: %w", name, err)
+		}
+	}
+	value := string(updated.Data[key])
+	var next time.Time
+	switch {
+	case !switchAt.IsZero() && now.Before(switchAt):
+		// Receivers may not have the new value yet: the platform keeps the
+		// previous one until then.
+		value, next = string(updated.Data[previousPrefix+key]), switchAt
+	case !previousUntil.IsZero():
+		next = previousUntil
+	}
+	return value, next, nil
+}
+
+func randomCredential() (string, error) {
 	buf := make([]byte, 32)
 	if _, err := rand.Read(buf); err != nil {
 		return "", err
 	}
-	value := base64.RawURLEncoding.EncodeToString(buf)
-	data := map[string][]byte{key: []byte(value)}
-	maps.Copy(data, extra)
-	if apierrors.IsNotFound(err) {
-		s = &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: nc.Namespace,
-			Labels: map[string]string{keyportv1.LabelManagedBy: keyportv1.ManagedByValue}}, Data: data}
-		if err := ctrl.SetControllerReference(nc, s, r.Client.Scheme()); err != nil {
-			return "", err
-		}
-		if err := r.Client.Create(ctx, s); err != nil {
-			return "", fmt.Errorf("create generated Secret %q: %w", name, err)
-		}
-	} else {
-		maps.Copy(s.Data, data)
-		if err := r.Client.Update(ctx, s); err != nil {
-			return "", fmt.Errorf("update generated Secret %q: %w", name, err)
-		}
-	}
-	nc.Status.GeneratedSecretName = name
-	r.event(nc, corev1.EventTypeNormal, keyportv1.ReasonCredentialsGenerated, fmt.Sprintf("generated webhook credentials into Secret %q", name))
-	return value, nil
+	return base64.RawURLEncoding.EncodeToString(buf), nil
 }
 
 // sameRegistration compares what the platform holds (got) with what is

@@ -115,7 +115,8 @@ func setup(t *testing.T) string {
 			return err
 		}
 		return (&notificationchannel.Reconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorderFor("keyport-notificationchannel"),
-			Resync: time.Second, DeletionTimeout: 3 * time.Second}).SetupWithManager(mgr)
+			Resync: time.Second, DeletionTimeout: 3 * time.Second,
+			RotationPropagation: 2 * time.Second, RotationOverlap: 5 * time.Second}).SetupWithManager(mgr)
 	})
 	create(t, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "creds", Namespace: ns},
 		StringData: map[string]string{"client_id": clientID, "client_secret": clientSecret}})
@@ -499,4 +500,56 @@ func generatedValue(t *testing.T, ns, name, key string) string {
 		t.Fatalf("generated %s/%s has no strong %q", name, key, key)
 	}
 	return v
+}
+
+// TestGeneratedCredentialsRotateWithOverlap: the receiver gets the new
+// secret first (both accepted), the platform switches after the
+// propagation delay, and the previous secret goes after the overlap.
+func TestGeneratedCredentialsRotateWithOverlap(t *testing.T) {
+	ns := setup(t)
+	create(t, channel(ns, "rotating", "Rot-"+ns, keyportv1.WebhookAuthentication{
+		Type:                keyportv1.WebhookAuthOAuth2ClientCredentials,
+		OAuth2:              &keyportv1.WebhookOAuth2{TokenURL: recv.URL + "/token", ClientID: "platform-rot"},
+		GeneratedSecretName: "rotating-gen",
+	}))
+	nc := registered(t, ns, "rotating")
+	first := generatedValue(t, ns, "rotating-gen", "client_secret")
+	platformSecret := func() string {
+		reg, _ := atPlatform(nc.Status.ChannelID)
+		return reg.Authentication.ClientSecret
+	}
+	if platformSecret() != first {
+		t.Fatal("the platform does not hold the generated secret")
+	}
+
+	patch := client.MergeFrom(nc.DeepCopy())
+	nc.Annotations = map[string]string{notificationchannel.AnnotationRotate: "1"}
+	if err := env.Client.Patch(context.Background(), nc, patch); err != nil {
+		t.Fatal(err)
+	}
+	var second string
+	optest.Eventually(t, 10*time.Second, "the new secret beside the previous one", func() (bool, string) {
+		second = generatedValue(t, ns, "rotating-gen", "client_secret")
+		s := &corev1.Secret{}
+		_ = env.Client.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: "rotating-gen"}, s)
+		return second != first && string(s.Data["previous_client_secret"]) == first, "not rotated yet"
+	})
+	if got := platformSecret(); got != first {
+		t.Error("the platform switched before the receivers could have seen the new secret")
+	}
+	// The receiver accepts what its mounted Secret holds: both, now.
+	recv.accept(first)
+	recv.accept(second)
+	if d := sb.Notify(context.Background(), "Rot-"+ns, nil); len(d) != 1 || d[0].Error != "" {
+		t.Fatalf("delivery during the overlap: %+v", d)
+	}
+	optest.Eventually(t, 10*time.Second, "the platform switched to the new secret", func() (bool, string) {
+		return platformSecret() == second, "still the previous one"
+	})
+	optest.Eventually(t, 15*time.Second, "the previous secret removed after the overlap", func() (bool, string) {
+		s := &corev1.Secret{}
+		_ = env.Client.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: "rotating-gen"}, s)
+		_, still := s.Data["previous_client_secret"]
+		return !still && string(s.Data["client_secret"]) == second, "previous still there"
+	})
 }

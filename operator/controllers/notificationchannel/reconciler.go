@@ -46,6 +46,27 @@ type Reconciler struct {
 	// platform before it gives up and lets the resource go (with a Warning).
 	// Zero means DefaultDeletionTimeout.
 	DeletionTimeout time.Duration
+	// RotationPropagation is how long after a credential rotation the
+	// platform keeps presenting the previous value, so receivers have seen
+	// the new one first. Zero means 2 minutes (kubelet sync plus margin).
+	RotationPropagation time.Duration
+	// RotationOverlap is how long the previous value stays in the generated
+	// Secret. Zero means 10 minutes.
+	RotationOverlap time.Duration
+}
+
+func (r *Reconciler) rotationPropagation() time.Duration {
+	if r.RotationPropagation > 0 {
+		return r.RotationPropagation
+	}
+	return 2 * time.Minute
+}
+
+func (r *Reconciler) rotationOverlap() time.Duration {
+	if r.RotationOverlap > 0 {
+		return r.RotationOverlap
+	}
+	return 10 * time.Minute
 }
 
 // +kubebuilder:rbac:groups=keyport.dev,resources=notificationchannels,verbs=get;list;watch;update;patch
@@ -90,7 +111,7 @@ func (r *Reconciler) resync() time.Duration {
 }
 
 func (r *Reconciler) reconcileNormal(ctx context.Context, nc *keyportv1.NotificationChannel) (ctrl.Result, error) {
-	want, err := r.desired(ctx, nc)
+	want, nextStep, err := r.desired(ctx, nc)
 	if err != nil {
 		var se *specError
 		if errors.As(err, &se) {
@@ -153,7 +174,11 @@ func (r *Reconciler) reconcileNormal(ctx context.Context, nc *keyportv1.Notifica
 	setCondition(nc, keyportv1.ConditionReady, metav1.ConditionTrue, keyportv1.ReasonChannelRegistered,
 		fmt.Sprintf("channel %s at the platform matches the spec", nc.Status.ChannelID))
 	setCondition(nc, keyportv1.ConditionDegraded, metav1.ConditionFalse, keyportv1.ReasonChannelRegistered, "the platform answered")
-	return ctrl.Result{RequeueAfter: r.resync()}, nil
+	requeue := r.resync()
+	if !nextStep.IsZero() && time.Until(nextStep) < requeue {
+		requeue = max(time.Until(nextStep), time.Second)
+	}
+	return ctrl.Result{RequeueAfter: requeue}, nil
 }
 
 // reconcileDelete removes the registration (unless retained) and then the
