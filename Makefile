@@ -62,6 +62,7 @@ verify-generated: ## Fail when generated files do not match the code.
 build: ## Build the operator and the sandbox into bin/.
 	go build -o $(BIN)/keyport-operator ./operator
 	go build -o $(BIN)/keyport-sandbox ./shared/sandbox/cmd/keyport-sandbox
+	go build -o $(BIN)/terraform-provider-keyport ./terraform-provider
 
 ##@ Test
 
@@ -80,10 +81,12 @@ $(OIDC_PEER)/node_modules/.package-lock.json: $(OIDC_PEER)/package-lock.json
 	@echo "==> installing oidc-provider from the npm registry into $(OIDC_PEER)"
 	npm ci --prefix $(OIDC_PEER) --no-audit --no-fund
 
+# TF_ACC=1 runs the Terraform provider's acceptance tests (real terraform
+# binary from PATH, provider in-process) as part of every test run.
 .PHONY: test
 test: lint testbin oidc-deps ## Run every test against the real API server (builds what is missing).
 	@echo "==> go test ./... (integration tests use $(TESTBIN))"
-	go test -count=1 $(GO_TEST_FLAGS) ./...
+	TF_ACC=1 go test -count=1 $(GO_TEST_FLAGS) ./...
 	@$(MAKE) -s fuzz FUZZTIME=$(SMOKE_FUZZTIME)
 
 # Fuzz targets: package and function. `make test` runs each briefly; `make

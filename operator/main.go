@@ -29,6 +29,7 @@ import (
 	"github.com/keyport-dev/keyport/operator/controllers/m2mcertificate"
 	"github.com/keyport-dev/keyport/operator/controllers/notificationchannel"
 	"github.com/keyport-dev/keyport/operator/internal/mackey"
+
 	// Provider drivers register themselves by name.
 	_ "github.com/keyport-dev/keyport/shared/drivers/restdriver"
 	_ "github.com/keyport-dev/keyport/shared/drivers/sandboxdriver"

@@ -44,6 +44,10 @@ func Fetch(ctx context.Context, hc *http.Client, req Request) (*Token, error) {
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, outbound.MaxBodyBytes+1))
+	if err == nil && ctx.Err() != nil {
+		// The deadline cut the body off; whatever arrived is not the answer.
+		err = ctx.Err()
+	}
 	if err != nil {
 		return nil, transportError(host, fmt.Errorf("read response: %w", scrubURLError(err)))
 	}

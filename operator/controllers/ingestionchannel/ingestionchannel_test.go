@@ -21,11 +21,11 @@ import (
 	keyportv1 "github.com/keyport-dev/keyport/api/v1alpha1"
 	"github.com/keyport-dev/keyport/operator/controllers/apiclient"
 	"github.com/keyport-dev/keyport/operator/controllers/ingestionchannel"
-	"github.com/keyport-dev/keyport/operator/internal/optest"
 	_ "github.com/keyport-dev/keyport/shared/drivers/sandboxdriver"
 	"github.com/keyport-dev/keyport/shared/outbound"
 	"github.com/keyport-dev/keyport/shared/sandbox"
 	"github.com/keyport-dev/keyport/shared/testenv"
+	"github.com/keyport-dev/keyport/shared/testenv/optest"
 )
 
 var (

@@ -23,13 +23,13 @@ import (
 	keyportv1 "github.com/keyport-dev/keyport/api/v1alpha1"
 	"github.com/keyport-dev/keyport/operator/controllers/apiclient"
 	"github.com/keyport-dev/keyport/operator/controllers/m2mcertificate"
-	"github.com/keyport-dev/keyport/operator/internal/optest"
 	"github.com/keyport-dev/keyport/shared/certs"
 	"github.com/keyport-dev/keyport/shared/certs/certstest"
 	_ "github.com/keyport-dev/keyport/shared/drivers/sandboxdriver"
 	"github.com/keyport-dev/keyport/shared/sandbox"
 	"github.com/keyport-dev/keyport/shared/testenv"
 	"github.com/keyport-dev/keyport/shared/testenv/certmanager"
+	"github.com/keyport-dev/keyport/shared/testenv/optest"
 	"github.com/keyport-dev/keyport/shared/tokensecret"
 )
 

@@ -1,0 +1,165 @@
+package provider
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/hashicorp/terraform-plugin-framework/providerserver"
+	"github.com/hashicorp/terraform-plugin-go/tfprotov6"
+	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
+	"github.com/hashicorp/terraform-plugin-testing/terraform"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+
+	"github.com/keyport-dev/keyport/operator/controllers/apiclient"
+	"github.com/keyport-dev/keyport/shared/certs"
+	"github.com/keyport-dev/keyport/shared/sandbox"
+	"github.com/keyport-dev/keyport/shared/testenv"
+	"github.com/keyport-dev/keyport/shared/testenv/optest"
+	"github.com/keyport-dev/keyport/shared/tokensecret"
+)
+
+var (
+	env *testenv.Env
+	sb  *sandbox.Sandbox
+)
+
+const (
+	clientID     = "tf-app"
+	clientSecret = "tf-client-secret-Qx7!"
+)
+
+// TestMain runs the provider against a real API server with the real
+// ApiClient controller and the sandbox, through the real terraform binary
+// (TF_ACC_TERRAFORM_PATH, or terraform on PATH).
+func TestMain(m *testing.M) {
+	if os.Getenv("TF_ACC_TERRAFORM_PATH") == "" {
+		if p, err := exec.LookPath("terraform"); err == nil {
+			_ = os.Setenv("TF_ACC_TERRAFORM_PATH", p)
+		}
+	}
+	var err error
+	sb, err = sandbox.Start(sandbox.Config{Clients: []sandbox.Client{{ID: clientID, Secret: clientSecret}}, Seed: 17})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	testenv.Main(m, &env)
+}
+
+var factories = map[string]func() (tfprotov6.ProviderServer, error){
+	"keyport": providerserver.NewProtocol6WithError(New("test")()),
+}
+
+func TestAccApiClient_SecretWriteOnlyAndReady(t *testing.T) {
+	ns := env.Namespace(t)
+	optest.Start(t, env, ns, func(mgr ctrl.Manager) error {
+		return (&apiclient.Reconciler{Client: mgr.GetClient(), MACKey: []byte("0123456789abcdef0123456789abcdef")}).SetupWithManager(mgr)
+	})
+	if err := env.Client.Create(context.Background(), &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "sandbox-ca", Namespace: ns},
+		Data: map[string][]byte{"ca.crt": sb.CACertPEM()}}); err != nil {
+		t.Fatal(err)
+	}
+	kubeconfig, err := env.Kubeconfig(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	config := func(version int) string {
+		return fmt.Sprintf(`
+provider "keyport" {
+  config_path = %q
+  namespace   = %q
+}
+
+resource "keyport_api_client" "cpu" {
+  name                     = "cpu"
+  token_url                = %q
+  preset                   = "OAuth2ClientCredentials"
+  client_id                = %q
+  client_secret_wo         = %q
+  client_secret_wo_version = %d
+  ca_bundle_secret_name    = "sandbox-ca"
+  wait_timeout             = "60s"
+}
+`, kubeconfig, ns, sb.URL()+"/connect/token", clientID, clientSecret, version)
+	}
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: factories,
+		Steps: []resource.TestStep{
+			{
+				Config: config(1),
+				Check: resource.ComposeTestCheckFunc(
+					resource.TestCheckResourceAttr("keyport_api_client.cpu", "id", ns+"/cpu"),
+					resource.TestCheckResourceAttr("keyport_api_client.cpu", "output_secret_name", "cpu-token"),
+					resource.TestCheckResourceAttr("keyport_api_client.cpu", "credentials_secret_name", "cpu-credentials"),
+					resource.TestCheckNoResourceAttr("keyport_api_client.cpu", "client_secret_wo"),
+					noValueInState(clientSecret),
+					validTokenInCluster(ns, "cpu-token"),
+				),
+			},
+			{
+				ResourceName:      "keyport_api_client.cpu",
+				ImportState:       true,
+				ImportStateId:     ns + "/cpu",
+				ImportStateVerify: true,
+				// Provider-side settings and the version counter live only in state.
+				ImportStateVerifyIgnore: []string{"client_secret_wo_version", "token_expires_at", "wait_timeout", "wait_for_ready"},
+			},
+		},
+	})
+}
+
+// noValueInState fails when value appears anywhere in the state.
+func noValueInState(value string) resource.TestCheckFunc {
+	return func(s *terraform.State) error {
+		for name, rs := range s.RootModule().Resources {
+			for k, v := range rs.Primary.Attributes {
+				if strings.Contains(v, value) {
+					return fmt.Errorf("%s.%s holds a secret value", name, k)
+				}
+			}
+		}
+		return nil
+	}
+}
+
+// validTokenInCluster checks that the operator made the declared client real.
+func validTokenInCluster(ns, secret string) resource.TestCheckFunc {
+	return func(*terraform.State) error {
+		s := &corev1.Secret{}
+		if err := env.Client.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: secret}, s); err != nil {
+			return err
+		}
+		tok, err := tokensecret.Parse(s.Data)
+		if err != nil {
+			return err
+		}
+		_, err = sb.Validate(tok.AccessToken)
+		return err
+	}
+}
+
+func TestAccCertificateThumbprintFunction(t *testing.T) {
+	certPEM, _, err := sb.IssueClientCert("fn")
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, _ := certs.DecodeCertificatesPEM(certPEM)
+	resource.UnitTest(t, resource.TestCase{
+		ProtoV6ProviderFactories: factories,
+		Steps: []resource.TestStep{{
+			Config: fmt.Sprintf("output \"tp\" {\n  value = provider::keyport::certificate_thumbprint(%q)\n}\n", string(certPEM)),
+			Check:  resource.TestCheckOutput("tp", certs.Thumbprint(list[0])),
+		}, {
+			Config:      "output \"tp\" {\n  value = provider::keyport::certificate_thumbprint(\"not a certificate\")\n}\n",
+			ExpectError: regexp.MustCompile("pem holds no certificate"),
+		}},
+	})
+}
