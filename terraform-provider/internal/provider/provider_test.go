@@ -163,3 +163,43 @@ func TestAccCertificateThumbprintFunction(t *testing.T) {
 		}},
 	})
 }
+
+// TestAccApiClient_FailsFastWithTheOperatorsReason: a wrong secret is
+// reported from the operator's own condition, without waiting out the
+// timeout.
+func TestAccApiClient_FailsFastWithTheOperatorsReason(t *testing.T) {
+	ns := env.Namespace(t)
+	optest.Start(t, env, ns, func(mgr ctrl.Manager) error {
+		return (&apiclient.Reconciler{Client: mgr.GetClient(), MACKey: []byte("0123456789abcdef0123456789abcdef")}).SetupWithManager(mgr)
+	})
+	if err := env.Client.Create(context.Background(), &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "sandbox-ca", Namespace: ns},
+		Data: map[string][]byte{"ca.crt": sb.CACertPEM()}}); err != nil {
+		t.Fatal(err)
+	}
+	kubeconfig, err := env.Kubeconfig(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: factories,
+		Steps: []resource.TestStep{{
+			Config: fmt.Sprintf(`
+provider "keyport" {
+  config_path = %q
+  namespace   = %q
+}
+
+resource "keyport_api_client" "wrong" {
+  name                     = "wrong"
+  token_url                = %q
+  client_id                = %q
+  client_secret_wo         = "not-the-secret"
+  client_secret_wo_version = 1
+  ca_bundle_secret_name    = "sandbox-ca"
+  wait_timeout             = "10m"
+}
+`, kubeconfig, ns, sb.URL()+"/connect/token", clientID),
+			ExpectError: regexp.MustCompile(`InvalidCredentials`),
+		}},
+	})
+}
