@@ -7,17 +7,22 @@ import (
 	"os/exec"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework/providerserver"
 	"github.com/hashicorp/terraform-plugin-go/tfprotov6"
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/terraform"
 	corev1 "k8s.io/api/core/v1"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	keyportv1 "github.com/keyport-dev/keyport/api/v1alpha1"
 	"github.com/keyport-dev/keyport/operator/controllers/apiclient"
 	"github.com/keyport-dev/keyport/shared/certs"
 	"github.com/keyport-dev/keyport/shared/sandbox"
@@ -200,6 +205,71 @@ resource "keyport_api_client" "wrong" {
 }
 `, kubeconfig, ns, sb.URL()+"/connect/token", clientID),
 			ExpectError: regexp.MustCompile(`InvalidCredentials`),
+		}},
+	})
+}
+
+// TestAccApiClient_IgnoresAStaleReady plays the operator: a Ready=True for
+// an older generation must not end the wait; the Ready of the applied
+// generation does.
+func TestAccApiClient_IgnoresAStaleReady(t *testing.T) {
+	ns := env.Namespace(t)
+	kubeconfig, err := env.Kubeconfig(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sawStale atomic.Bool
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		for ctx.Err() == nil {
+			time.Sleep(200 * time.Millisecond)
+			ac := &keyportv1.ApiClient{}
+			if err := env.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: "stale"}, ac); err != nil {
+				continue
+			}
+			patch := client.MergeFrom(ac.DeepCopy())
+			observed := ac.Generation - 1 // stale first
+			if sawStale.Load() {
+				observed = ac.Generation
+			}
+			apimeta.SetStatusCondition(&ac.Status.Conditions, metav1.Condition{Type: keyportv1.ConditionReady, Status: metav1.ConditionTrue,
+				Reason: keyportv1.ReasonTokenRefreshed, Message: "played by the test", ObservedGeneration: observed})
+			ac.Status.OutputSecretName = "stale-token"
+			if err := env.Client.Status().Patch(ctx, ac, patch); err != nil {
+				continue
+			}
+			if observed == ac.Generation {
+				return
+			}
+			// Give the provider a few polls with only the stale Ready.
+			time.Sleep(3 * time.Second)
+			sawStale.Store(true)
+		}
+	}()
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: factories,
+		Steps: []resource.TestStep{{
+			Config: fmt.Sprintf(`
+provider "keyport" {
+  config_path = %q
+  namespace   = %q
+}
+
+resource "keyport_api_client" "stale" {
+  name      = "stale"
+  token_url = "https://login.example.com/token"
+  client_id = "x"
+  credentials_secret_name = "absent"
+  wait_timeout = "60s"
+}
+`, kubeconfig, ns),
+			Check: func(*terraform.State) error {
+				if !sawStale.Load() {
+					return fmt.Errorf("the wait ended on a Ready of an older generation")
+				}
+				return nil
+			},
 		}},
 	})
 }
