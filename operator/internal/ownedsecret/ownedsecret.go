@@ -20,6 +20,9 @@ import (
 	keyportv1 "github.com/keyport-dev/keyport/api/v1alpha1"
 )
 
+// A Secret whose type must change is replaced, hence delete.
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;update;patch;delete
+
 // Apply makes the Secret namespace/name of owner look as fill makes it.
 // fill receives the current Secret (or a new one) and sets type, data,
 // labels and annotations; it must not touch anything else. A Secret of that
