@@ -59,11 +59,10 @@ func TestMain(m *testing.M) {
 	testenv.Main(m, &env)
 }
 
-var factories = map[string]func() (tfprotov6.ProviderServer, error){
-	"keyport": providerserver.NewProtocol6WithError(New("test")()),
-}
-
-func TestAccApiClient_SecretWriteOnlyAndReady(t *testing.T) {
+// withOperator gives a test a namespace with the ApiClient controller
+// running, the sandbox's CA in Secret sandbox-ca, and a kubeconfig.
+func withOperator(t *testing.T) (string, string) {
+	t.Helper()
 	ns := env.Namespace(t)
 	optest.Start(t, env, ns, func(mgr ctrl.Manager) error {
 		return (&apiclient.Reconciler{Client: mgr.GetClient(), MACKey: []byte("0123456789abcdef0123456789abcdef")}).SetupWithManager(mgr)
@@ -76,6 +75,15 @@ func TestAccApiClient_SecretWriteOnlyAndReady(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return ns, kubeconfig
+}
+
+var factories = map[string]func() (tfprotov6.ProviderServer, error){
+	"keyport": providerserver.NewProtocol6WithError(New("test")()),
+}
+
+func TestAccApiClient_SecretWriteOnlyAndReady(t *testing.T) {
+	ns, kubeconfig := withOperator(t)
 	config := func(version int) string {
 		return fmt.Sprintf(`
 provider "keyport" {
@@ -173,18 +181,7 @@ func TestAccCertificateThumbprintFunction(t *testing.T) {
 // reported from the operator's own condition, without waiting out the
 // timeout.
 func TestAccApiClient_FailsFastWithTheOperatorsReason(t *testing.T) {
-	ns := env.Namespace(t)
-	optest.Start(t, env, ns, func(mgr ctrl.Manager) error {
-		return (&apiclient.Reconciler{Client: mgr.GetClient(), MACKey: []byte("0123456789abcdef0123456789abcdef")}).SetupWithManager(mgr)
-	})
-	if err := env.Client.Create(context.Background(), &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "sandbox-ca", Namespace: ns},
-		Data: map[string][]byte{"ca.crt": sb.CACertPEM()}}); err != nil {
-		t.Fatal(err)
-	}
-	kubeconfig, err := env.Kubeconfig(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
+	ns, kubeconfig := withOperator(t)
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: factories,
 		Steps: []resource.TestStep{{
