@@ -56,6 +56,10 @@ verify-generated: ## Fail when generated files do not match the code.
 	  echo "Run 'make manifests generate' and commit the result."; exit 1; \
 	fi
 
+.PHONY: docs
+docs: ## Generate the Terraform provider docs (tfplugindocs, built from the module proxy) into terraform-provider/docs.
+	terraform-provider/gen-docs.sh
+
 ##@ Build
 
 .PHONY: build

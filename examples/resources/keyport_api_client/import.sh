@@ -1,2 +1,3 @@
-# An existing ApiClient is imported by namespace/name.
-terraform import keyport_api_client.datasharing integrations/datasharing-uat
+# An ApiClient is imported by namespace/name. Write-only credentials are not
+# imported: add them with a new *_wo_version to write them again.
+terraform import keyport_api_client.cpu_uat integrations/cpu-uat

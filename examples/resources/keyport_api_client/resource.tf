@@ -1,23 +1,68 @@
+# Secrets come in through ephemeral variables (Terraform 1.10+), so that their
+# values are kept out of the plan file as well as out of the state.
 variable "client_secret" {
   type      = string
   sensitive = true
+  ephemeral = true
 }
 
-# A client of a standard OAuth 2.0 issuer. The secret is write-only: the
-# provider stores it in the credentials Secret and never in state; bump
-# client_secret_wo_version to write a rotated one.
-resource "keyport_api_client" "datasharing" {
-  name                     = "datasharing-uat"
-  environment              = "uat"
-  preset                   = "OAuth2ClientCredentials"
-  token_url                = "https://example.b2clogin.com/example.onmicrosoft.com/B2C_1A_CLIENTCREDENTIALS/oauth2/v2.0/token"
-  client_id                = "8d1f0c2e-datasharing"
+variable "password" {
+  type      = string
+  sensitive = true
+  ephemeral = true
+}
+
+# Seed 000: a port community API. Password grant, 1-hour tokens, and every API
+# call carries the stakeholder's subscription key. The client secret and the
+# password are write-only: the provider writes them into the credentials
+# Secret (cpu-uat-credentials) and never into state. Bump a *_wo_version to
+# write a rotated value.
+resource "keyport_api_client" "cpu_uat" {
+  name        = "cpu-uat"
+  environment = "uat"
+  preset      = "PortCommunityPassword"
+  token_url   = "https://login-uat.port.example.com/connect/token"
+  client_id   = "cpu-integration"
+
   client_secret_wo         = var.client_secret
   client_secret_wo_version = 1
-  scopes                   = ["https://example.onmicrosoft.com/ingestion/.default"]
+  username                 = "api-user@example.com"
+  password_wo              = var.password
+  password_wo_version      = 1
+
+  # The subscription key lives in a Secret you manage (here the same one).
+  headers = [{
+    name       = "Ocp-Apim-Subscription-Key"
+    value_from = { name = "cpu-uat-credentials", key = "subscription_key" }
+  }]
+
+  refresh = {
+    refresh_at_percent = 50
+    propagation_budget = "2m"
+  }
+
+  timeouts {
+    create = "5m"
+  }
 }
 
-# Workloads mount this Secret.
-output "token_secret" {
-  value = keyport_api_client.datasharing.output_secret_name
+# Seed 002: a bank's M2M API over mutual TLS with a provider-issued
+# certificate, credentials from an existing Secret.
+resource "keyport_api_client" "bank_sandbox" {
+  name        = "bank-sandbox"
+  environment = "sandbox"
+  preset      = "BankM2M"
+  token_url   = "https://auth.sandbox.bank.example.com/m2m/token"
+  credentials = {
+    secret_name = "bank-sandbox-credentials"
+  }
+  client_certificate = {
+    m2m_certificate_name = keyport_m2m_certificate.bank.name
+  }
+}
+
+# Workloads mount this Secret: access_token, authorization, expires_at,
+# headers.json.
+output "cpu_token_secret" {
+  value = keyport_api_client.cpu_uat.output_secret_name
 }

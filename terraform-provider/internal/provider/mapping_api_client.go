@@ -2,82 +2,216 @@ package provider
 
 import (
 	"github.com/hashicorp/terraform-plugin-framework/types"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	keyportv1 "github.com/keyport-dev/keyport/api/v1alpha1"
 )
 
-// apiClientModel is keyport_api_client's state. Its mapping to the API type
-// lives only here: toApiClient and fromApiClient.
+// apiClientModel is keyport_api_client. Its mapping to keyportv1.ApiClient
+// lives only here: toApiClient, apiClientFromSpec and apiClientFromStatus.
 type apiClientModel struct {
-	ID                    types.String `tfsdk:"id"`
-	Name                  types.String `tfsdk:"name"`
-	Namespace             types.String `tfsdk:"namespace"`
-	TokenURL              types.String `tfsdk:"token_url"`
-	Preset                types.String `tfsdk:"preset"`
-	Environment           types.String `tfsdk:"environment"`
-	ClientID              types.String `tfsdk:"client_id"`
-	CredentialsSecretName types.String `tfsdk:"credentials_secret_name"`
+	baseModel
+
+	TokenURL             types.String            `tfsdk:"token_url"`
+	Environment          types.String            `tfsdk:"environment"`
+	Preset               types.String            `tfsdk:"preset"`
+	Method               types.String            `tfsdk:"method"`
+	BodyEncoding         types.String            `tfsdk:"body_encoding"`
+	GrantType            types.String            `tfsdk:"grant_type"`
+	ClientAuthentication types.String            `tfsdk:"client_authentication"`
+	ClientID             types.String            `tfsdk:"client_id"`
+	Credentials          *credentialsModel       `tfsdk:"credentials"`
+	ClientCertificate    *clientCertificateModel `tfsdk:"client_certificate"`
+	Scopes               types.List              `tfsdk:"scopes"`
+	ExtraParameters      types.Map               `tfsdk:"extra_parameters"`
+	Headers              []headerModel           `tfsdk:"headers"`
+	TLS                  *apiClientTLSModel      `tfsdk:"tls"`
+	Assertion            *assertionModel         `tfsdk:"assertion"`
+	Refresh              *refreshModel           `tfsdk:"refresh"`
+	OutputSecretName     types.String            `tfsdk:"output_secret_name"`
+	OutputTemplate       types.Map               `tfsdk:"output_template"`
+	RevocationProbe      *revocationProbeModel   `tfsdk:"revocation_probe"`
+	Suspend              types.Bool              `tfsdk:"suspend"`
+
+	// Kept in the credentials Secret, never in the spec.
 	ClientSecretWO        types.String `tfsdk:"client_secret_wo"`
-	ClientSecretVersion   types.Int64  `tfsdk:"client_secret_wo_version"`
-	CABundleSecretName    types.String `tfsdk:"ca_bundle_secret_name"`
-	CABundleSecretKey     types.String `tfsdk:"ca_bundle_secret_key"`
-	Scopes                []string     `tfsdk:"scopes"`
-	WaitForReady          types.Bool   `tfsdk:"wait_for_ready"`
-	WaitTimeout           types.String `tfsdk:"wait_timeout"`
-	OutputSecretName      types.String `tfsdk:"output_secret_name"`
+	ClientSecretWOVersion types.Int64  `tfsdk:"client_secret_wo_version"`
+	Username              types.String `tfsdk:"username"`
+	PasswordWO            types.String `tfsdk:"password_wo"`
+	PasswordWOVersion     types.Int64  `tfsdk:"password_wo_version"`
+
+	// From the status.
 	TokenExpiresAt        types.String `tfsdk:"token_expires_at"`
+	CertificateThumbprint types.String `tfsdk:"certificate_thumbprint"`
 }
 
-// toApiClient builds the object to apply: only the fields this provider
-// owns, so server-side apply leaves others' fields alone.
+type credentialsModel struct {
+	SecretName      types.String `tfsdk:"secret_name"`
+	ClientIDKey     types.String `tfsdk:"client_id_key"`
+	ClientSecretKey types.String `tfsdk:"client_secret_key"`
+	UsernameKey     types.String `tfsdk:"username_key"`
+	PasswordKey     types.String `tfsdk:"password_key"`
+}
+
+type clientCertificateModel struct {
+	M2MCertificateName types.String `tfsdk:"m2m_certificate_name"`
+	SecretName         types.String `tfsdk:"secret_name"`
+}
+
+type apiClientTLSModel struct {
+	CABundle          *secretKeySelectorModel `tfsdk:"ca_bundle"`
+	AllowInsecureHTTP types.Bool              `tfsdk:"allow_insecure_http"`
+	AllowLinkLocal    types.Bool              `tfsdk:"allow_link_local"`
+}
+
+type assertionModel struct {
+	Audience  types.String `tfsdk:"audience"`
+	Algorithm types.String `tfsdk:"algorithm"`
+}
+
+type refreshModel struct {
+	RefreshAtPercent  types.Int64   `tfsdk:"refresh_at_percent"`
+	PropagationBudget durationValue `tfsdk:"propagation_budget"`
+	DefaultLifetime   durationValue `tfsdk:"default_lifetime"`
+}
+
+type revocationProbeModel struct {
+	URL types.String `tfsdk:"url"`
+}
+
+// toApiClient builds the object to apply from a plan.
 func toApiClient(m *apiClientModel) *keyportv1.ApiClient {
-	ac := &keyportv1.ApiClient{
-		TypeMeta:   metav1.TypeMeta{APIVersion: keyportv1.GroupVersion.String(), Kind: "ApiClient"},
-		ObjectMeta: metav1.ObjectMeta{Name: m.Name.ValueString(), Namespace: m.Namespace.ValueString()},
-		Spec: keyportv1.ApiClientSpec{
-			TokenURL:    m.TokenURL.ValueString(),
-			Preset:      keyportv1.Preset(m.Preset.ValueString()),
-			Environment: m.Environment.ValueString(),
-			ClientID:    m.ClientID.ValueString(),
-			Scopes:      m.Scopes,
-		},
+	spec := keyportv1.ApiClientSpec{
+		TokenURL:             m.TokenURL.ValueString(),
+		Environment:          m.Environment.ValueString(),
+		Preset:               keyportv1.Preset(m.Preset.ValueString()),
+		Method:               keyportv1.HTTPMethod(m.Method.ValueString()),
+		BodyEncoding:         keyportv1.BodyEncoding(m.BodyEncoding.ValueString()),
+		GrantType:            keyportv1.GrantType(m.GrantType.ValueString()),
+		ClientAuthentication: keyportv1.ClientAuthentication(m.ClientAuthentication.ValueString()),
+		ClientID:             m.ClientID.ValueString(),
+		Scopes:               toStrings(m.Scopes),
+		ExtraParameters:      toStringMap(m.ExtraParameters),
+		Headers:              toHeaders(m.Headers),
+		Suspend:              m.Suspend.ValueBool(),
 	}
-	if name := m.CredentialsSecretName.ValueString(); name != "" {
-		ac.Spec.Credentials = &keyportv1.CredentialsSource{SecretName: name}
-	}
-	if name := m.CABundleSecretName.ValueString(); name != "" {
-		ac.Spec.TLS = &keyportv1.TLSSettings{CABundle: &keyportv1.SecretKeySelector{Name: name, Key: firstOf(m.CABundleSecretKey.ValueString(), "ca.crt")}}
-	}
-	return ac
-}
-
-// fromApiClient reads the spec back into the model, so drift shows in plans.
-func fromApiClient(ac *keyportv1.ApiClient, m *apiClientModel) {
-	s := ac.Spec
-	m.TokenURL = types.StringValue(s.TokenURL)
-	m.Preset = optional(string(s.Preset))
-	m.Environment = optional(s.Environment)
-	m.ClientID = optional(s.ClientID)
-	m.Scopes = s.Scopes
-	m.CABundleSecretName, m.CABundleSecretKey = types.StringNull(), types.StringNull()
-	if s.TLS != nil && s.TLS.CABundle != nil {
-		m.CABundleSecretName = types.StringValue(s.TLS.CABundle.Name)
-		if s.TLS.CABundle.Key != "ca.crt" {
-			m.CABundleSecretKey = types.StringValue(s.TLS.CABundle.Key)
+	if c := m.Credentials; c != nil {
+		spec.Credentials = &keyportv1.CredentialsSource{
+			SecretName:      c.SecretName.ValueString(),
+			ClientIDKey:     c.ClientIDKey.ValueString(),
+			ClientSecretKey: c.ClientSecretKey.ValueString(),
+			UsernameKey:     c.UsernameKey.ValueString(),
+			PasswordKey:     c.PasswordKey.ValueString(),
 		}
 	}
-	if s.Credentials != nil {
-		m.CredentialsSecretName = types.StringValue(s.Credentials.SecretName)
-	} else {
-		m.CredentialsSecretName = types.StringNull()
+	if c := m.ClientCertificate; c != nil {
+		spec.ClientCertificate = &keyportv1.ClientCertificateReference{
+			M2MCertificateName: c.M2MCertificateName.ValueString(),
+			SecretName:         c.SecretName.ValueString(),
+		}
+	}
+	if t := m.TLS; t != nil {
+		spec.TLS = &keyportv1.TLSSettings{
+			CABundle:          toSecretKeySelector(t.CABundle),
+			AllowInsecureHTTP: t.AllowInsecureHTTP.ValueBool(),
+			AllowLinkLocal:    t.AllowLinkLocal.ValueBool(),
+		}
+	}
+	if a := m.Assertion; a != nil {
+		spec.Assertion = &keyportv1.AssertionSettings{Audience: a.Audience.ValueString(), Algorithm: keyportv1.SigningAlgorithm(a.Algorithm.ValueString())}
+	}
+	if r := m.Refresh; r != nil {
+		spec.Refresh = &keyportv1.RefreshPolicy{
+			RefreshAtPercent:  toInt32(r.RefreshAtPercent),
+			PropagationBudget: toDuration(r.PropagationBudget),
+			DefaultLifetime:   toDuration(r.DefaultLifetime),
+		}
+	}
+	if name, tmpl := knownString(m.OutputSecretName), toStringMap(m.OutputTemplate); name != "" || tmpl != nil {
+		spec.Output = &keyportv1.TokenOutput{SecretName: name, Template: tmpl}
+	}
+	if p := m.RevocationProbe; p != nil {
+		spec.RevocationProbe = &keyportv1.RevocationProbe{URL: p.URL.ValueString()}
+	}
+	return &keyportv1.ApiClient{ObjectMeta: m.objectMeta(), Spec: spec}
+}
+
+// apiClientFromSpec reads the spec back into m, so that drift shows in
+// plans. Attributes that live only in state (versions, username) stay.
+func apiClientFromSpec(ac *keyportv1.ApiClient, m *apiClientModel) {
+	s := ac.Spec
+	m.TokenURL = types.StringValue(s.TokenURL)
+	m.Environment = optString(s.Environment)
+	m.Preset = optString(string(s.Preset))
+	m.Method = optString(string(s.Method))
+	m.BodyEncoding = optString(string(s.BodyEncoding))
+	m.GrantType = optString(string(s.GrantType))
+	m.ClientAuthentication = optString(string(s.ClientAuthentication))
+	m.ClientID = optString(s.ClientID)
+	m.Scopes = fromStrings(s.Scopes)
+	m.ExtraParameters = fromStringMap(s.ExtraParameters)
+	m.Headers = fromHeaders(s.Headers)
+	m.Suspend = types.BoolValue(s.Suspend)
+
+	m.Credentials = nil
+	if c := s.Credentials; c != nil {
+		m.Credentials = &credentialsModel{
+			SecretName:      types.StringValue(c.SecretName),
+			ClientIDKey:     optString(c.ClientIDKey),
+			ClientSecretKey: optString(c.ClientSecretKey),
+			UsernameKey:     optString(c.UsernameKey),
+			PasswordKey:     optString(c.PasswordKey),
+		}
+	}
+	m.ClientCertificate = nil
+	if c := s.ClientCertificate; c != nil {
+		m.ClientCertificate = &clientCertificateModel{M2MCertificateName: optString(c.M2MCertificateName), SecretName: optString(c.SecretName)}
+	}
+	m.TLS = nil
+	if t := s.TLS; t != nil {
+		m.TLS = &apiClientTLSModel{
+			CABundle:          fromSecretKeySelector(t.CABundle),
+			AllowInsecureHTTP: types.BoolValue(t.AllowInsecureHTTP),
+			AllowLinkLocal:    types.BoolValue(t.AllowLinkLocal),
+		}
+	}
+	m.Assertion = nil
+	if a := s.Assertion; a != nil {
+		m.Assertion = &assertionModel{Audience: optString(a.Audience), Algorithm: optString(string(a.Algorithm))}
+	}
+	m.Refresh = nil
+	if r := s.Refresh; r != nil {
+		m.Refresh = &refreshModel{
+			RefreshAtPercent:  fromInt32(r.RefreshAtPercent),
+			PropagationBudget: fromDuration(r.PropagationBudget),
+			DefaultLifetime:   fromDuration(r.DefaultLifetime),
+		}
+	}
+	m.OutputSecretName, m.OutputTemplate = types.StringNull(), types.MapNull(types.StringType)
+	if o := s.Output; o != nil {
+		m.OutputSecretName = optString(o.SecretName)
+		m.OutputTemplate = fromStringMap(o.Template)
+	}
+	m.RevocationProbe = nil
+	if p := s.RevocationProbe; p != nil {
+		m.RevocationProbe = &revocationProbeModel{URL: types.StringValue(p.URL)}
 	}
 }
 
-// optional maps an omitted string field to null, as HCL leaves it.
-func optional(v string) types.String {
-	if v == "" {
-		return types.StringNull()
+// apiClientFromStatus fills the computed attributes. output_secret_name
+// keeps a declared name and otherwise shows the one the operator chose.
+func apiClientFromStatus(ac *keyportv1.ApiClient, m *apiClientModel) {
+	st := ac.Status
+	if m.OutputSecretName.IsNull() || m.OutputSecretName.IsUnknown() {
+		m.OutputSecretName = optString(st.OutputSecretName)
 	}
-	return types.StringValue(v)
+	m.TokenExpiresAt = fromTime(st.TokenExpiresAt)
+	m.CertificateThumbprint = optString(st.CertificateThumbprint)
+}
+
+// knownString is v's value, or "" when it is null or unknown.
+func knownString(v types.String) string {
+	if v.IsNull() || v.IsUnknown() {
+		return ""
+	}
+	return v.ValueString()
 }

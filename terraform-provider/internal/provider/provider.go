@@ -1,25 +1,19 @@
 // Package provider is the Keyport Terraform provider: Keyport's resources in
-// HCL, applied as Kubernetes custom resources with server-side apply.
+// HCL, applied as Kubernetes custom resources with server-side apply, and
+// waited on until the operator reports them Ready for the generation just
+// written.
 package provider
 
 import (
 	"context"
-	"fmt"
-	"os"
 
 	"github.com/hashicorp/terraform-plugin-framework/datasource"
+	"github.com/hashicorp/terraform-plugin-framework/ephemeral"
 	"github.com/hashicorp/terraform-plugin-framework/function"
 	"github.com/hashicorp/terraform-plugin-framework/provider"
 	"github.com/hashicorp/terraform-plugin-framework/provider/schema"
 	"github.com/hashicorp/terraform-plugin-framework/resource"
 	"github.com/hashicorp/terraform-plugin-framework/types"
-	"k8s.io/apimachinery/pkg/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
-	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
-	"sigs.k8s.io/controller-runtime/pkg/client"
-
-	keyportv1 "github.com/keyport-dev/keyport/api/v1alpha1"
 )
 
 // New returns the provider factory.
@@ -27,25 +21,41 @@ func New(version string) func() provider.Provider {
 	return func() provider.Provider { return &keyportProvider{version: version} }
 }
 
+var (
+	_ provider.Provider                       = (*keyportProvider)(nil)
+	_ provider.ProviderWithFunctions          = (*keyportProvider)(nil)
+	_ provider.ProviderWithEphemeralResources = (*keyportProvider)(nil)
+)
+
 type keyportProvider struct {
 	version string
 }
 
-// providerModel is the provider block.
+// providerModel is the provider block. Each connection attribute falls back
+// to the environment variable the Kubernetes provider reads.
 type providerModel struct {
-	ConfigPath           types.String `tfsdk:"config_path"`
-	ConfigContext        types.String `tfsdk:"config_context"`
-	Host                 types.String `tfsdk:"host"`
-	Token                types.String `tfsdk:"token"`
-	ClusterCACertificate types.String `tfsdk:"cluster_ca_certificate"`
-	Namespace            types.String `tfsdk:"namespace"`
+	Host                  types.String `tfsdk:"host"`
+	Token                 types.String `tfsdk:"token"`
+	ClusterCACertificate  types.String `tfsdk:"cluster_ca_certificate"`
+	ClientCertificate     types.String `tfsdk:"client_certificate"`
+	ClientKey             types.String `tfsdk:"client_key"`
+	TLSServerName         types.String `tfsdk:"tls_server_name"`
+	ProxyURL              types.String `tfsdk:"proxy_url"`
+	ConfigPath            types.String `tfsdk:"config_path"`
+	ConfigPaths           types.List   `tfsdk:"config_paths"`
+	ConfigContext         types.String `tfsdk:"config_context"`
+	ConfigContextAuthInfo types.String `tfsdk:"config_context_auth_info"`
+	ConfigContextCluster  types.String `tfsdk:"config_context_cluster"`
+	Exec                  *execModel   `tfsdk:"exec"`
+	Namespace             types.String `tfsdk:"namespace"`
 }
 
-// clients is what resources get from the provider: a Kubernetes client and
-// the default namespace.
-type clients struct {
-	kube      client.Client
-	namespace string
+// execModel is the exec credential plugin block.
+type execModel struct {
+	APIVersion types.String `tfsdk:"api_version"`
+	Command    types.String `tfsdk:"command"`
+	Args       types.List   `tfsdk:"args"`
+	Env        types.Map    `tfsdk:"env"`
 }
 
 func (p *keyportProvider) Metadata(_ context.Context, _ provider.MetadataRequest, resp *provider.MetadataResponse) {
@@ -55,15 +65,56 @@ func (p *keyportProvider) Metadata(_ context.Context, _ provider.MetadataRequest
 
 func (p *keyportProvider) Schema(_ context.Context, _ provider.SchemaRequest, resp *provider.SchemaResponse) {
 	resp.Schema = schema.Schema{
-		MarkdownDescription: "Declares Keyport resources (ApiClient, ...) and applies them to a Kubernetes cluster where the Keyport operator runs. " +
-			"Connection settings follow the Kubernetes provider: a kubeconfig (`config_path`, `KUBECONFIG`/`KUBE_CONFIG_PATH`) or `host`, `token` and `cluster_ca_certificate` (`KUBE_HOST`, `KUBE_TOKEN`, `KUBE_CLUSTER_CA_CERT_DATA`).",
+		MarkdownDescription: "Declares Keyport's resources — `keyport_api_client`, `keyport_m2m_certificate`, " +
+			"`keyport_ingestion_channel` and `keyport_notification_channel` — and applies them as Kubernetes custom " +
+			"resources (group `keyport.dev`) to the cluster where the Keyport operator runs. Each apply waits until " +
+			"the operator reports the resource Ready for the generation just written.\n\n" +
+			"The connection is configured like the Kubernetes provider's: a kubeconfig (`config_path`, `config_paths`, " +
+			"`config_context`…) or `host` with `token`, `cluster_ca_certificate`, `client_certificate`/`client_key` or " +
+			"an `exec` plugin. Explicit attributes override the kubeconfig's values. Every attribute falls back to the " +
+			"Kubernetes provider's environment variable (`KUBE_HOST`, `KUBE_TOKEN`, `KUBE_CONFIG_PATH`, …); " +
+			"`KUBECONFIG` is read last. The provider connects lazily: planning new resources does not contact the cluster.",
 		Attributes: map[string]schema.Attribute{
-			"config_path":            schema.StringAttribute{Optional: true, MarkdownDescription: "Path to a kubeconfig file. Env: `KUBE_CONFIG_PATH`, `KUBECONFIG`."},
-			"config_context":         schema.StringAttribute{Optional: true, MarkdownDescription: "Context of the kubeconfig to use. Env: `KUBE_CTX`."},
-			"host":                   schema.StringAttribute{Optional: true, MarkdownDescription: "API server URL, instead of a kubeconfig. Env: `KUBE_HOST`."},
-			"token":                  schema.StringAttribute{Optional: true, Sensitive: true, MarkdownDescription: "Bearer token for `host`. Env: `KUBE_TOKEN`."},
-			"cluster_ca_certificate": schema.StringAttribute{Optional: true, MarkdownDescription: "PEM CA of `host`. Env: `KUBE_CLUSTER_CA_CERT_DATA`."},
-			"namespace":              schema.StringAttribute{Optional: true, MarkdownDescription: "Namespace of resources that set none. Default `default`."},
+			"host": schema.StringAttribute{Optional: true,
+				MarkdownDescription: "The Kubernetes API server, such as `https://10.0.0.1:6443`. Environment: `KUBE_HOST`."},
+			"token": schema.StringAttribute{Optional: true, Sensitive: true,
+				MarkdownDescription: "Bearer token for the API server. Environment: `KUBE_TOKEN`."},
+			"cluster_ca_certificate": schema.StringAttribute{Optional: true,
+				MarkdownDescription: "PEM-encoded CA bundle that verifies the API server. Environment: `KUBE_CLUSTER_CA_CERT_DATA`."},
+			"client_certificate": schema.StringAttribute{Optional: true,
+				MarkdownDescription: "PEM-encoded client certificate for TLS client authentication. Environment: `KUBE_CLIENT_CERT_DATA`."},
+			"client_key": schema.StringAttribute{Optional: true, Sensitive: true,
+				MarkdownDescription: "PEM-encoded private key of `client_certificate`. Environment: `KUBE_CLIENT_KEY_DATA`."},
+			"tls_server_name": schema.StringAttribute{Optional: true,
+				MarkdownDescription: "Server name used to verify the API server's certificate. Environment: `KUBE_TLS_SERVER_NAME`."},
+			"proxy_url": schema.StringAttribute{Optional: true,
+				MarkdownDescription: "URL of a proxy to reach the API server through. Environment: `KUBE_PROXY_URL`."},
+			"config_path": schema.StringAttribute{Optional: true,
+				MarkdownDescription: "Path to a kubeconfig file. Environment: `KUBE_CONFIG_PATH`, then `KUBECONFIG`."},
+			"config_paths": schema.ListAttribute{Optional: true, ElementType: types.StringType,
+				MarkdownDescription: "Paths to kubeconfig files, merged as kubectl merges them. Environment: `KUBE_CONFIG_PATHS` " +
+					"(separated by `:`, `;` on Windows)."},
+			"config_context": schema.StringAttribute{Optional: true,
+				MarkdownDescription: "Context of the kubeconfig to use instead of its current context. Environment: `KUBE_CTX`."},
+			"config_context_auth_info": schema.StringAttribute{Optional: true,
+				MarkdownDescription: "User of the kubeconfig to use with the context. Environment: `KUBE_CTX_AUTH_INFO`."},
+			"config_context_cluster": schema.StringAttribute{Optional: true,
+				MarkdownDescription: "Cluster of the kubeconfig to use with the context. Environment: `KUBE_CTX_CLUSTER`."},
+			"namespace": schema.StringAttribute{Optional: true,
+				MarkdownDescription: "Namespace of the resources that set none. Default `default`."},
+		},
+		Blocks: map[string]schema.Block{
+			"exec": schema.SingleNestedBlock{
+				MarkdownDescription: "An exec credential plugin (such as `aws eks get-token` or `gke-gcloud-auth-plugin`) that " +
+					"prints a token for the API server.",
+				Attributes: map[string]schema.Attribute{
+					"api_version": schema.StringAttribute{Optional: true,
+						MarkdownDescription: "API version of the ExecCredential, such as `client.authentication.k8s.io/v1`."},
+					"command": schema.StringAttribute{Optional: true, MarkdownDescription: "The command to run."},
+					"args":    schema.ListAttribute{Optional: true, ElementType: types.StringType, MarkdownDescription: "Arguments of the command."},
+					"env":     schema.MapAttribute{Optional: true, ElementType: types.StringType, MarkdownDescription: "Environment variables of the command."},
+				},
+			},
 		},
 	}
 }
@@ -74,62 +125,32 @@ func (p *keyportProvider) Configure(ctx context.Context, req provider.ConfigureR
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	cfg, err := restConfig(m)
-	if err != nil {
-		resp.Diagnostics.AddError("Cannot build a Kubernetes client configuration", err.Error())
-		return
-	}
-	scheme := runtime.NewScheme()
-	_ = clientgoscheme.AddToScheme(scheme)
-	_ = keyportv1.AddToScheme(scheme)
-	// The REST mapper discovers lazily: nothing reaches the cluster until a
-	// resource needs it.
-	kube, err := client.New(cfg, client.Options{Scheme: scheme})
-	if err != nil {
-		resp.Diagnostics.AddError("Cannot create a Kubernetes client", err.Error())
-		return
-	}
-	ns := firstOf(m.Namespace.ValueString(), "default")
-	c := &clients{kube: kube, namespace: ns}
+	// Nothing here reaches the cluster: the client is built on first use, so
+	// that a plan of new resources works even before the cluster exists.
+	c := newClients(m, p.version)
 	resp.ResourceData = c
 	resp.DataSourceData = c
-}
-
-// restConfig follows the Kubernetes provider's order: explicit host, then a
-// kubeconfig from the block or the environment.
-func restConfig(m providerModel) (*rest.Config, error) {
-	host := firstOf(m.Host.ValueString(), os.Getenv("KUBE_HOST"))
-	if host != "" {
-		return &rest.Config{
-			Host:            host,
-			BearerToken:     firstOf(m.Token.ValueString(), os.Getenv("KUBE_TOKEN")),
-			TLSClientConfig: rest.TLSClientConfig{CAData: []byte(firstOf(m.ClusterCACertificate.ValueString(), os.Getenv("KUBE_CLUSTER_CA_CERT_DATA")))},
-		}, nil
-	}
-	path := firstOf(m.ConfigPath.ValueString(), os.Getenv("KUBE_CONFIG_PATH"), os.Getenv("KUBECONFIG"))
-	if path == "" {
-		return nil, fmt.Errorf("set config_path or host (or KUBE_CONFIG_PATH, KUBECONFIG, KUBE_HOST)")
-	}
-	rules := &clientcmd.ClientConfigLoadingRules{ExplicitPath: path}
-	overrides := &clientcmd.ConfigOverrides{CurrentContext: firstOf(m.ConfigContext.ValueString(), os.Getenv("KUBE_CTX"))}
-	return clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, overrides).ClientConfig()
-}
-
-func firstOf(values ...string) string {
-	for _, v := range values {
-		if v != "" {
-			return v
-		}
-	}
-	return ""
+	resp.EphemeralResourceData = c
 }
 
 func (p *keyportProvider) Resources(context.Context) []func() resource.Resource {
-	return []func() resource.Resource{NewApiClientResource}
+	return []func() resource.Resource{
+		NewApiClientResource,
+		NewM2MCertificateResource,
+		NewIngestionChannelResource,
+		NewNotificationChannelResource,
+	}
 }
 
 func (p *keyportProvider) DataSources(context.Context) []func() datasource.DataSource { return nil }
 
+func (p *keyportProvider) EphemeralResources(context.Context) []func() ephemeral.EphemeralResource {
+	return []func() ephemeral.EphemeralResource{NewAccessTokenEphemeralResource}
+}
+
 func (p *keyportProvider) Functions(context.Context) []func() function.Function {
-	return []func() function.Function{NewCertificateThumbprintFunction}
+	return []func() function.Function{
+		NewCertificateThumbprintFunction,
+		NewCertificateFingerprintFunction,
+	}
 }

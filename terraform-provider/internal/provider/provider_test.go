@@ -98,8 +98,12 @@ resource "keyport_api_client" "cpu" {
   client_id                = %q
   client_secret_wo         = %q
   client_secret_wo_version = %d
-  ca_bundle_secret_name    = "sandbox-ca"
-  wait_timeout             = "60s"
+  tls = {
+    ca_bundle = { name = "sandbox-ca", key = "ca.crt" }
+  }
+  timeouts {
+    create = "60s"
+  }
 }
 `, kubeconfig, ns, sb.URL()+"/connect/token", clientID, clientSecret, version)
 	}
@@ -111,7 +115,7 @@ resource "keyport_api_client" "cpu" {
 				Check: resource.ComposeTestCheckFunc(
 					resource.TestCheckResourceAttr("keyport_api_client.cpu", "id", ns+"/cpu"),
 					resource.TestCheckResourceAttr("keyport_api_client.cpu", "output_secret_name", "cpu-token"),
-					resource.TestCheckResourceAttr("keyport_api_client.cpu", "credentials_secret_name", "cpu-credentials"),
+					resource.TestCheckResourceAttr("keyport_api_client.cpu", "credentials.secret_name", "cpu-credentials"),
 					resource.TestCheckNoResourceAttr("keyport_api_client.cpu", "client_secret_wo"),
 					noValueInState(clientSecret),
 					validTokenInCluster(ns, "cpu-token"),
@@ -123,7 +127,7 @@ resource "keyport_api_client" "cpu" {
 				ImportStateId:     ns + "/cpu",
 				ImportStateVerify: true,
 				// Provider-side settings and the version counter live only in state.
-				ImportStateVerifyIgnore: []string{"client_secret_wo_version", "token_expires_at", "wait_timeout", "wait_for_ready"},
+				ImportStateVerifyIgnore: []string{"client_secret_wo_version", "token_expires_at", "timeouts"},
 			},
 		},
 	})
@@ -197,8 +201,12 @@ resource "keyport_api_client" "wrong" {
   client_id                = %q
   client_secret_wo         = "not-the-secret"
   client_secret_wo_version = 1
-  ca_bundle_secret_name    = "sandbox-ca"
-  wait_timeout             = "10m"
+  tls = {
+    ca_bundle = { name = "sandbox-ca", key = "ca.crt" }
+  }
+  timeouts {
+    create = "10m"
+  }
 }
 `, kubeconfig, ns, sb.URL()+"/connect/token", clientID),
 			ExpectError: regexp.MustCompile(`InvalidCredentials`),
@@ -233,6 +241,7 @@ func TestAccApiClient_IgnoresAStaleReady(t *testing.T) {
 			apimeta.SetStatusCondition(&ac.Status.Conditions, metav1.Condition{Type: keyportv1.ConditionReady, Status: metav1.ConditionTrue,
 				Reason: keyportv1.ReasonTokenRefreshed, Message: "played by the test", ObservedGeneration: observed})
 			ac.Status.OutputSecretName = "stale-token"
+			ac.Status.ObservedGeneration = observed
 			if err := env.Client.Status().Patch(ctx, ac, patch); err != nil {
 				continue
 			}
@@ -257,8 +266,10 @@ resource "keyport_api_client" "stale" {
   name      = "stale"
   token_url = "https://login.example.com/token"
   client_id = "x"
-  credentials_secret_name = "absent"
-  wait_timeout = "60s"
+  credentials = { secret_name = "absent" }
+  timeouts {
+    create = "60s"
+  }
 }
 `, kubeconfig, ns),
 			Check: func(*terraform.State) error {

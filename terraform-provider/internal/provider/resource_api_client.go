@@ -2,253 +2,266 @@ package provider
 
 import (
 	"context"
-	"fmt"
-	"strings"
-	"time"
+	"strconv"
 
+	"github.com/hashicorp/terraform-plugin-framework-validators/int64validator"
+	"github.com/hashicorp/terraform-plugin-framework-validators/mapvalidator"
+	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
+	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/resource"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/booldefault"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/planmodifier"
-	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringdefault"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
+	"github.com/hashicorp/terraform-plugin-framework/tfsdk"
 	"github.com/hashicorp/terraform-plugin-framework/types"
-	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	apimeta "k8s.io/apimachinery/pkg/api/meta"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	ktypes "k8s.io/apimachinery/pkg/types"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	keyportv1 "github.com/keyport-dev/keyport/api/v1alpha1"
+	"github.com/keyport-dev/keyport/shared/tokensecret"
 )
 
-// fieldManager owns the fields this provider applies.
-const fieldManager = "terraform-provider-keyport"
-
-// NewApiClientResource returns the keyport_api_client resource.
-func NewApiClientResource() resource.Resource { return &apiClientResource{} }
-
-type apiClientResource struct {
-	c *clients
+// NewApiClientResource returns keyport_api_client.
+func NewApiClientResource() resource.Resource {
+	return &crdResource[apiClientModel, *apiClientModel, *keyportv1.ApiClient]{k: apiClientKind}
 }
 
-func (r *apiClientResource) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
-	resp.TypeName = req.ProviderTypeName + "_api_client"
+var apiClientKind = &kind[apiClientModel, *apiClientModel, *keyportv1.ApiClient]{
+	typeName:   "api_client",
+	name:       "ApiClient",
+	schema:     apiClientSchema,
+	newObject:  func() *keyportv1.ApiClient { return &keyportv1.ApiClient{} },
+	toObject:   toApiClient,
+	fromSpec:   apiClientFromSpec,
+	fromStatus: apiClientFromStatus,
+	terminal: map[string]bool{
+		keyportv1.ReasonInvalidCredentials:     true,
+		keyportv1.ReasonPolicyInfeasible:       true,
+		keyportv1.ReasonUnknownTokenLifetime:   true,
+		keyportv1.ReasonTokenEndpointRejected:  true,
+		keyportv1.ReasonMalformedTokenResponse: true,
+	},
+	configValidators: []resource.ConfigValidator{
+		httpsOnly{url: path.Root("token_url"), allow: path.Root("tls").AtName("allow_insecure_http")},
+		httpsOnly{url: path.Root("revocation_probe").AtName("url"), allow: path.Root("tls").AtName("allow_insecure_http")},
+	},
+	modifyPlan: apiClientModifyPlan,
+	stored:     apiClientStored,
 }
 
-func (r *apiClientResource) Schema(_ context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
-	replace := []planmodifier.String{stringplanmodifier.RequiresReplace()}
-	resp.Schema = schema.Schema{
-		MarkdownDescription: "An ApiClient: one registered client of one partner platform, whose token the Keyport operator keeps fresh in a Secret. " +
-			"The client secret is a write-only argument: it goes into the credentials Secret and never into state or plan.",
-		Attributes: map[string]schema.Attribute{
+func apiClientSchema(ctx context.Context) schema.Schema {
+	dialect := func(what string, values ...string) schema.StringAttribute {
+		return schema.StringAttribute{Optional: true, Validators: enum(values...),
+			MarkdownDescription: what + " Excluded by `preset`, which fixes it."}
+	}
+	optionalKey := func(what string) schema.StringAttribute {
+		return schema.StringAttribute{Optional: true, Validators: secretKey(), MarkdownDescription: what}
+	}
+	return crdSchema(ctx, "ApiClient",
+		"An ApiClient: one registered client of one partner platform in one environment. The Keyport operator keeps "+
+			"its OAuth 2.0 access token fresh in a Secret (`output_secret_name`) that workloads mount.\n\n"+
+			"Credentials stay out of Terraform's state: `client_secret_wo` and `password_wo` are write-only. The provider "+
+			"writes them (and `username`) into the credentials Secret the ApiClient references — by default "+
+			"`<name>-credentials` — and writes them again when their `_wo_version` changes. An existing Secret works too: "+
+			"set `credentials.secret_name` and leave the write-only arguments out.",
+		map[string]schema.Attribute{
 			// Required
-			"name":      schema.StringAttribute{Required: true, PlanModifiers: replace, MarkdownDescription: "Name of the ApiClient."},
-			"token_url": schema.StringAttribute{Required: true, MarkdownDescription: "The platform's token endpoint (`https://`)."},
-			// Optional
-			"namespace": schema.StringAttribute{Optional: true, Computed: true, PlanModifiers: []planmodifier.String{stringplanmodifier.RequiresReplace(), stringplanmodifier.UseStateForUnknown()},
-				MarkdownDescription: "Namespace; defaults to the provider's."},
-			"preset":                  schema.StringAttribute{Optional: true, MarkdownDescription: "A known platform dialect: `PortCommunityPassword`, `OAuth2ClientCredentials`, `BankM2M`, `PaymentJSON` or `SoftPOS`."},
-			"environment":             schema.StringAttribute{Optional: true, PlanModifiers: replace, MarkdownDescription: "Platform environment, such as `uat` or `prd`. Changing it replaces the ApiClient."},
-			"client_id":               schema.StringAttribute{Optional: true, MarkdownDescription: "The client id (not secret)."},
-			"credentials_secret_name": schema.StringAttribute{Optional: true, Computed: true, PlanModifiers: []planmodifier.String{stringplanmodifier.UseStateForUnknown()}, MarkdownDescription: "Secret holding the credentials. With `client_secret_wo` the provider writes it (default `<name>-credentials`); otherwise it must exist."},
+			"token_url": schema.StringAttribute{Required: true,
+				Validators:          []validator.String{stringvalidator.LengthAtMost(2048), absoluteURL{}},
+				MarkdownDescription: "The platform's token endpoint, for example `https://login.example.com/connect/token`. `https://` only, unless `tls.allow_insecure_http` is set."},
+
+			// Optional: the dialect
+			"environment": schema.StringAttribute{Optional: true,
+				Validators:          []validator.String{stringvalidator.LengthBetween(1, 63)},
+				PlanModifiers:       []planmodifier.String{stringplanmodifier.RequiresReplace()},
+				MarkdownDescription: "Platform environment this client belongs to, such as `uat` or `prd`. Changing it replaces the ApiClient."},
+			"preset": schema.StringAttribute{Optional: true,
+				Validators: append(enum(string(keyportv1.PresetPortCommunityPassword), string(keyportv1.PresetOAuth2ClientCredentials),
+					string(keyportv1.PresetBankM2M), string(keyportv1.PresetPaymentJSON), string(keyportv1.PresetSoftPOS)),
+					stringvalidator.ConflictsWith(path.MatchRoot("method"), path.MatchRoot("body_encoding"), path.MatchRoot("grant_type"), path.MatchRoot("client_authentication"))),
+				MarkdownDescription: "A known platform dialect, which fixes `method`, `body_encoding`, `grant_type` and `client_authentication`: " +
+					"`PortCommunityPassword`, `OAuth2ClientCredentials`, `BankM2M`, `PaymentJSON` or `SoftPOS`."},
+			"method": dialect("HTTP method of the token request: `POST` (default) or `GET`.",
+				string(keyportv1.MethodPOST), string(keyportv1.MethodGET)),
+			"body_encoding": dialect("Body of the token request: `Form` (default), `JSON` or `None`.",
+				string(keyportv1.BodyForm), string(keyportv1.BodyJSON), string(keyportv1.BodyNone)),
+			"grant_type": dialect("Grant: `ClientCredentials` (default), `Password` or `None`.",
+				string(keyportv1.GrantClientCredentials), string(keyportv1.GrantPassword), string(keyportv1.GrantNone)),
+			"client_authentication": dialect("How the client authenticates: `ClientSecretPost` (default), `ClientSecretBasic`, "+
+				"`ClientSecretBasicRaw`, `TLSClientAuth`, `PrivateKeyJWT` or `None`.",
+				string(keyportv1.ClientSecretPost), string(keyportv1.ClientSecretBasic), string(keyportv1.ClientSecretBasicRaw),
+				string(keyportv1.TLSClientAuth), string(keyportv1.PrivateKeyJWT), string(keyportv1.NoClientAuthentication)),
+			"client_id": schema.StringAttribute{Optional: true,
+				Validators:          []validator.String{stringvalidator.LengthBetween(1, 512)},
+				MarkdownDescription: "The registered client's id (an identifier, not a secret), unless the credentials Secret holds it."},
+
+			// Optional: credentials
+			"credentials": schema.SingleNestedAttribute{Optional: true, Computed: true,
+				MarkdownDescription: "The Secret, in the ApiClient's namespace, that holds the client secret, user name and password. " +
+					"Set by the provider when a write-only credential is given.",
+				Attributes: map[string]schema.Attribute{
+					"secret_name": schema.StringAttribute{Optional: true, Computed: true, Validators: objectName(),
+						MarkdownDescription: "Name of the Secret. Default `<name>-credentials` when the provider writes it."},
+					"client_id_key":     optionalKey("Key of the client id. Default `client_id`."),
+					"client_secret_key": optionalKey("Key of the client secret. Default `client_secret`."),
+					"username_key":      optionalKey("Key of the user name. Default `username`."),
+					"password_key":      optionalKey("Key of the password. Default `password`."),
+				}},
 			"client_secret_wo": schema.StringAttribute{Optional: true, WriteOnly: true, Sensitive: true,
-				MarkdownDescription: "Write-only client secret, stored into the credentials Secret; never in state. Change `client_secret_wo_version` to write a new one."},
-			"client_secret_wo_version": schema.Int64Attribute{Optional: true, MarkdownDescription: "Bump to write a new `client_secret_wo`."},
-			"ca_bundle_secret_name":    schema.StringAttribute{Optional: true, MarkdownDescription: "Secret holding the PEM CA that verifies the token endpoint, instead of the system roots."},
-			"ca_bundle_secret_key":     schema.StringAttribute{Optional: true, MarkdownDescription: "Key of the CA in `ca_bundle_secret_name`. Default `ca.crt`."},
-			"scopes":                   schema.ListAttribute{Optional: true, ElementType: types.StringType, MarkdownDescription: "Scopes requested."},
-			"wait_for_ready": schema.BoolAttribute{Optional: true, Computed: true, Default: booldefault.StaticBool(true),
-				MarkdownDescription: "Wait until the operator reports Ready for the applied generation."},
-			"wait_timeout": schema.StringAttribute{Optional: true, Computed: true, Default: stringdefault.StaticString("5m"),
-				MarkdownDescription: "How long to wait for Ready, as a Go duration."},
+				Validators:          []validator.String{stringvalidator.LengthAtLeast(1), stringvalidator.AlsoRequires(path.MatchRoot("client_secret_wo_version"))},
+				MarkdownDescription: "Client secret, written into the credentials Secret and never stored in state or plan. Write-only (Terraform 1.11 or later)."},
+			"client_secret_wo_version": schema.Int64Attribute{Optional: true,
+				Validators:          []validator.Int64{int64validator.AlsoRequires(path.MatchRoot("client_secret_wo"))},
+				MarkdownDescription: "Version of `client_secret_wo`: change it to write a rotated secret."},
+			"username": schema.StringAttribute{Optional: true,
+				Validators:          []validator.String{stringvalidator.LengthBetween(1, 512)},
+				MarkdownDescription: "User name for the password grant or Basic authentication, written into the credentials Secret (it is not a secret)."},
+			"password_wo": schema.StringAttribute{Optional: true, WriteOnly: true, Sensitive: true,
+				Validators:          []validator.String{stringvalidator.LengthAtLeast(1), stringvalidator.AlsoRequires(path.MatchRoot("password_wo_version"))},
+				MarkdownDescription: "Password, written into the credentials Secret and never stored in state or plan. Write-only (Terraform 1.11 or later)."},
+			"password_wo_version": schema.Int64Attribute{Optional: true,
+				Validators:          []validator.Int64{int64validator.AlsoRequires(path.MatchRoot("password_wo"))},
+				MarkdownDescription: "Version of `password_wo`: change it to write a rotated password."},
+			"client_certificate": schema.SingleNestedAttribute{Optional: true,
+				MarkdownDescription: "Client certificate presented for mutual TLS; its key signs `PrivateKeyJWT` assertions. Exactly one of the two.",
+				Attributes: map[string]schema.Attribute{
+					"m2m_certificate_name": schema.StringAttribute{Optional: true,
+						Validators:          append(objectName(), stringvalidator.ExactlyOneOf(path.MatchRelative().AtParent().AtName("secret_name"))),
+						MarkdownDescription: "A `keyport_m2m_certificate` in the same namespace."},
+					"secret_name": schema.StringAttribute{Optional: true, Validators: objectName(),
+						MarkdownDescription: "An existing `kubernetes.io/tls` Secret in the same namespace."},
+				}},
+
+			// Optional: the request
+			"scopes": stringList("Scopes requested, sent space-separated. A preset may add its own.", 32),
+			"extra_parameters": schema.MapAttribute{Optional: true, ElementType: types.StringType,
+				Validators: []validator.Map{mapvalidator.SizeBetween(1, 16), mapvalidator.KeysAre(stringvalidator.NoneOf(
+					"client_id", "client_secret", "username", "password", "grant_type", "client_assertion"))},
+				MarkdownDescription: "Extra token request parameters, such as `audience` or `resource`. They must not carry secrets."},
+			"headers": headersAttribute("Static headers every API call with this token needs, such as `Ocp-Apim-Subscription-Key`; "+
+				"they go into `headers.json` in the output Secret. `Authorization`, `Host` and `Content-Length` are not allowed.",
+				"authorization", "host", "content-length"),
+			"tls": schema.SingleNestedAttribute{Optional: true,
+				MarkdownDescription: "TLS settings for the token endpoint.",
+				Attributes: map[string]schema.Attribute{
+					"ca_bundle": secretKeySelectorAttribute("PEM certificates that verify the token endpoint instead of the system roots.", false),
+					"allow_insecure_http": schema.BoolAttribute{Optional: true, Computed: true, Default: booldefault.StaticBool(false),
+						MarkdownDescription: "Permit a plain `http://` `token_url`. Only for local testing."},
+					"allow_link_local": schema.BoolAttribute{Optional: true, Computed: true, Default: booldefault.StaticBool(false),
+						MarkdownDescription: "Permit token endpoints on link-local or cloud metadata addresses, which Keyport refuses by default."},
+				}},
+			"assertion": schema.SingleNestedAttribute{Optional: true,
+				MarkdownDescription: "The `PrivateKeyJWT` client assertion.",
+				Attributes: map[string]schema.Attribute{
+					"audience": schema.StringAttribute{Optional: true, Validators: []validator.String{stringvalidator.LengthBetween(1, 2048)},
+						MarkdownDescription: "Audience of the assertion. Default `token_url`."},
+					"algorithm": schema.StringAttribute{Optional: true, Validators: enum("RS256", "PS256", "ES256"),
+						MarkdownDescription: "`RS256`, `PS256` or `ES256`. Default by key type."},
+				}},
+			"refresh": schema.SingleNestedAttribute{Optional: true,
+				MarkdownDescription: "When a token is replaced: at the earlier of `refresh_at_percent` of its lifetime and its expiry minus `propagation_budget`.",
+				Attributes: map[string]schema.Attribute{
+					"refresh_at_percent": schema.Int64Attribute{Optional: true, Validators: []validator.Int64{int64validator.Between(10, 90)},
+						MarkdownDescription: "Percentage of the lifetime after which a token is refreshed, 10 to 90. Default 50."},
+					"propagation_budget": schema.StringAttribute{Optional: true, CustomType: durationType{}, Validators: []validator.String{goDuration{}},
+						MarkdownDescription: "How long a replaced token must stay valid so every pod sees the new one first, such as `2m` (the default)."},
+					"default_lifetime": schema.StringAttribute{Optional: true, CustomType: durationType{}, Validators: []validator.String{goDuration{}},
+						MarkdownDescription: "Lifetime assumed when the response has no `expires_in` and the token no `exp`, such as `1h`."},
+				}},
+			"revocation_probe": schema.SingleNestedAttribute{Optional: true,
+				MarkdownDescription: "A cheap read-only API call Keyport makes with the previous token after each refresh, to detect platforms that revoke it.",
+				Attributes: map[string]schema.Attribute{
+					"url": schema.StringAttribute{Required: true, Validators: []validator.String{stringvalidator.LengthAtMost(2048), absoluteURL{}},
+						MarkdownDescription: "URL of the call (`https://`)."},
+				}},
+			"output_secret_name": schema.StringAttribute{Optional: true, Computed: true, Validators: objectName(),
+				PlanModifiers:       []planmodifier.String{stringplanmodifier.UseNonNullStateForUnknown()},
+				MarkdownDescription: "The Secret that holds the live token, for workloads to mount. Default `<name>-token`."},
+			"output_template": schema.MapAttribute{Optional: true, ElementType: types.StringType,
+				Validators: []validator.Map{mapvalidator.SizeBetween(1, 16), mapvalidator.KeysAre(
+					stringvalidator.RegexMatches(secretKeyPattern, "must be a Secret key"),
+					stringvalidator.NoneOf(tokensecret.StandardKeys...))},
+				MarkdownDescription: "Extra keys of the output Secret, each a Go template over `.AccessToken`, `.TokenType`, `.Authorization`, `.ExpiresAt` and `.Headers`."},
+			"suspend": schema.BoolAttribute{Optional: true, Computed: true, Default: booldefault.StaticBool(false),
+				MarkdownDescription: "Stop refreshing without deleting anything."},
+
 			// Computed
-			"id":                 schema.StringAttribute{Computed: true, PlanModifiers: []planmodifier.String{stringplanmodifier.UseStateForUnknown()}, MarkdownDescription: "`namespace/name`."},
-			"output_secret_name": schema.StringAttribute{Computed: true, MarkdownDescription: "The Secret that holds the live token."},
-			"token_expires_at":   schema.StringAttribute{Computed: true, MarkdownDescription: "Expiry of the current token (RFC 3339), as last reported."},
-		},
-	}
+			"token_expires_at": schema.StringAttribute{Computed: true,
+				MarkdownDescription: "Expiry of the token in the output Secret (RFC 3339), as the operator last reported it."},
+			"certificate_thumbprint": schema.StringAttribute{Computed: true,
+				MarkdownDescription: "SHA-1 thumbprint (upper-case hex) of the client certificate used for the current token, if any."},
+		})
 }
 
-func (r *apiClientResource) Configure(_ context.Context, req resource.ConfigureRequest, _ *resource.ConfigureResponse) {
-	if c, ok := req.ProviderData.(*clients); ok {
-		r.c = c
-	}
-}
-
-func (r *apiClientResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
-	var plan apiClientModel
-	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
-	var secret types.String
+// apiClientModifyPlan plans the credentials Secret: when the provider is to
+// write a credential, the ApiClient must reference a Secret, by default
+// <name>-credentials.
+func apiClientModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
+	var cred *credentialsModel
+	var secret, password, username, name types.String
+	resp.Diagnostics.Append(req.Config.GetAttribute(ctx, path.Root("credentials"), &cred)...)
 	resp.Diagnostics.Append(req.Config.GetAttribute(ctx, path.Root("client_secret_wo"), &secret)...)
+	resp.Diagnostics.Append(req.Config.GetAttribute(ctx, path.Root("password_wo"), &password)...)
+	resp.Diagnostics.Append(req.Config.GetAttribute(ctx, path.Root("username"), &username)...)
+	resp.Diagnostics.Append(resp.Plan.GetAttribute(ctx, path.Root("name"), &name)...)
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	r.apply(ctx, &plan, secret, true, &resp.Diagnostics)
-	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
-}
-
-func (r *apiClientResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
-	var plan, state apiClientModel
-	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
-	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
-	var secret types.String
-	resp.Diagnostics.Append(req.Config.GetAttribute(ctx, path.Root("client_secret_wo"), &secret)...)
-	if resp.Diagnostics.HasError() {
-		return
-	}
-	// The write-only secret is written again only when its version changed.
-	writeSecret := !plan.ClientSecretVersion.Equal(state.ClientSecretVersion)
-	r.apply(ctx, &plan, secret, writeSecret, &resp.Diagnostics)
-	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
-}
-
-// apply writes the credentials Secret (when a write-only secret is given)
-// and the ApiClient with server-side apply, then waits for Ready.
-func (r *apiClientResource) apply(ctx context.Context, m *apiClientModel, secret types.String, writeSecret bool, diags diagAppender) {
-	if m.Namespace.ValueString() == "" {
-		m.Namespace = types.StringValue(r.c.namespace)
-	}
-	ns, name := m.Namespace.ValueString(), m.Name.ValueString()
-	m.ID = types.StringValue(ns + "/" + name)
-	if !secret.IsNull() && m.CredentialsSecretName.ValueString() == "" {
-		m.CredentialsSecretName = types.StringValue(name + "-credentials")
-	}
-	if m.CredentialsSecretName.IsUnknown() {
-		m.CredentialsSecretName = types.StringNull()
-	}
-	if !secret.IsNull() && writeSecret {
-		s := &corev1.Secret{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"},
-			ObjectMeta: metav1.ObjectMeta{Name: m.CredentialsSecretName.ValueString(), Namespace: ns},
-			Data:       map[string][]byte{"client_secret": []byte(secret.ValueString())}}
-		if id := m.ClientID.ValueString(); id != "" {
-			s.Data["client_id"] = []byte(id)
+	if !secret.IsNull() || !password.IsNull() || !username.IsNull() {
+		if cred == nil {
+			cred = &credentialsModel{SecretName: types.StringNull(), ClientIDKey: types.StringNull(), ClientSecretKey: types.StringNull(),
+				UsernameKey: types.StringNull(), PasswordKey: types.StringNull()}
 		}
-		if err := r.c.kube.Patch(ctx, s, client.Apply, client.FieldOwner(fieldManager), client.ForceOwnership); err != nil {
-			// The error names the Secret, never its data.
-			diags.AddError("Cannot write the credentials Secret", fmt.Sprintf("Secret %s/%s: %v", ns, s.Name, apierrors.ReasonForError(err)))
+		if cred.SecretName.IsNull() {
+			cred.SecretName = suffixed(name, "-credentials")
+		}
+	}
+	resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("credentials"), cred)...)
+}
+
+// apiClientStored lists what the provider keeps in the credentials Secret.
+func apiClientStored(ctx context.Context, m *apiClientModel, cfg *tfsdk.Config) ([]storedValue, diag.Diagnostics) {
+	var diags diag.Diagnostics
+	if m.Credentials == nil {
+		return nil, diags
+	}
+	secret := m.Credentials.SecretName.ValueString()
+	var out []storedValue
+	writeOnly := func(id, attr string, key types.String, defaultKey string, version types.Int64) {
+		if version.IsNull() {
 			return
 		}
-	}
-	ac := toApiClient(m)
-	if err := r.c.kube.Patch(ctx, ac, client.Apply, client.FieldOwner(fieldManager), client.ForceOwnership); err != nil {
-		diags.AddError("Cannot apply the ApiClient", err.Error())
-		return
-	}
-	if m.WaitForReady.ValueBool() {
-		timeout, err := time.ParseDuration(m.WaitTimeout.ValueString())
-		if err != nil {
-			diags.AddError("Invalid wait_timeout", err.Error())
-			return
+		v := storedValue{id: id, secret: secret, key: firstOf(key.ValueString(), defaultKey), version: strconv.FormatInt(version.ValueInt64(), 10)}
+		if cfg != nil {
+			var value types.String
+			diags.Append(cfg.GetAttribute(ctx, path.Root(attr), &value)...)
+			v.value = []byte(value.ValueString())
 		}
-		if err := r.waitReady(ctx, ns, name, ac.Generation, timeout); err != nil {
-			diags.AddError("The ApiClient did not become Ready", err.Error())
-			return
-		}
+		out = append(out, v)
 	}
-	r.readStatus(ctx, m, diags)
+	writeOnly("client_secret", "client_secret_wo", m.Credentials.ClientSecretKey, "client_secret", m.ClientSecretWOVersion)
+	writeOnly("password", "password_wo", m.Credentials.PasswordKey, "password", m.PasswordWOVersion)
+	if !m.Username.IsNull() {
+		out = append(out, storedValue{id: "username", secret: secret, key: firstOf(m.Credentials.UsernameKey.ValueString(), "username"),
+			version: m.Username.ValueString(), value: []byte(m.Username.ValueString())})
+	}
+	return out, diags
 }
 
-// terminalReasons fail the wait at once: waiting longer does not help.
-var terminalReasons = map[string]bool{
-	keyportv1.ReasonInvalidCredentials: true, keyportv1.ReasonCredentialsNotFound: true, keyportv1.ReasonPolicyInfeasible: true,
+// suffixed is name+suffix, unknown while name is.
+func suffixed(name types.String, suffix string) types.String {
+	if name.IsUnknown() {
+		return types.StringUnknown()
+	}
+	return types.StringValue(name.ValueString() + suffix)
 }
 
-// waitReady waits for Ready=True computed for the generation just written:
-// a Ready left over from an older generation does not count.
-func (r *apiClientResource) waitReady(ctx context.Context, ns, name string, generation int64, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	last := "no status yet"
-	for {
-		ac := &keyportv1.ApiClient{}
-		if err := r.c.kube.Get(ctx, ktypes.NamespacedName{Namespace: ns, Name: name}, ac); err != nil {
-			return err
-		}
-		if generation == 0 {
-			generation = ac.Generation
-		}
-		if c := apimeta.FindStatusCondition(ac.Status.Conditions, keyportv1.ConditionReady); c != nil && c.ObservedGeneration >= generation {
-			if c.Status == metav1.ConditionTrue {
-				return nil
-			}
-			if terminalReasons[c.Reason] {
-				return fmt.Errorf("%s: %s", c.Reason, c.Message)
-			}
-			last = c.Reason + ": " + c.Message
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("not Ready after %v; last: %s", timeout, last)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(time.Second):
+func firstOf(values ...string) string {
+	for _, v := range values {
+		if v != "" {
+			return v
 		}
 	}
-}
-
-func (r *apiClientResource) readStatus(ctx context.Context, m *apiClientModel, diags diagAppender) {
-	ac := &keyportv1.ApiClient{}
-	if err := r.c.kube.Get(ctx, ktypes.NamespacedName{Namespace: m.Namespace.ValueString(), Name: m.Name.ValueString()}, ac); err != nil {
-		diags.AddError("Cannot read the ApiClient", err.Error())
-		return
-	}
-	m.OutputSecretName = types.StringValue(ac.Status.OutputSecretName)
-	m.TokenExpiresAt = types.StringValue("")
-	if t := ac.Status.TokenExpiresAt; t != nil {
-		m.TokenExpiresAt = types.StringValue(t.UTC().Format(time.RFC3339))
-	}
-}
-
-func (r *apiClientResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
-	var state apiClientModel
-	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
-	if resp.Diagnostics.HasError() {
-		return
-	}
-	ac := &keyportv1.ApiClient{}
-	err := r.c.kube.Get(ctx, ktypes.NamespacedName{Namespace: state.Namespace.ValueString(), Name: state.Name.ValueString()}, ac)
-	if apierrors.IsNotFound(err) {
-		resp.State.RemoveResource(ctx)
-		return
-	}
-	if err != nil {
-		resp.Diagnostics.AddError("Cannot read the ApiClient", err.Error())
-		return
-	}
-	fromApiClient(ac, &state)
-	r.readStatus(ctx, &state, &resp.Diagnostics)
-	resp.Diagnostics.Append(resp.State.Set(ctx, &state)...)
-}
-
-func (r *apiClientResource) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
-	var state apiClientModel
-	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
-	if resp.Diagnostics.HasError() {
-		return
-	}
-	ac := &keyportv1.ApiClient{ObjectMeta: metav1.ObjectMeta{Namespace: state.Namespace.ValueString(), Name: state.Name.ValueString()}}
-	if err := r.c.kube.Delete(ctx, ac); err != nil && !apierrors.IsNotFound(err) {
-		resp.Diagnostics.AddError("Cannot delete the ApiClient", err.Error())
-	}
-}
-
-func (r *apiClientResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
-	ns, name, ok := strings.Cut(req.ID, "/")
-	if !ok || ns == "" || name == "" {
-		resp.Diagnostics.AddError("Invalid import ID", fmt.Sprintf("want namespace/name, got %q", req.ID))
-		return
-	}
-	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("namespace"), ns)...)
-	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("name"), name)...)
-	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("id"), req.ID)...)
-	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("wait_for_ready"), true)...)
-	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("wait_timeout"), "5m")...)
-}
-
-// diagAppender is the part of diag.Diagnostics the helpers use.
-type diagAppender interface {
-	AddError(summary, detail string)
+	return ""
 }

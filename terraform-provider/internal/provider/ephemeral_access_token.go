@@ -1,0 +1,174 @@
+package provider
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
+	"github.com/hashicorp/terraform-plugin-framework/ephemeral"
+	"github.com/hashicorp/terraform-plugin-framework/ephemeral/schema"
+	"github.com/hashicorp/terraform-plugin-framework/path"
+	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
+	"github.com/hashicorp/terraform-plugin-framework/types"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	ktypes "k8s.io/apimachinery/pkg/types"
+
+	keyportv1 "github.com/keyport-dev/keyport/api/v1alpha1"
+	"github.com/keyport-dev/keyport/shared/tokensecret"
+)
+
+// NewAccessTokenEphemeralResource returns keyport_access_token.
+func NewAccessTokenEphemeralResource() ephemeral.EphemeralResource {
+	return &accessToken{now: time.Now}
+}
+
+var _ ephemeral.EphemeralResourceWithConfigure = (*accessToken)(nil)
+
+// accessToken reads an ApiClient's current token from its output Secret, for
+// use elsewhere in the same run (to configure another provider, say). It is
+// never stored in state or plan.
+type accessToken struct {
+	c   *clients
+	now func() time.Time
+}
+
+type accessTokenModel struct {
+	ApiClientID   types.String `tfsdk:"api_client_id"`
+	ApiClientName types.String `tfsdk:"api_client_name"`
+	Namespace     types.String `tfsdk:"namespace"`
+	AccessToken   types.String `tfsdk:"access_token"`
+	TokenType     types.String `tfsdk:"token_type"`
+	Authorization types.String `tfsdk:"authorization"`
+	ExpiresAt     types.String `tfsdk:"expires_at"`
+	Headers       types.Map    `tfsdk:"headers"`
+	SecretName    types.String `tfsdk:"secret_name"`
+}
+
+func (e *accessToken) Metadata(_ context.Context, req ephemeral.MetadataRequest, resp *ephemeral.MetadataResponse) {
+	resp.TypeName = req.ProviderTypeName + "_access_token"
+}
+
+func (e *accessToken) Schema(_ context.Context, _ ephemeral.SchemaRequest, resp *ephemeral.SchemaResponse) {
+	resp.Schema = schema.Schema{
+		MarkdownDescription: "The current access token of a `keyport_api_client`, read from the output Secret the Keyport operator " +
+			"keeps fresh, for use elsewhere in the same run (for example to configure another provider). Ephemeral: the token " +
+			"is never stored in state or plan. A token that has already expired is an error.\n\n" +
+			"Terraform reads ephemeral resources during plan as soon as their arguments are known. To read the token of an " +
+			"ApiClient created in the same run, pass `api_client_id = keyport_api_client.<name>.id`: the id is known only " +
+			"once the ApiClient exists (and, with `wait_for_ready`, is Ready), so the read waits for the apply.\n\n" +
+			"Not implemented yet: obtaining a token directly from a declared client through Keyport's shared token code, " +
+			"without the operator.",
+		Attributes: map[string]schema.Attribute{
+			"api_client_id": schema.StringAttribute{Optional: true,
+				Validators: []validator.String{
+					stringvalidator.ExactlyOneOf(path.MatchRoot("api_client_name")),
+					stringvalidator.ConflictsWith(path.MatchRoot("namespace")),
+					stringvalidator.RegexMatches(regexp.MustCompile(`^[^/]+/[^/]+$`), "must be namespace/name, such as keyport_api_client.<name>.id"),
+				},
+				MarkdownDescription: "The ApiClient as `namespace/name`, usually `keyport_api_client.<name>.id`. Exactly one of `api_client_id` and `api_client_name`."},
+			"api_client_name": schema.StringAttribute{Optional: true, Validators: objectName(),
+				MarkdownDescription: "Name of an ApiClient that already exists, in `namespace`."},
+			"namespace": schema.StringAttribute{Optional: true, Computed: true, Validators: namespaceName(),
+				MarkdownDescription: "Namespace of the ApiClient named by `api_client_name`; the provider's `namespace` when unset."},
+
+			"access_token": schema.StringAttribute{Computed: true, Sensitive: true, MarkdownDescription: "The access token."},
+			"token_type":   schema.StringAttribute{Computed: true, MarkdownDescription: "The token type, such as `Bearer`."},
+			"authorization": schema.StringAttribute{Computed: true, Sensitive: true,
+				MarkdownDescription: "The full `Authorization` header value, such as `Bearer eyJ…`."},
+			"expires_at": schema.StringAttribute{Computed: true, MarkdownDescription: "When the token expires (RFC 3339)."},
+			"headers": schema.MapAttribute{Computed: true, Sensitive: true, ElementType: types.StringType,
+				MarkdownDescription: "Every header an API call needs: `Authorization` and the ApiClient's static headers (such as a subscription key)."},
+			"secret_name": schema.StringAttribute{Computed: true, MarkdownDescription: "The output Secret the token was read from."},
+		},
+	}
+}
+
+func (e *accessToken) Configure(_ context.Context, req ephemeral.ConfigureRequest, resp *ephemeral.ConfigureResponse) {
+	if req.ProviderData == nil {
+		return
+	}
+	c, ok := req.ProviderData.(*clients)
+	if !ok {
+		resp.Diagnostics.AddError("Unexpected provider data", fmt.Sprintf("got %T", req.ProviderData))
+		return
+	}
+	e.c = c
+}
+
+func (e *accessToken) Open(ctx context.Context, req ephemeral.OpenRequest, resp *ephemeral.OpenResponse) {
+	var m accessTokenModel
+	resp.Diagnostics.Append(req.Config.Get(ctx, &m)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	kube, err := e.c.client()
+	if err != nil {
+		resp.Diagnostics.AddError("Cannot connect to the Kubernetes cluster", err.Error())
+		return
+	}
+	ns, name := m.Namespace.ValueString(), m.ApiClientName.ValueString()
+	if id := m.ApiClientID.ValueString(); id != "" {
+		ns, name, _ = strings.Cut(id, "/")
+	}
+	if ns == "" {
+		ns = e.c.namespace
+	}
+	key := ktypes.NamespacedName{Namespace: ns, Name: name}
+	ac := &keyportv1.ApiClient{}
+	if err := kube.Get(ctx, key, ac); err != nil {
+		resp.Diagnostics.AddError("Cannot read the ApiClient", fmt.Sprintf("ApiClient %s: %v", key, err))
+		return
+	}
+	secretName := firstOf(ac.Status.OutputSecretName, outputSecretOf(ac), ac.Name+"-token")
+	s := &corev1.Secret{}
+	if err := kube.Get(ctx, ktypes.NamespacedName{Namespace: ns, Name: secretName}, s); err != nil {
+		if apierrors.IsNotFound(err) {
+			resp.Diagnostics.AddError("The ApiClient has no token yet",
+				fmt.Sprintf("Secret %s/%s does not exist yet: ApiClient %s is not Ready (%s).", ns, secretName, key, readiness(ac)))
+			return
+		}
+		resp.Diagnostics.AddError("Cannot read the token Secret", fmt.Sprintf("Secret %s/%s: %v", ns, secretName, err))
+		return
+	}
+	tok, err := tokensecret.Parse(s.Data)
+	if err != nil {
+		// Parse names keys, never values.
+		resp.Diagnostics.AddError("The token Secret is not usable", fmt.Sprintf("Secret %s/%s: %v", ns, secretName, err))
+		return
+	}
+	if !e.now().Before(tok.ExpiresAt) {
+		resp.Diagnostics.AddError("The token has expired",
+			fmt.Sprintf("The token in Secret %s/%s expired at %s; ApiClient %s: %s.", ns, secretName,
+				tok.ExpiresAt.UTC().Format(time.RFC3339), key, readiness(ac)))
+		return
+	}
+	m.Namespace = types.StringValue(ns)
+	m.AccessToken = types.StringValue(tok.AccessToken)
+	m.TokenType = types.StringValue(tok.TokenType)
+	m.Authorization = types.StringValue(tok.Authorization())
+	m.ExpiresAt = types.StringValue(tok.ExpiresAt.UTC().Format(time.RFC3339))
+	m.Headers = fromStringMap(tok.AllHeaders())
+	m.SecretName = types.StringValue(secretName)
+	resp.Diagnostics.Append(resp.Result.Set(ctx, &m)...)
+}
+
+func outputSecretOf(ac *keyportv1.ApiClient) string {
+	if ac.Spec.Output != nil {
+		return ac.Spec.Output.SecretName
+	}
+	return ""
+}
+
+// readiness describes the ApiClient's Ready condition in words.
+func readiness(ac *keyportv1.ApiClient) string {
+	c := apimeta.FindStatusCondition(ac.Status.Conditions, keyportv1.ConditionReady)
+	if c == nil {
+		return "the operator has not reported on it yet"
+	}
+	return "Ready is " + string(c.Status) + ", " + describe(c)
+}

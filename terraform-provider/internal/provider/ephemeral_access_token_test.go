@@ -1,0 +1,167 @@
+package provider
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/terraform-plugin-go/tfprotov6"
+	"github.com/hashicorp/terraform-plugin-testing/echoprovider"
+	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
+	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
+	"github.com/hashicorp/terraform-plugin-testing/statecheck"
+	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
+	"github.com/hashicorp/terraform-plugin-testing/tfversion"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ktypes "k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	keyportv1 "github.com/keyport-dev/keyport/api/v1alpha1"
+	"github.com/keyport-dev/keyport/shared/tokensecret"
+)
+
+// withEcho adds the echo provider, which puts an ephemeral value into state
+// so that a test can look at it.
+func withEcho() map[string]func() (tfprotov6.ProviderServer, error) {
+	f := newFactories()
+	f["echo"] = echoprovider.NewProviderServer()
+	return f
+}
+
+// readyApiClient creates an ApiClient the way the operator leaves it: Ready,
+// with its token in the output Secret.
+func readyApiClient(t *testing.T, ns, name string, tok tokensecret.Token) {
+	t.Helper()
+	ctx := context.Background()
+	ac := &keyportv1.ApiClient{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}, Spec: keyportv1.ApiClientSpec{
+		TokenURL: "https://login.example.com/token", ClientID: name, Credentials: &keyportv1.CredentialsSource{SecretName: name + "-credentials"}}}
+	if err := env.Client.Create(ctx, ac); err != nil {
+		t.Fatal(err)
+	}
+	writeTokenSecret(t, ns, name+"-token", tok)
+	if err := setStatus(ctx, ac, ac.Generation, func(o client.Object) {
+		o.(*keyportv1.ApiClient).Status.OutputSecretName = name + "-token"
+	}, readyCondition(metav1.ConditionTrue, keyportv1.ReasonTokenRefreshed, "token valid")); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func writeTokenSecret(t *testing.T, ns, name string, tok tokensecret.Token) {
+	t.Helper()
+	data, err := tokensecret.Render(tok, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := env.Client.Create(context.Background(), &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}, Data: data}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestAccAccessToken_ReadsTheOperatorsSecret reads the token the operator
+// keeps in the ApiClient's output Secret, through the echo provider.
+func TestAccAccessToken_ReadsTheOperatorsSecret(t *testing.T) {
+	ns := env.Namespace(t)
+	expires := time.Now().Add(time.Hour).UTC().Truncate(time.Second)
+	readyApiClient(t, ns, "cpu", tokensecret.Token{AccessToken: "eyJ.test-token", TokenType: "Bearer", ExpiresAt: expires,
+		Headers: map[string]string{"Ocp-Apim-Subscription-Key": "sub-key"}})
+	resource.Test(t, resource.TestCase{
+		TerraformVersionChecks:   []tfversion.TerraformVersionCheck{tfversion.SkipBelow(tfversion.Version1_10_0)},
+		ProtoV6ProviderFactories: withEcho(),
+		Steps: []resource.TestStep{{
+			Config: providerConfig(t, ns) + `
+ephemeral "keyport_access_token" "cpu" {
+  api_client_name = "cpu"
+}
+
+provider "echo" {
+  data = ephemeral.keyport_access_token.cpu
+}
+
+resource "echo" "token" {}
+`,
+			ConfigStateChecks: []statecheck.StateCheck{
+				statecheck.ExpectKnownValue("echo.token", tfjsonpath.New("data").AtMapKey("access_token"), knownvalue.StringExact("eyJ.test-token")),
+				statecheck.ExpectKnownValue("echo.token", tfjsonpath.New("data").AtMapKey("authorization"), knownvalue.StringExact("Bearer eyJ.test-token")),
+				statecheck.ExpectKnownValue("echo.token", tfjsonpath.New("data").AtMapKey("expires_at"), knownvalue.StringExact(expires.Format(time.RFC3339))),
+				statecheck.ExpectKnownValue("echo.token", tfjsonpath.New("data").AtMapKey("secret_name"), knownvalue.StringExact("cpu-token")),
+				statecheck.ExpectKnownValue("echo.token", tfjsonpath.New("data").AtMapKey("headers"), knownvalue.MapExact(map[string]knownvalue.Check{
+					"Authorization":             knownvalue.StringExact("Bearer eyJ.test-token"),
+					"Ocp-Apim-Subscription-Key": knownvalue.StringExact("sub-key"),
+				})),
+			},
+		}},
+	})
+}
+
+// TestAccAccessToken_RefusesAnExpiredToken: a token past its expiry is an
+// error that says so, with the ApiClient's condition.
+func TestAccAccessToken_RefusesAnExpiredToken(t *testing.T) {
+	ns := env.Namespace(t)
+	readyApiClient(t, ns, "stale", tokensecret.Token{AccessToken: "old", TokenType: "Bearer", ExpiresAt: time.Now().Add(-time.Minute)})
+	resource.Test(t, resource.TestCase{
+		TerraformVersionChecks:   []tfversion.TerraformVersionCheck{tfversion.SkipBelow(tfversion.Version1_10_0)},
+		ProtoV6ProviderFactories: withEcho(),
+		Steps: []resource.TestStep{{
+			Config: providerConfig(t, ns) + `
+ephemeral "keyport_access_token" "stale" {
+  api_client_name = "stale"
+}
+
+provider "echo" {
+  data = ephemeral.keyport_access_token.stale
+}
+
+resource "echo" "token" {}
+`,
+			ExpectError: wrapped("The token has expired"),
+		}},
+	})
+}
+
+// TestAccAccessToken_WithTheApiClientInTheSameConfiguration: the token of an
+// ApiClient created in the same run is read once the ApiClient is Ready
+// (here the test plays the operator).
+func TestAccAccessToken_WithTheApiClientInTheSameConfiguration(t *testing.T) {
+	ns := env.Namespace(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	go func() {
+		ac, err := eventually(ctx, ktypes.NamespacedName{Namespace: ns, Name: "fresh"}, func() *keyportv1.ApiClient { return &keyportv1.ApiClient{} })
+		if err != nil {
+			return
+		}
+		writeTokenSecret(t, ns, "fresh-token", tokensecret.Token{AccessToken: "fresh-token-value", TokenType: "Bearer", ExpiresAt: time.Now().Add(time.Hour)})
+		_ = setStatus(ctx, ac, ac.Generation, func(o client.Object) {
+			o.(*keyportv1.ApiClient).Status.OutputSecretName = "fresh-token"
+		}, readyCondition(metav1.ConditionTrue, keyportv1.ReasonTokenRefreshed, "token valid"))
+	}()
+	resource.Test(t, resource.TestCase{
+		TerraformVersionChecks:   []tfversion.TerraformVersionCheck{tfversion.SkipBelow(tfversion.Version1_10_0)},
+		ProtoV6ProviderFactories: withEcho(),
+		Steps: []resource.TestStep{{
+			Config: providerConfig(t, ns) + `
+resource "keyport_api_client" "fresh" {
+  name        = "fresh"
+  token_url   = "https://login.example.com/token"
+  client_id   = "fresh"
+  credentials = { secret_name = "fresh-credentials" }
+}
+
+ephemeral "keyport_access_token" "fresh" {
+  # The id is known once the ApiClient exists: the token is read after it.
+  api_client_id = keyport_api_client.fresh.id
+}
+
+provider "echo" {
+  data = ephemeral.keyport_access_token.fresh
+}
+
+resource "echo" "token" {}
+`,
+			ConfigStateChecks: []statecheck.StateCheck{
+				statecheck.ExpectKnownValue("echo.token", tfjsonpath.New("data").AtMapKey("access_token"), knownvalue.StringExact("fresh-token-value")),
+			},
+		}},
+	})
+}
