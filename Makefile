@@ -63,10 +63,23 @@ docs: ## Generate the Terraform provider docs (tfplugindocs, built from the modu
 ##@ Build
 
 .PHONY: build
-build: ## Build the operator and the sandbox into bin/.
+build: ## Build the operator, the sandbox, the provider, the demo and the example workload into bin/.
+	@echo "==> go build: operator, sandbox, terraform provider, demo, example workload"
 	go build -o $(BIN)/keyport-operator ./operator
 	go build -o $(BIN)/keyport-sandbox ./shared/sandbox/cmd/keyport-sandbox
 	go build -o $(BIN)/terraform-provider-keyport ./terraform-provider
+	go build -o $(BIN)/keyport-demo ./demo
+	go build -o $(BIN)/keyport-ingest-example ./examples/ingest
+
+##@ Demo
+
+.PHONY: demo
+demo: build testbin ## Run Keyport locally: control plane, cert-manager, sandbox, operator, examples/demo; Ctrl-C stops it all.
+	$(BIN)/keyport-demo -bin $(BIN) -state-dir $(CURDIR)/.demo
+
+.PHONY: demo-check
+demo-check: build testbin ## The demo scenario unattended; fails when a step fails.
+	$(BIN)/keyport-demo -check -bin $(BIN) -state-dir $(CURDIR)/.demo
 
 ##@ Test
 
@@ -92,6 +105,8 @@ test: lint testbin oidc-deps ## Run every test against the real API server (buil
 	@echo "==> go test ./... (integration tests use $(TESTBIN))"
 	TF_ACC=1 go test -count=1 $(GO_TEST_FLAGS) ./...
 	@$(MAKE) -s fuzz FUZZTIME=$(SMOKE_FUZZTIME)
+	@echo "==> make demo-check (the README's demo, unattended)"
+	@$(MAKE) -s demo-check
 
 # Fuzz targets: package and function. `make test` runs each briefly; `make
 # fuzz` longer (FUZZTIME=10m make fuzz for a soak).

@@ -410,8 +410,8 @@ type ApiClientStatus struct {
 // +kubebuilder:resource:shortName=apic,categories=keyport
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
-// +kubebuilder:printcolumn:name="Expires",type=date,JSONPath=`.status.tokenExpiresAt`
-// +kubebuilder:printcolumn:name="Next-Refresh",type=date,JSONPath=`.status.nextRefreshTime`
+// +kubebuilder:printcolumn:name="Expires",type=string,JSONPath=`.status.tokenExpiresAt`
+// +kubebuilder:printcolumn:name="Next-Refresh",type=string,JSONPath=`.status.nextRefreshTime`
 // +kubebuilder:printcolumn:name="Secret",type=string,JSONPath=`.status.outputSecretName`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type ApiClient struct {

@@ -229,7 +229,7 @@ type M2MCertificateStatus struct {
 // +kubebuilder:resource:shortName=m2mcert,categories=keyport
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Expiring",type=string,JSONPath=`.status.conditions[?(@.type=="ExpiringSoon")].status`
-// +kubebuilder:printcolumn:name="Not-After",type=date,JSONPath=`.status.notAfter`
+// +kubebuilder:printcolumn:name="Not-After",type=string,JSONPath=`.status.notAfter`
 // +kubebuilder:printcolumn:name="Thumbprint",type=string,JSONPath=`.status.sha1Thumbprint`,priority=1
 // +kubebuilder:printcolumn:name="Secret",type=string,JSONPath=`.status.outputSecretName`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`

@@ -120,6 +120,19 @@ func (s *Sandbox) RegisterCertificate(clientID string, cert *x509.Certificate) s
 	return id
 }
 
+// OnboardIngestionChannel creates a customer's ingestion channel owned by
+// clientID, as the platform's onboarding does before the customer declares
+// an IngestionChannel for it.
+func (s *Sandbox) OnboardIngestionChannel(clientID string, c IngestionChannel) {
+	if c.MediaType == "" {
+		c.MediaType = "application/json"
+	}
+	c.Owner = clientID
+	s.store.mu.Lock()
+	defer s.store.mu.Unlock()
+	s.store.ingestion[c.ID] = c
+}
+
 // NotificationChannels lists the registered notification channels.
 func (s *Sandbox) NotificationChannels() []NotificationChannel {
 	s.store.mu.Lock()

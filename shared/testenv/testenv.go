@@ -76,8 +76,20 @@ func NewScheme() (*runtime.Scheme, error) {
 	return s, nil
 }
 
+// Options shape a control plane.
+type Options struct {
+	// DataDir keeps etcd's data there instead of in a temporary folder that
+	// Stop removes (the demo keeps its cluster state under .demo/).
+	DataDir string
+}
+
 // Start starts kube-apiserver and etcd and installs the CRDs.
 func Start() (*Env, error) {
+	return StartWith(Options{})
+}
+
+// StartWith starts a control plane shaped by o.
+func StartWith(o Options) (*Env, error) {
 	root := RepoRoot()
 	certManagerCRDs, err := certManagerCRDDir(root)
 	if err != nil {
@@ -94,6 +106,9 @@ func Start() (*Env, error) {
 		CRDDirectoryPaths:     []string{filepath.Join(root, "config", "crd", "bases"), certManagerCRDs},
 		ErrorIfCRDPathMissing: true,
 		Scheme:                scheme,
+	}
+	if o.DataDir != "" {
+		e.ControlPlane.Etcd = &envtest.Etcd{DataDir: o.DataDir}
 	}
 	if os.Getenv("KEYPORT_TESTENV_VERBOSE") == "1" {
 		e.AttachControlPlaneOutput = true

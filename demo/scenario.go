@@ -1,0 +1,233 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	keyportv1 "github.com/keyport-dev/keyport/api/v1alpha1"
+)
+
+// tokenExpiry is the expiry the operator wrote on a token Secret.
+func (d *demo) tokenExpiry(ctx context.Context, secret string) (string, error) {
+	s := &corev1.Secret{}
+	if err := d.env.Client.Get(ctx, types.NamespacedName{Namespace: namespace, Name: secret}, s); err != nil {
+		return "", err
+	}
+	return s.Annotations[keyportv1.AnnotationExpiresAt], nil
+}
+
+// ingestAcrossRotation mounts the ingestion channel's Secret, runs the
+// example workload against it, waits for the token to rotate and requires
+// every message before and after the rotation to be accepted.
+func (d *demo) ingestAcrossRotation(ctx context.Context) error {
+	ic := &keyportv1.IngestionChannel{}
+	if err := d.env.Client.Get(ctx, types.NamespacedName{Namespace: namespace, Name: "acme-uat"}, ic); err != nil {
+		return err
+	}
+	secret := ic.Status.OutputSecretName
+	mount := filepath.Join(d.state, "mounts", secret)
+	if err := d.mountSecret(ctx, secret, mount); err != nil {
+		return err
+	}
+	caFile := filepath.Join(d.state, "sandbox-ca.crt")
+	if err := os.WriteFile(caFile, d.sandbox.CACertPEM(), 0o644); err != nil {
+		return err
+	}
+	info("Secret %s mounted at %s (kubelet layout: ..data symlink swapped on change)", secret, rel(mount))
+
+	cmd := exec.Command(filepath.Join(d.bin, "keyport-ingest-example"), "-channel-dir", mount, "-ca-file", caFile, "-every", "2s")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	cmd.Stderr = cmd.Stdout
+	if d.workload, err = startProcess(cmd); err != nil {
+		return fmt.Errorf("start the example workload (run `make build` first): %w", err)
+	}
+	info("started %s -channel-dir %s", rel(cmd.Path), rel(mount))
+	tally := &workloadTally{expiries: map[string]int{}}
+	go tally.read(stdout)
+
+	first, err := d.tokenExpiry(ctx, secret)
+	if err != nil {
+		return err
+	}
+	info("current token expires %s; waiting for the operator to rotate it…", first)
+	var second string
+	err = poll(ctx, d.lifetime+time.Minute, "a token rotation", func() (bool, string, error) {
+		second, err = d.tokenExpiry(ctx, secret)
+		return err == nil && second != first, second, nil
+	})
+	if err != nil {
+		return err
+	}
+	info("rotated: the Secret now holds a token expiring %s (the old one was still valid until %s)", second, first)
+	err = poll(ctx, time.Minute, "two messages sent with the new token", func() (bool, string, error) {
+		if d.workload.exited() {
+			return false, "", fmt.Errorf("the example workload exited")
+		}
+		ok, failed, _ := tally.counts(second)
+		if failed > 0 {
+			return false, "", fmt.Errorf("the workload had %d failed requests: %s", failed, tally.lastFailure())
+		}
+		return ok >= 2, fmt.Sprintf("%d with the new token", ok), nil
+	})
+	if err != nil {
+		return err
+	}
+	okOld, _, total := tally.counts(first)
+	okNew, failed, _ := tally.counts(second)
+	if okOld == 0 {
+		return fmt.Errorf("no message was sent with the token from before the rotation")
+	}
+	accepted := 0
+	for _, m := range d.sandbox.Messages() {
+		if m.ChannelID == ingestionChannelID {
+			accepted++
+		}
+	}
+	if accepted < total {
+		return fmt.Errorf("the workload reported %d messages sent, the platform received %d", total, accepted)
+	}
+	info("✔ %d messages accepted by the platform (%d with the old token, %d with the new one), %d failed", total, okOld, okNew, failed)
+	return nil
+}
+
+// workloadTally reads the example workload's output lines:
+//
+//	sent ContainerEvent #3: 202 Accepted (token expires 2026-11-23T08:01:02Z)
+//	send failed: ...
+type workloadTally struct {
+	mu       sync.Mutex
+	expiries map[string]int
+	total    int
+	failed   int
+	failure  string
+}
+
+func (w *workloadTally) read(r io.Reader) {
+	scanner := bufio.NewScanner(r)
+	for scanner.Scan() {
+		line := scanner.Text()
+		info("│ workload: %s", line)
+		w.mu.Lock()
+		switch {
+		case strings.HasPrefix(line, "sent "):
+			if _, exp, ok := strings.Cut(line, "token expires "); ok {
+				w.expiries[strings.TrimSuffix(exp, ")")]++
+				w.total++
+			}
+		case strings.Contains(line, "failed"):
+			w.failed++
+			w.failure = line
+		}
+		w.mu.Unlock()
+	}
+}
+
+// counts: messages sent with the token expiring at expiry, failures, all sent.
+func (w *workloadTally) counts(expiry string) (int, int, int) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.expiries[expiry], w.failed, w.total
+}
+
+func (w *workloadTally) lastFailure() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.failure
+}
+
+// deliverNotification makes the platform send a VisitCreated event and
+// checks that it arrived with the bearer token from the generated Secret.
+func (d *demo) deliverNotification(ctx context.Context) error {
+	nc := &keyportv1.NotificationChannel{}
+	if err := d.env.Client.Get(ctx, types.NamespacedName{Namespace: namespace, Name: "cpu-uat-visits"}, nc); err != nil {
+		return err
+	}
+	generated := nc.Status.GeneratedSecretName
+	if err := d.mountSecret(ctx, generated, filepath.Join(d.state, "mounts", generated)); err != nil {
+		return err
+	}
+	info("channel %q registered at the platform as %s; receiver reads Secret %s from its mount", nc.Spec.ChannelName, nc.Status.ChannelID, generated)
+	deliveries := d.sandbox.Notify(ctx, "VisitCreated", map[string]string{"visitId": "V-1001", "terminal": "DEMO"})
+	if len(deliveries) != 1 {
+		return fmt.Errorf("the platform made %d deliveries of VisitCreated, want 1", len(deliveries))
+	}
+	if del := deliveries[0]; del.Error != "" || del.Status >= 300 {
+		return fmt.Errorf("the platform's delivery failed: status %d %s", del.Status, del.Error)
+	}
+	got := d.receiver.received()
+	if len(got) == 0 || !got[len(got)-1].verified || got[len(got)-1].eventType != "VisitCreated" {
+		return fmt.Errorf("the receiver did not verify the delivery: %+v", got)
+	}
+	info("✔ VisitCreated delivered; its Authorization matched the bearer token in Secret %s", generated)
+	return nil
+}
+
+// leakScan searches everything the demo produced that a person or a tool
+// could read for the secret values it used, raw and base64-encoded.
+func (d *demo) leakScan(ctx context.Context) error {
+	sources := map[string][]byte{}
+	for _, f := range []string{"operator.log", filepath.Join("terraform", "terraform.tfstate")} {
+		data, err := os.ReadFile(filepath.Join(d.state, f))
+		if err != nil {
+			return fmt.Errorf("leak scan: %w", err)
+		}
+		sources[f] = data
+	}
+	var objects strings.Builder
+	if err := d.kubectl(ctx, &objects, nil, "get", "events,apiclients,m2mcertificates,ingestionchannels,notificationchannels", "-n", namespace, "-o", "yaml"); err != nil {
+		return err
+	}
+	sources["events and statuses"] = []byte(objects.String())
+	for name, data := range sources {
+		for secretName, value := range d.secrets {
+			for _, form := range []string{value, base64.StdEncoding.EncodeToString([]byte(value))} {
+				if strings.Contains(string(data), form) {
+					return fmt.Errorf("leak scan: the value of %s appears in %s", secretName, name)
+				}
+			}
+		}
+	}
+	info("✔ none of the %d secret values appears in the operator log, the events, the statuses or the Terraform state", len(d.secrets))
+	return nil
+}
+
+// watchRotations prints each token Secret's new expiry as the operator
+// rotates it, until ctx ends.
+func (d *demo) watchRotations(ctx context.Context) error {
+	last := map[string]string{}
+	for {
+		var acs keyportv1.ApiClientList
+		if err := d.env.Client.List(ctx, &acs); err == nil {
+			for _, ac := range acs.Items {
+				exp, err := d.tokenExpiry(ctx, ac.Status.OutputSecretName)
+				if err != nil || exp == "" {
+					continue
+				}
+				if prev, seen := last[ac.Name]; seen && prev != exp {
+					fmt.Printf("    %s  %-18s rotated: expiry %s → %s\n", time.Now().Format("15:04:05"), ac.Name, prev, exp)
+				}
+				last[ac.Name] = exp
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
+}
