@@ -12,11 +12,15 @@ import (
 	"strings"
 	"time"
 
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/validation"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrlconfig "sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -43,6 +47,10 @@ type options struct {
 	leaderElectionID        string
 	leaderElectionNamespace string
 	watchNamespaces         []string
+	shard                   string
+	// inProcessCopies lets tests run several operators in one process,
+	// which controller-runtime's unique-name check otherwise refuses.
+	inProcessCopies bool
 	macKeySecret            string
 	apiClientWorkers        int
 	zap                     zap.Options
@@ -57,6 +65,8 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.leaderElectionID, "leader-election-id", "keyport-operator.keyport.dev", "name of the leader election Lease")
 	fs.StringVar(&o.leaderElectionNamespace, "leader-election-namespace", "", "namespace of the Lease; defaults to the operator's own")
 	watch := fs.String("watch-namespace", "", "comma-separated namespaces to watch; empty watches all")
+	fs.StringVar(&o.shard, "shard", "",
+		"reconcile only the Keyport resources labelled "+keyportv1.LabelShard+"=<shard>, so that several operator Deployments split the load; empty reconciles all")
 	fs.StringVar(&o.macKeySecret, "mac-key-secret", "keyport-system/keyport-mac-key",
 		"namespace/name of the Secret holding the key for change-detection MACs; created when missing")
 	fs.IntVar(&o.apiClientWorkers, "apiclient-workers", 8, "ApiClients reconciled in parallel")
@@ -69,6 +79,13 @@ func parseFlags(args []string) (options, error) {
 		if ns = strings.TrimSpace(ns); ns != "" {
 			o.watchNamespaces = append(o.watchNamespaces, ns)
 		}
+	}
+	if o.shard != "" {
+		if errs := validation.IsValidLabelValue(o.shard); len(errs) > 0 {
+			return o, fmt.Errorf("--shard must be a label value: %s", strings.Join(errs, "; "))
+		}
+		// Each shard elects its own leader.
+		o.leaderElectionID += "-" + o.shard
 	}
 	if _, _, ok := strings.Cut(o.macKeySecret, "/"); !ok {
 		return o, fmt.Errorf("--mac-key-secret must be namespace/name, got %q", o.macKeySecret)
@@ -113,6 +130,9 @@ func run(ctx context.Context, cfg *rest.Config, o options) error {
 			cacheOpts.DefaultNamespaces[ns] = cache.Config{}
 		}
 	}
+	if o.shard != "" {
+		cacheOpts.ByObject = shardSelectors(o.shard)
+	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                        newScheme(),
 		Cache:                         cacheOpts,
@@ -123,6 +143,7 @@ func run(ctx context.Context, cfg *rest.Config, o options) error {
 		LeaderElectionNamespace:       o.leaderElectionNamespace,
 		LeaderElectionReleaseOnCancel: true,
 		GracefulShutdownTimeout:       ptr(30 * time.Second),
+		Controller:                    ctrlconfig.Controller{SkipNameValidation: ptr(o.inProcessCopies)},
 	})
 	if err != nil {
 		return fmt.Errorf("create manager: %w", err)
@@ -141,7 +162,7 @@ func run(ctx context.Context, cfg *rest.Config, o options) error {
 	if err := setupControllers(mgr, key, o); err != nil {
 		return err
 	}
-	log.Info("starting manager", "leaderElection", o.leaderElect, "watchNamespaces", o.watchNamespaces)
+	log.Info("starting manager", "leaderElection", o.leaderElect, "watchNamespaces", o.watchNamespaces, "shard", o.shard)
 	return mgr.Start(ctx)
 }
 
@@ -174,6 +195,21 @@ func setupControllers(mgr ctrl.Manager, macKey []byte, o options) error {
 		return fmt.Errorf("set up the NotificationChannel controller: %w", err)
 	}
 	return nil
+}
+
+// shardSelectors narrows the cache to one shard's Keyport resources. A
+// resource outside the shard is never in the cache, so no controller of
+// this operator sees it, let alone acts on it; the Secrets and cert-manager
+// Certificates it owns reach a controller only through its owner, which is
+// not there.
+func shardSelectors(shard string) map[client.Object]cache.ByObject {
+	selector := labels.SelectorFromSet(labels.Set{keyportv1.LabelShard: shard})
+	return map[client.Object]cache.ByObject{
+		&keyportv1.ApiClient{}:           {Label: selector},
+		&keyportv1.M2MCertificate{}:      {Label: selector},
+		&keyportv1.IngestionChannel{}:    {Label: selector},
+		&keyportv1.NotificationChannel{}: {Label: selector},
+	}
 }
 
 func ptr[T any](v T) *T { return &v }

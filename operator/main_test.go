@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -15,12 +16,21 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/keyport-dev/keyport/operator/internal/mackey"
+	"github.com/keyport-dev/keyport/shared/sandbox"
 	"github.com/keyport-dev/keyport/shared/testenv"
 )
 
-var env *testenv.Env
+var (
+	env *testenv.Env
+	sb  *sandbox.Sandbox
+)
 
 func TestMain(m *testing.M) {
+	var err error
+	if sb, err = sandbox.Start(sandbox.Config{Seed: 5}); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
 	testenv.Main(m, &env)
 }
 
@@ -58,6 +68,7 @@ func TestOperatorRunsAgainstARealAPIServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	o.inProcessCopies = true
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, env.Config, o) }()

@@ -66,6 +66,10 @@ const (
 	// ManagedByValue is the value of LabelManagedBy on Keyport's Secrets.
 	ManagedByValue = "keyport"
 
+	// LabelShard assigns a Keyport resource to the operator Deployment
+	// started with --shard set to the label's value (see operator --shard).
+	LabelShard = "keyport.dev/shard"
+
 	// LabelApiClient marks an ApiClient's token Secret with the ApiClient's
 	// name, so that channels using the ApiClient follow its rotations.
 	LabelApiClient = "keyport.dev/apiclient"

@@ -178,6 +178,16 @@ func (e *Env) Kubeconfig(dir string) (string, error) {
 	return path, os.WriteFile(path, data, 0o600)
 }
 
+// UserConfig returns a rest.Config for a user with no rights of its own:
+// tests bind roles to it to run code with exactly those permissions.
+func (e *Env) UserConfig(name string, groups ...string) (*rest.Config, error) {
+	user, err := e.env.ControlPlane.AddUser(envtest.User{Name: name, Groups: groups}, nil)
+	if err != nil {
+		return nil, err
+	}
+	return user.Config(), nil
+}
+
 var (
 	rootOnce sync.Once
 	rootDir  string

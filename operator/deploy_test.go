@@ -1,0 +1,233 @@
+package main
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
+
+	keyportv1 "github.com/keyport-dev/keyport/api/v1alpha1"
+	"github.com/keyport-dev/keyport/shared/sandbox"
+	"github.com/keyport-dev/keyport/shared/testenv"
+	"github.com/keyport-dev/keyport/shared/testenv/optest"
+)
+
+// Tests of the operator as it is deployed: with exactly the generated RBAC,
+// scoped to namespaces, and split into shards.
+
+// generatedRole is config/rbac/role.yaml, the ClusterRole `make manifests`
+// generates from the code's markers, under a name unique to the test.
+func generatedRole(t *testing.T, name string) *rbacv1.ClusterRole {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "config", "rbac", "role.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	role := &rbacv1.ClusterRole{}
+	if err := yaml.Unmarshal(data, role); err != nil {
+		t.Fatal(err)
+	}
+	role.Name = name
+	create(t, role)
+	return role
+}
+
+func create(t *testing.T, obj client.Object) {
+	t.Helper()
+	if err := env.Client.Create(context.Background(), obj); err != nil {
+		t.Fatalf("create %T %s: %v", obj, obj.GetName(), err)
+	}
+}
+
+// startOperator runs the operator as main does, with cfg's identity and
+// args, until the test ends.
+func startOperator(t *testing.T, cfg *rest.Config, args ...string) {
+	t.Helper()
+	o, err := parseFlags(append([]string{"--metrics-bind-address", "0", "--health-probe-bind-address", "0"}, args...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.inProcessCopies = true
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, cfg, o) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("the operator stopped with %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Error("the operator did not stop within 30s")
+		}
+	})
+}
+
+// sandboxClient declares an ApiClient of the sandbox in ns, with its
+// credentials Secret and the sandbox's CA.
+func sandboxClient(t *testing.T, ns, name, clientID string, labels map[string]string) {
+	t.Helper()
+	secret := "sb-" + clientID
+	sb.AddClient(sandbox.Client{ID: clientID, Secret: secret})
+	create(t, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name + "-credentials", Namespace: ns},
+		StringData: map[string]string{"client_id": clientID, "client_secret": secret}})
+	ca := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "sandbox-ca", Namespace: ns}, Data: map[string][]byte{"ca.crt": sb.CACertPEM()}}
+	if err := env.Client.Create(context.Background(), ca); err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
+	}
+	create(t, &keyportv1.ApiClient{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: labels}, Spec: keyportv1.ApiClientSpec{
+		TokenURL:    sb.URL() + "/connect/token",
+		Credentials: &keyportv1.CredentialsSource{SecretName: name + "-credentials"},
+		TLS:         &keyportv1.TLSSettings{CABundle: &keyportv1.SecretKeySelector{Name: "sandbox-ca", Key: "ca.crt"}},
+	}})
+}
+
+func waitReady(t *testing.T, ns, name string) {
+	t.Helper()
+	optest.Eventually(t, 30*time.Second, "ApiClient "+name+" Ready", func() (bool, string) {
+		ac := &keyportv1.ApiClient{}
+		if err := env.Client.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: name}, ac); err != nil {
+			return false, err.Error()
+		}
+		c := apimeta.FindStatusCondition(ac.Status.Conditions, keyportv1.ConditionReady)
+		return c != nil && c.Status == metav1.ConditionTrue, describe(c)
+	})
+}
+
+func describe(c *metav1.Condition) string {
+	if c == nil {
+		return "no Ready condition"
+	}
+	return string(c.Status) + " " + c.Reason + ": " + c.Message
+}
+
+// TestScopedOperatorWorksWithTheGeneratedRoleAndNoMore binds the generated
+// ClusterRole to a fresh user only in the watched namespace and the
+// operator's own, the way a namespace-scoped install does, and runs the
+// operator as that user: tokens arrive, and Secrets elsewhere stay out of
+// its reach.
+func TestScopedOperatorWorksWithTheGeneratedRoleAndNoMore(t *testing.T) {
+	watched, system, other := env.Namespace(t), env.Namespace(t), env.Namespace(t)
+	role := generatedRole(t, "keyport-operator-"+watched)
+	user := "keyport-operator-" + watched
+	for _, ns := range []string{watched, system} {
+		create(t, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "keyport-operator", Namespace: ns},
+			RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role.Name},
+			Subjects: []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: user}}})
+	}
+	cfg, err := env.UserConfig(user)
+	if err != nil {
+		t.Fatal(err)
+	}
+	create(t, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "someone-elses", Namespace: other}, StringData: map[string]string{"password": "x"}})
+
+	startOperator(t, cfg, "--watch-namespace", watched, "--leader-election-namespace", system, "--mac-key-secret", system+"/keyport-mac-key")
+	sandboxClient(t, watched, "scoped", "scoped-app", nil)
+	waitReady(t, watched, "scoped")
+
+	as, err := client.New(cfg, client.Options{Scheme: env.Scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = as.Get(context.Background(), types.NamespacedName{Namespace: other, Name: "someone-elses"}, &corev1.Secret{})
+	if !apierrors.IsForbidden(err) {
+		t.Fatalf("the scoped operator's identity read a Secret in a namespace it does not manage: %v", err)
+	}
+	if err := as.List(context.Background(), &corev1.SecretList{}); !apierrors.IsForbidden(err) {
+		t.Fatalf("the scoped operator's identity listed Secrets cluster-wide: %v", err)
+	}
+}
+
+// TestClusterWideOperatorWorksWithTheGeneratedRole is the default install:
+// the generated ClusterRole bound cluster-wide, nothing else.
+func TestClusterWideOperatorWorksWithTheGeneratedRole(t *testing.T) {
+	ns, system := env.Namespace(t), env.Namespace(t)
+	role := generatedRole(t, "keyport-operator-"+ns)
+	user := "keyport-operator-" + ns
+	create(t, &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: user},
+		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role.Name},
+		Subjects: []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: user}}})
+	cfg, err := env.UserConfig(user)
+	if err != nil {
+		t.Fatal(err)
+	}
+	startOperator(t, cfg, "--leader-election-namespace", system, "--leader-election-id", "keyport-"+ns, "--mac-key-secret", system+"/keyport-mac-key")
+	sandboxClient(t, ns, "cluster-wide", "cluster-wide-app", nil)
+	waitReady(t, ns, "cluster-wide")
+}
+
+// TestShardsSplitTheResourcesAndNeverShareOne runs two operators with
+// --shard a and --shard b side by side: each reconciles its own labelled
+// resources, a resource is served by exactly one of them (one token
+// request, not two), and a resource labelled for no running shard is left
+// alone.
+func TestShardsSplitTheResourcesAndNeverShareOne(t *testing.T) {
+	ns := env.Namespace(t)
+	for _, shard := range []string{"a", "b"} {
+		// The API server names whoever writes an object in its
+		// managedFields, from the user agent: that is how the test tells
+		// which operator acted.
+		cfg := rest.CopyConfig(env.Config)
+		cfg.UserAgent = "keyport-shard-" + shard
+		startOperator(t, cfg, "--shard", shard, "--watch-namespace", ns, "--leader-election-namespace", ns, "--mac-key-secret", ns+"/keyport-mac-key")
+	}
+	clients := map[string]string{"in-a-1": "a", "in-a-2": "a", "in-b-1": "b", "in-c": "c"}
+	for name, shard := range clients {
+		sandboxClient(t, ns, name, ns+"-"+name, map[string]string{keyportv1.LabelShard: shard})
+	}
+	for name, shard := range clients {
+		if shard != "c" {
+			waitReady(t, ns, name)
+		}
+	}
+	// Give a second operator every chance to act on the same resources.
+	time.Sleep(3 * time.Second)
+	for name, shard := range clients {
+		ac := &keyportv1.ApiClient{}
+		if err := env.Client.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: name}, ac); err != nil {
+			t.Fatal(err)
+		}
+		token := &corev1.Secret{}
+		_ = env.Client.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: name + "-token"}, token)
+		for _, mf := range append(ac.ManagedFields, token.ManagedFields...) {
+			if strings.HasPrefix(mf.Manager, "keyport-shard-") && mf.Manager != "keyport-shard-"+shard {
+				t.Errorf("%s (shard %s) was written by %s", name, shard, mf.Manager)
+			}
+		}
+		if shard != "c" && !slices.ContainsFunc(ac.ManagedFields, func(mf metav1.ManagedFieldsEntry) bool { return mf.Manager == "keyport-shard-"+shard }) {
+			t.Errorf("%s: its own shard's operator does not appear among its writers", name)
+		}
+	}
+	counters := sb.Counters()
+	for name, shard := range clients {
+		got := counters.Requests(sandbox.EndpointConnectToken, ns+"-"+name)
+		want := 1
+		if shard == "c" {
+			want = 0
+		}
+		if got != want {
+			t.Errorf("%s (shard %s): %d token requests, want %d", name, shard, got, want)
+		}
+	}
+	ac := &keyportv1.ApiClient{}
+	if err := env.Client.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: "in-c"}, ac); err != nil {
+		t.Fatal(err)
+	}
+	if len(ac.Status.Conditions) != 0 {
+		t.Errorf("a resource of a shard nobody runs was reconciled: %+v", ac.Status.Conditions)
+	}
+}
