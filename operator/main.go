@@ -50,10 +50,10 @@ type options struct {
 	shard                   string
 	// inProcessCopies lets tests run several operators in one process,
 	// which controller-runtime's unique-name check otherwise refuses.
-	inProcessCopies bool
-	macKeySecret            string
-	apiClientWorkers        int
-	zap                     zap.Options
+	inProcessCopies  bool
+	macKeySecret     string
+	apiClientWorkers int
+	zap              zap.Options
 }
 
 func parseFlags(args []string) (options, error) {
