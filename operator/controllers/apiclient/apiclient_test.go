@@ -356,6 +356,39 @@ func TestPlatformFaultsKeepTheTokenAndSayWhy(t *testing.T) {
 	}
 }
 
+// TestReadyTurnsFalseWhenTheTokenRunsOutDuringAnOutage: the platform is
+// down and asks (Retry-After) for a wait longer than the token has left.
+// The token stays in the Secret until it expires, and Ready turns False at
+// that moment, not only at the next attempt.
+func TestReadyTurnsFalseWhenTheTokenRunsOutDuringAnOutage(t *testing.T) {
+	down := shortSandbox(t)
+	ns := setup(t)
+	create(t, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "short-ca", Namespace: ns}, Data: map[string][]byte{"ca.crt": down.CACertPEM()}})
+	startOperator(t, ns, nil)
+	spec := shortLived()
+	spec.TokenURL = down.URL() + "/connect/token"
+	ac := newApiClient(ns, "outage", spec)
+	ac.Spec.TLS.CABundle.Name = "short-ca"
+	create(t, ac)
+	waitReady(t, ns, "outage")
+	tok, _, _ := tokenIn(t, ns, "outage-token")
+
+	down.SetFault(sandbox.EndpointConnectToken, sandbox.Fault{OutageUntil: time.Now().Add(2 * time.Minute)})
+	eventually(t, 25*time.Second, "Degraded while the token is still valid", func() (bool, string) {
+		ac := get(t, ns, "outage", &keyportv1.ApiClient{})
+		degraded, _, _ := condition(ac, keyportv1.ConditionDegraded)
+		ready, _, _ := condition(ac, keyportv1.ConditionReady)
+		return degraded == metav1.ConditionTrue && ready == metav1.ConditionTrue, describe(ac)
+	})
+	time.Sleep(time.Until(tok.ExpiresAt))
+	eventually(t, 3*time.Second, "Ready=False once the token expired, for the reason the platform gave", func() (bool, string) {
+		ac := get(t, ns, "outage", &keyportv1.ApiClient{})
+		ready, reason, _ := condition(ac, keyportv1.ConditionReady)
+		_, failure, _ := condition(ac, keyportv1.ConditionDegraded)
+		return ready == metav1.ConditionFalse && reason == failure && reason != keyportv1.ReasonTokenRefreshed, describe(ac)
+	})
+}
+
 func TestWrongCredentialsAreReported(t *testing.T) {
 	ns := setup(t)
 	startOperator(t, ns, nil)

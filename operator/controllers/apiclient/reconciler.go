@@ -18,6 +18,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/record"
@@ -158,7 +159,8 @@ func (r *Reconciler) reconcile(ctx context.Context, ac *keyportv1.ApiClient) (ct
 		setCondition(ac, keyportv1.ConditionDegraded, metav1.ConditionFalse, keyportv1.ReasonSuspended, "suspended by the user")
 		return ctrl.Result{}, nil
 	case wait:
-		return ctrl.Result{RequeueAfter: d.requeueAt.Sub(now)}, nil
+		r.reportWaiting(ac, stored, now)
+		return requeueAt(now, earliest(d.requeueAt, validUntil(stored, now))), nil
 	case keep:
 		if err := r.ensureSecret(ctx, ac, *stored); err != nil {
 			return ctrl.Result{}, err
@@ -315,7 +317,48 @@ func (r *Reconciler) handleFailure(ctx context.Context, ac *keyportv1.ApiClient,
 	ac.Status.NextRefreshTime = &metav1.Time{Time: retryAt}
 	nextRefresh.WithLabelValues(ac.Namespace, ac.Name).Set(float64(retryAt.Unix()))
 	log.FromContext(ctx).Info("token refresh failed", "reason", reason, "failures", failures, "retryAt", retryAt.Format(time.RFC3339))
-	return ctrl.Result{RequeueAfter: retryAt.Sub(now)}, nil
+	// Look again when the current token expires, if that comes first (a
+	// Retry-After past it, say), so that Ready turns False on time.
+	return requeueAt(now, earliest(retryAt, validUntil(stored, now))), nil
+}
+
+// reportWaiting keeps the conditions true while a retry waits out its
+// backoff: once the token the Secret holds has expired, the ApiClient is no
+// longer Ready, for the reason the last attempt failed.
+func (r *Reconciler) reportWaiting(ac *keyportv1.ApiClient, stored *issuedToken, now time.Time) {
+	if tokenValid(stored, now) == metav1.ConditionTrue {
+		return
+	}
+	ready := apimeta.FindStatusCondition(ac.Status.Conditions, keyportv1.ConditionReady)
+	if ready == nil || ready.Status != metav1.ConditionTrue {
+		return
+	}
+	reason, message := keyportv1.ReasonTokenEndpointUnreachable, "no new token could be obtained"
+	if degraded := apimeta.FindStatusCondition(ac.Status.Conditions, keyportv1.ConditionDegraded); degraded != nil && degraded.Status == metav1.ConditionTrue {
+		reason, message = degraded.Reason, degraded.Message
+	}
+	expired := "the output Secret holds no token"
+	if stored != nil {
+		expired = "the token in the output Secret expired at " + stored.token.ExpiresAt.UTC().Format(time.RFC3339)
+	}
+	setCondition(ac, keyportv1.ConditionReady, metav1.ConditionFalse, reason, expired+"; retrying: "+message)
+}
+
+// validUntil is the stored token's expiry while it is still valid, zero
+// otherwise.
+func validUntil(t *issuedToken, now time.Time) time.Time {
+	if tokenValid(t, now) == metav1.ConditionTrue {
+		return t.token.ExpiresAt
+	}
+	return time.Time{}
+}
+
+// earliest is the earlier of two times, ignoring zero ones.
+func earliest(a, b time.Time) time.Time {
+	if a.IsZero() || (!b.IsZero() && b.Before(a)) {
+		return b
+	}
+	return a
 }
 
 // checkRevocation probes whether the platform revoked the previous token
