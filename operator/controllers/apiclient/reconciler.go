@@ -180,17 +180,23 @@ func (r *Reconciler) reconcile(ctx context.Context, ac *keyportv1.ApiClient) (ct
 	if err != nil {
 		return r.handleFailure(ctx, ac, stored, inputsMAC, now, err)
 	}
-	fresh, err := r.requestToken(ctx, ac, in, hc, bundle)
+	reqCtx, cancel := requestContext(ctx, stored, now)
+	fresh, err := r.requestToken(reqCtx, ac, in, hc, bundle)
+	cancel()
 	if err != nil {
-		return r.handleFailure(ctx, ac, stored, inputsMAC, now, err)
+		// Judged at the time the call ended: the token may have expired
+		// while it hung.
+		return r.handleFailure(ctx, ac, stored, inputsMAC, r.Now(), err)
 	}
 	fresh.inputsMAC = inputsMAC
 	fresh.handledForce = ac.Annotations[keyportv1.AnnotationRefresh]
+	// Remembered before the write: if the API server is away, the retry
+	// writes this token instead of asking the platform for another.
+	r.issued.Store(ac.UID, *fresh)
+	r.failures.Delete(ac.UID)
 	if err := r.ensureSecret(ctx, ac, *fresh); err != nil {
 		return ctrl.Result{}, err
 	}
-	r.issued.Store(ac.UID, *fresh)
-	r.failures.Delete(ac.UID)
 	if p := ac.Spec.RevocationProbe; p != nil && stored != nil && now.Before(stored.token.ExpiresAt) {
 		r.checkRevocation(ctx, ac, hc, p.URL, stored.token, fresh.token)
 	}
@@ -222,20 +228,33 @@ func (r *Reconciler) readOutput(ctx context.Context, ac *keyportv1.ApiClient) (*
 }
 
 // recoverFromMemory uses the last token this process issued when the Secret
-// lost it (deleted or edited), so that a repair costs no token request.
+// lost it (deleted or edited) or never received it (the API server was away
+// when it was written), so that neither costs a token request.
 func (r *Reconciler) recoverFromMemory(ac *keyportv1.ApiClient, stored *issuedToken, inputsMAC string, now time.Time) *issuedToken {
-	if stored != nil {
-		return stored
-	}
 	v, ok := r.issued.Load(ac.UID)
 	if !ok {
-		return nil
+		return stored
 	}
 	t := v.(issuedToken)
 	if t.inputsMAC != inputsMAC || !now.Before(t.token.ExpiresAt) {
-		return nil
+		return stored
+	}
+	if stored != nil && !t.token.ExpiresAt.After(stored.token.ExpiresAt) {
+		return stored
 	}
 	return &t
+}
+
+// requestContext bounds a token request by the current token's life: a
+// call still hanging when that token expires is given up then, so that the
+// conditions say so at once and the retry starts, instead of both waiting
+// for the client timeout.
+func requestContext(ctx context.Context, stored *issuedToken, now time.Time) (context.Context, context.CancelFunc) {
+	until := validUntil(stored, now)
+	if until.IsZero() {
+		return ctx, func() {}
+	}
+	return context.WithDeadline(ctx, until)
 }
 
 // connection returns the HTTP client and the decoded client certificate for

@@ -2,11 +2,13 @@ package apiclient
 
 import (
 	"context"
+	"time"
 
 	"golang.org/x/time/rate"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/workqueue"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -68,7 +70,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	}
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("apiclient").
-		WithOptions(controller.Options{MaxConcurrentReconciles: workers}).
+		WithOptions(controller.Options{MaxConcurrentReconciles: workers, RateLimiter: apiErrorBackoff()}).
 		// Spec changes and the refresh annotation; status writes are ours.
 		For(&keyportv1.ApiClient{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		Owns(&corev1.Secret{}).
@@ -105,3 +107,16 @@ func (r *Reconciler) referrers(index string) handler.MapFunc {
 }
 
 func rateLimit(perSecond float64) rate.Limit { return rate.Limit(perSecond) }
+
+// apiErrorBackoff paces retries after Kubernetes API errors (platform
+// failures have their own backoff, bounded by the token's expiry). The
+// default grows to 16 minutes per item; here it stops at 5 seconds, so that
+// tokens obtained while the API server or etcd was away reach their Secrets
+// moments after it is back, before the previous token expires. The shared
+// bucket still keeps a thousand failing clients from hammering it.
+func apiErrorBackoff() workqueue.TypedRateLimiter[reconcile.Request] {
+	return workqueue.NewTypedMaxOfRateLimiter(
+		workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](100*time.Millisecond, 5*time.Second),
+		&workqueue.TypedBucketRateLimiter[reconcile.Request]{Limiter: rate.NewLimiter(rate.Limit(50), 500)},
+	)
+}
