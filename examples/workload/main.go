@@ -1,6 +1,8 @@
 // Command workload is the smallest correct consumer of a Keyport token
-// Secret: it reads the mounted files on every request, so a rotated token is
-// picked up as soon as the kubelet has synced the volume, without a restart.
+// Secret: an HTTP client whose transport (shared/tokenfile) sets the mounted
+// token and headers on every request, so a rotated token is used as soon as
+// the kubelet has synced the volume, without a restart. call.sh does the same
+// with curl.
 //
 // Mount the ApiClient's output Secret as a volume (not as environment
 // variables and not with subPath: those never update):
@@ -13,58 +15,37 @@
 package main
 
 import (
-	"encoding/json"
 	"flag"
-	"fmt"
 	"io"
 	"log"
 	"net/http"
-	"os"
-	"path/filepath"
 	"time"
-)
 
-// headers reads headers.json: Authorization plus every static header the
-// platform wants (a subscription key, say).
-func headers(dir string) (map[string]string, error) {
-	data, err := os.ReadFile(filepath.Join(dir, "headers.json"))
-	if err != nil {
-		return nil, fmt.Errorf("read the token Secret: %w", err)
-	}
-	var h map[string]string
-	if err := json.Unmarshal(data, &h); err != nil {
-		return nil, fmt.Errorf("headers.json is not a JSON object: %w", err)
-	}
-	return h, nil
-}
+	"github.com/keyport-dev/keyport/shared/tokenfile"
+)
 
 func main() {
 	dir := flag.String("token-dir", "/var/run/keyport/token", "where the token Secret is mounted")
 	url := flag.String("url", "", "API URL to call")
 	every := flag.Duration("every", 30*time.Second, "time between calls")
 	flag.Parse()
-	client := &http.Client{Timeout: 15 * time.Second}
+	client := newClient(*dir, nil)
 	for {
-		if err := call(client, *dir, *url); err != nil {
-			log.Print(err)
+		if err := call(client, *url); err != nil {
+			log.Print(err) // never contains the token
 		}
 		time.Sleep(*every)
 	}
 }
 
-func call(client *http.Client, dir, url string) error {
-	h, err := headers(dir) // on every request: the file changes on rotation
-	if err != nil {
-		return err
-	}
-	req, err := http.NewRequest(http.MethodGet, url, nil)
-	if err != nil {
-		return err
-	}
-	for k, v := range h {
-		req.Header.Set(k, v)
-	}
-	resp, err := client.Do(req)
+// newClient's requests carry Authorization and headers.json's static
+// headers (a subscription key, say) as mounted when each request is sent.
+func newClient(dir string, base http.RoundTripper) *http.Client {
+	return &http.Client{Transport: tokenfile.New(dir).RoundTripper(base), Timeout: 15 * time.Second}
+}
+
+func call(client *http.Client, url string) error {
+	resp, err := client.Get(url)
 	if err != nil {
 		return err
 	}
