@@ -46,6 +46,9 @@ type options struct {
 	leaderElect             bool
 	leaderElectionID        string
 	leaderElectionNamespace string
+	leaseDuration           time.Duration
+	renewDeadline           time.Duration
+	retryPeriod             time.Duration
 	watchNamespaces         []string
 	shard                   string
 	// inProcessCopies lets tests run several operators in one process,
@@ -64,6 +67,10 @@ func parseFlags(args []string) (options, error) {
 	fs.BoolVar(&o.leaderElect, "leader-elect", true, "elect a leader so that only one replica reconciles")
 	fs.StringVar(&o.leaderElectionID, "leader-election-id", "keyport-operator.keyport.dev", "name of the leader election Lease")
 	fs.StringVar(&o.leaderElectionNamespace, "leader-election-namespace", "", "namespace of the Lease; defaults to the operator's own")
+	fs.DurationVar(&o.leaseDuration, "leader-elect-lease-duration", 15*time.Second,
+		"how long standby replicas wait before taking over from a leader that stopped renewing; a shorter one fails over faster at more API calls")
+	fs.DurationVar(&o.renewDeadline, "leader-elect-renew-deadline", 10*time.Second, "how long the leader keeps retrying to renew before it gives up leading")
+	fs.DurationVar(&o.retryPeriod, "leader-elect-retry-period", 2*time.Second, "time between leader election attempts")
 	watch := fs.String("watch-namespace", "", "comma-separated namespaces to watch; empty watches all")
 	fs.StringVar(&o.shard, "shard", "",
 		"reconcile only the Keyport resources labelled "+keyportv1.LabelShard+"=<shard>, so that several operator Deployments split the load; empty reconciles all")
@@ -79,6 +86,9 @@ func parseFlags(args []string) (options, error) {
 		if ns = strings.TrimSpace(ns); ns != "" {
 			o.watchNamespaces = append(o.watchNamespaces, ns)
 		}
+	}
+	if !(o.retryPeriod < o.renewDeadline && o.renewDeadline < o.leaseDuration) {
+		return o, fmt.Errorf("leader election needs --leader-elect-retry-period < --leader-elect-renew-deadline < --leader-elect-lease-duration")
 	}
 	if o.shard != "" {
 		if errs := validation.IsValidLabelValue(o.shard); len(errs) > 0 {
@@ -142,6 +152,9 @@ func run(ctx context.Context, cfg *rest.Config, o options) error {
 		LeaderElectionID:              o.leaderElectionID,
 		LeaderElectionNamespace:       o.leaderElectionNamespace,
 		LeaderElectionReleaseOnCancel: true,
+		LeaseDuration:                 &o.leaseDuration,
+		RenewDeadline:                 &o.renewDeadline,
+		RetryPeriod:                   &o.retryPeriod,
 		GracefulShutdownTimeout:       ptr(30 * time.Second),
 		Controller:                    ctrlconfig.Controller{SkipNameValidation: ptr(o.inProcessCopies)},
 	})

@@ -93,6 +93,24 @@ type Backoff struct {
 	Initial time.Duration
 	// Max delay between attempts. Default 5 min.
 	Max time.Duration
+	// MaxWithoutToken caps the delay once no valid token is left and the
+	// failure may pass (an outage, not bad credentials): the workloads fail
+	// already, so the first moment the platform is back counts; the
+	// per-endpoint rate limit still protects the platform. Default 15 s.
+	MaxWithoutToken time.Duration
+}
+
+// WithoutToken is the backoff to use while no valid token is left after a
+// failure that may pass.
+func (b Backoff) WithoutToken() Backoff {
+	limit := b.MaxWithoutToken
+	if limit <= 0 {
+		limit = 15 * time.Second
+	}
+	if b.Max <= 0 || b.Max > limit {
+		b.Max = limit
+	}
+	return b
 }
 
 // RetryAt returns when to try again after the given number of consecutive

@@ -90,6 +90,19 @@ func TestRetryAt(t *testing.T) {
 		{"without a token the backoff alone decides", 30, 0, time.Time{}, 2 * time.Minute, 0, 150 * time.Second},
 		{"after expiry the backoff alone decides", 30, 0, t0.Add(-time.Minute), 2 * time.Minute, 0, 150 * time.Second},
 	}
+	outage := b.WithoutToken()
+	if d := outage.RetryAt(t0, 30, 0, time.Time{}, 0, 0.99).Sub(t0); d > 15*time.Second || d < 7*time.Second {
+		t.Errorf("without a token, an outage's retries come within 15s; got %v", d)
+	}
+	if d := outage.RetryAt(t0, 1, 0, time.Time{}, 0, 0).Sub(t0); d != 500*time.Millisecond {
+		t.Errorf("without a token, the first retry still comes quickly; got %v", d)
+	}
+	if d := outage.RetryAt(t0, 30, time.Minute, time.Time{}, 0, 0).Sub(t0); d != time.Minute {
+		t.Errorf("without a token, Retry-After is still honoured; got %v", d)
+	}
+	if got := (Backoff{Max: 5 * time.Second}).WithoutToken().Max; got != 5*time.Second {
+		t.Errorf("a Max below the cap stays; got %v", got)
+	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			got := b.RetryAt(t0, tc.failures, tc.retryAfter, tc.expires, tc.budget, tc.jitter)

@@ -329,7 +329,11 @@ func (r *Reconciler) handleFailure(ctx context.Context, ac *keyportv1.ApiClient,
 	if errors.As(err, &te) {
 		retryAfter = te.RetryAfter
 	}
-	retryAt := r.Backoff.RetryAt(now, failures, retryAfter, expiryOf(stored), policyOf(&ac.Spec).PropagationBudget, r.Jitter())
+	backoff := r.Backoff
+	if te != nil && te.Retryable() && tokenValid(stored, now) == metav1.ConditionFalse {
+		backoff = backoff.WithoutToken()
+	}
+	retryAt := backoff.RetryAt(now, failures, retryAfter, expiryOf(stored), policyOf(&ac.Spec).PropagationBudget, r.Jitter())
 	r.failures.Store(ac.UID, failureState{retryAt: retryAt, inputsMAC: inputsMAC})
 	reason, message := failureReason(err)
 	r.reportFailure(ac, stored, now, reason, message)

@@ -15,60 +15,18 @@ import (
 
 	keyportv1 "github.com/keyport-dev/keyport/api/v1alpha1"
 	"github.com/keyport-dev/keyport/shared/certs"
+	"github.com/keyport-dev/keyport/shared/dialect"
 	"github.com/keyport-dev/keyport/shared/outbound"
 	"github.com/keyport-dev/keyport/shared/token"
 )
 
 // tokenRequest turns the gathered inputs into the shared auth code's request.
 func tokenRequest(ac *keyportv1.ApiClient, in *inputs, bundle *certs.Bundle) token.Request {
-	d := in.dialect
-	req := token.Request{
-		URL:             ac.Spec.TokenURL,
-		Method:          string(d.Method),
-		ClientID:        in.clientID,
-		ClientSecret:    in.clientSecret,
-		Username:        in.username,
-		Password:        in.password,
-		Scopes:          d.Scopes(&ac.Spec),
-		Params:          ac.Spec.ExtraParameters,
-		APIHeaders:      in.headers,
-		DefaultLifetime: d.DefaultLifetime,
+	c := dialect.Credentials{ClientID: in.clientID, ClientSecret: in.clientSecret, Username: in.username, Password: in.password, Headers: in.headers}
+	if bundle != nil {
+		c.Key, c.Certificate = bundle.Key, bundle.Leaf
 	}
-	switch d.BodyEncoding {
-	case keyportv1.BodyJSON:
-		req.Encoding = token.JSON
-	case keyportv1.BodyNone:
-		req.Encoding = token.NoBody
-	}
-	switch d.GrantType {
-	case keyportv1.GrantClientCredentials:
-		req.GrantType = token.GrantClientCredentials
-	case keyportv1.GrantPassword:
-		req.GrantType = token.GrantPassword
-	case keyportv1.GrantNone:
-		req.GrantType = token.GrantNone
-	}
-	switch d.ClientAuthentication {
-	case keyportv1.ClientSecretPost:
-		req.ClientAuth = token.ClientSecretPost
-	case keyportv1.ClientSecretBasic:
-		req.ClientAuth = token.ClientSecretBasic
-	case keyportv1.ClientSecretBasicRaw:
-		req.ClientAuth = token.ClientSecretBasicRaw
-	case keyportv1.TLSClientAuth:
-		req.ClientAuth = token.TLSClientAuth
-	case keyportv1.PrivateKeyJWT:
-		req.ClientAuth = token.PrivateKeyJWT
-	case keyportv1.NoClientAuthentication:
-		req.ClientAuth = token.NoClientAuth
-	}
-	if bundle != nil && d.ClientAuthentication == keyportv1.PrivateKeyJWT {
-		req.Assertion = token.Assertion{Key: bundle.Key, Certificate: bundle.Leaf}
-		if a := ac.Spec.Assertion; a != nil {
-			req.Assertion.Audience, req.Assertion.Algorithm = a.Audience, string(a.Algorithm)
-		}
-	}
-	return req
+	return in.dialect.Request(&ac.Spec, c)
 }
 
 // httpClients shares one HTTP client (and so its connection pool) among all
