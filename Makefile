@@ -39,7 +39,7 @@ fmt: ## Format the code.
 	gofmt -w $$(git ls-files '*.go')
 
 .PHONY: lint
-lint: verify-generated ## gofmt, go vet and the stale-generated-files check.
+lint: verify-generated verify-docs ## gofmt, go vet and the stale-generated-files checks.
 	@unformatted=$$(gofmt -l $$(git ls-files --cached --others --exclude-standard '*.go')); \
 	if [ -n "$$unformatted" ]; then echo "gofmt would change:"; echo "$$unformatted"; exit 1; fi
 	go vet ./...
@@ -56,6 +56,10 @@ verify-generated: ## Fail when generated files do not match the code.
 	  echo "Run 'make manifests generate' and commit the result."; exit 1; \
 	fi
 
+.PHONY: verify-docs
+verify-docs: ## Fail when terraform-provider/docs does not match the provider's schema and examples/.
+	terraform-provider/gen-docs.sh --check
+
 .PHONY: docs
 docs: ## Generate the Terraform provider docs (tfplugindocs, built from the module proxy) into terraform-provider/docs.
 	terraform-provider/gen-docs.sh
@@ -70,6 +74,12 @@ build: ## Build the operator, the sandbox, the provider, the demo and the exampl
 	go build -o $(BIN)/terraform-provider-keyport ./terraform-provider
 	go build -o $(BIN)/keyport-demo ./demo
 	go build -o $(BIN)/keyport-ingest-example ./examples/ingest
+
+IMG ?= keyport-operator:dev
+
+.PHONY: docker-build
+docker-build: ## Build the operator image (needs a Docker engine).
+	docker build -t $(IMG) .
 
 ##@ Demo
 
@@ -103,7 +113,7 @@ $(OIDC_PEER)/node_modules/.package-lock.json: $(OIDC_PEER)/package-lock.json
 .PHONY: test
 test: lint testbin oidc-deps ## Run every test against the real API server (builds what is missing).
 	@echo "==> go test ./... (integration tests use $(TESTBIN))"
-	TF_ACC=1 go test -count=1 $(GO_TEST_FLAGS) ./...
+	TF_ACC=1 go test -count=1 -timeout 30m $(GO_TEST_FLAGS) ./...
 	@$(MAKE) -s fuzz FUZZTIME=$(SMOKE_FUZZTIME)
 	@echo "==> make demo-check (the README's demo, unattended)"
 	@$(MAKE) -s demo-check
@@ -121,6 +131,18 @@ fuzz: ## Run every fuzz target for FUZZTIME each.
 	  echo "==> fuzz $$fn in $$pkg for $(FUZZTIME)"; \
 	  go test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
 	done
+
+##@ Reliability
+
+SOAK_CLIENTS ?= 300
+SOAK_LIFETIME ?= 60s
+SOAK_DURATION ?= 20m
+SOAK_REPORT ?= $(CURDIR)/soak-report.md
+
+.PHONY: soak
+soak: testbin ## The long fault soak (SOAK_CLIENTS, SOAK_LIFETIME, SOAK_DURATION); the report goes to SOAK_REPORT for RELIABILITY.md.
+	KEYPORT_SOAK_CLIENTS=$(SOAK_CLIENTS) KEYPORT_SOAK_LIFETIME=$(SOAK_LIFETIME) KEYPORT_SOAK_DURATION=$(SOAK_DURATION) KEYPORT_SOAK_REPORT=$(SOAK_REPORT) \
+	  go test -count=1 -run '^TestSoak$$' -v -timeout 3h ./soak/
 
 ##@ Benchmarks
 

@@ -133,6 +133,17 @@ func (s *Sandbox) OnboardIngestionChannel(clientID string, c IngestionChannel) {
 	s.store.ingestion[c.ID] = c
 }
 
+// CertificateRegistrations lists the registered client certificates.
+func (s *Sandbox) CertificateRegistrations() []CertificateRegistration {
+	s.store.mu.Lock()
+	defer s.store.mu.Unlock()
+	out := make([]CertificateRegistration, 0, len(s.store.certificates))
+	for _, c := range s.store.certificates {
+		out = append(out, c)
+	}
+	return out
+}
+
 // NotificationChannels lists the registered notification channels.
 func (s *Sandbox) NotificationChannels() []NotificationChannel {
 	s.store.mu.Lock()

@@ -178,6 +178,24 @@ func (e *Env) Kubeconfig(dir string) (string, error) {
 	return path, os.WriteFile(path, data, 0o600)
 }
 
+// RestartEtcd stops etcd and starts it again on the same address with the
+// same data, as a crash and restart of the datastore would. The API server
+// keeps running and answers with errors in between.
+func (e *Env) RestartEtcd(down time.Duration) error {
+	etcd := e.env.ControlPlane.Etcd
+	if etcd.DataDir == "" {
+		return fmt.Errorf("RestartEtcd needs a control plane started with Options.DataDir, or the data would be lost")
+	}
+	if err := etcd.Stop(); err != nil {
+		return fmt.Errorf("stop etcd: %w", err)
+	}
+	time.Sleep(down)
+	if err := etcd.Start(); err != nil {
+		return fmt.Errorf("start etcd again: %w", err)
+	}
+	return nil
+}
+
 // UserConfig returns a rest.Config for a user with no rights of its own:
 // tests bind roles to it to run code with exactly those permissions.
 func (e *Env) UserConfig(name string, groups ...string) (*rest.Config, error) {
