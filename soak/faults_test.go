@@ -164,12 +164,12 @@ func (h *harness) runFault(f fault) {
 	}
 	over := time.Now()
 	bound := 2*h.cfg.lifetime + time.Minute
-	first, err := h.waitHealthy(bound)
+	last, err := h.waitHealthy(bound)
 	if err != nil {
 		h.current.err = err.Error()
 	}
 	h.current.recovered = time.Since(over).Round(100 * time.Millisecond)
-	h.t.Logf("%s   healthy again after %v (at first: %s)", time.Now().Format("15:04:05"), h.current.recovered, first)
+	h.t.Logf("%s   healthy again after %v (last problem: %s)", time.Now().Format("15:04:05"), h.current.recovered, last)
 	h.records = append(h.records, *h.current)
 }
 

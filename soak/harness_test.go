@@ -252,21 +252,19 @@ func (h *harness) anyLeader() bool {
 	return false
 }
 
-// waitHealthy waits until healthy, and returns what was wrong when it
-// first looked.
+// waitHealthy waits until healthy, and returns what was wrong last before
+// it was.
 func (h *harness) waitHealthy(within time.Duration) (string, error) {
 	deadline := time.Now().Add(within)
-	first := ""
+	last := ""
 	for {
 		ok, state := h.healthy()
 		if ok {
-			return first, nil
+			return last, nil
 		}
-		if first == "" {
-			first = state
-		}
+		last = state
 		if time.Now().After(deadline) {
-			return first, fmt.Errorf("not healthy within %v: %s", within, state)
+			return last, fmt.Errorf("not healthy within %v: %s", within, state)
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
