@@ -151,9 +151,10 @@ BENCH_LIFETIME ?= 60s
 BENCH_LIFETIMES ?= 3
 
 .PHONY: bench
-bench: testbin ## Run N ApiClients against the sandbox and print the figures of ARCHITECTURE §8.
+bench: testbin ## Run N ApiClients against the sandbox and print the figures of ARCHITECTURE §8, then the shard split.
 	KEYPORT_BENCH_SIZES=$(BENCH_SIZES) KEYPORT_BENCH_LIFETIME=$(BENCH_LIFETIME) KEYPORT_BENCH_LIFETIMES=$(BENCH_LIFETIMES) \
 	  go test -run '^$$' -bench BenchmarkApiClients -benchtime 1x -timeout 2h ./operator/controllers/apiclient/
+	go test -run '^$$' -bench BenchmarkShardSplit -benchtime 1x -timeout 30m ./operator/
 
 $(CONTROLLER_GEN):
 	@echo "==> building controller-gen $(CONTROLLER_TOOLS_VERSION) from the Go module proxy"

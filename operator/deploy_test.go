@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -230,4 +232,95 @@ func TestShardsSplitTheResourcesAndNeverShareOne(t *testing.T) {
 	if len(ac.Status.Conditions) != 0 {
 		t.Errorf("a resource of a shard nobody runs was reconciled: %+v", ac.Status.Conditions)
 	}
+}
+
+// BenchmarkShardSplit runs N ApiClients labelled round-robin for two shards
+// and two operators started with --shard a and --shard b, and prints how the
+// work split: ApiClients served, token requests and token Secret writes per
+// shard (attributed through the API server's managedFields, by user agent).
+// make bench runs it; KEYPORT_BENCH_SHARD_N sets N (default 400).
+func BenchmarkShardSplit(b *testing.B) {
+	n := 400
+	if v := os.Getenv("KEYPORT_BENCH_SHARD_N"); v != "" {
+		var err error
+		if n, err = strconv.Atoi(v); err != nil || n < 2 {
+			b.Fatalf("KEYPORT_BENCH_SHARD_N must be a number of at least 2, got %q", v)
+		}
+	}
+	ns := env.Namespace(b)
+	shards := []string{"a", "b"}
+	for _, shard := range shards {
+		cfg := rest.CopyConfig(env.Config)
+		cfg.UserAgent = "keyport-shard-" + shard
+		o, err := parseFlags([]string{"--metrics-bind-address", "0", "--health-probe-bind-address", "0", "--shard", shard,
+			"--watch-namespace", ns, "--leader-election-namespace", ns, "--mac-key-secret", ns + "/keyport-mac-key"})
+		if err != nil {
+			b.Fatal(err)
+		}
+		o.inProcessCopies = true
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- run(ctx, cfg, o) }()
+		b.Cleanup(func() { cancel(); <-done })
+	}
+	ca := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "sandbox-ca", Namespace: ns}, Data: map[string][]byte{"ca.crt": sb.CACertPEM()}}
+	if err := env.Client.Create(context.Background(), ca); err != nil {
+		b.Fatal(err)
+	}
+	start := time.Now()
+	for i := range n {
+		name, id := fmt.Sprintf("c-%04d", i), fmt.Sprintf("%s-%04d", ns, i)
+		sb.AddClient(sandbox.Client{ID: id, Secret: "s-" + id})
+		objs := []client.Object{
+			&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name + "-credentials", Namespace: ns},
+				StringData: map[string]string{"client_id": id, "client_secret": "s-" + id}},
+			&keyportv1.ApiClient{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: map[string]string{keyportv1.LabelShard: shards[i%2]}},
+				Spec: keyportv1.ApiClientSpec{TokenURL: sb.URL() + "/connect/token", Credentials: &keyportv1.CredentialsSource{SecretName: name + "-credentials"},
+					TLS: &keyportv1.TLSSettings{CABundle: &keyportv1.SecretKeySelector{Name: "sandbox-ca", Key: "ca.crt"}}}},
+		}
+		for _, o := range objs {
+			if err := env.Client.Create(context.Background(), o); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	ready := func() int {
+		var list corev1.SecretList
+		_ = env.Client.List(context.Background(), &list, client.InNamespace(ns), client.HasLabels{keyportv1.LabelApiClient})
+		return len(list.Items)
+	}
+	for deadline := time.Now().Add(5 * time.Minute); ready() < n; time.Sleep(500 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			b.Fatalf("only %d of %d token Secrets after 5 minutes", ready(), n)
+		}
+	}
+	elapsed := time.Since(start)
+	served := map[string]int{}
+	requests := map[string]int{}
+	var list corev1.SecretList
+	if err := env.Client.List(context.Background(), &list, client.InNamespace(ns), client.HasLabels{keyportv1.LabelApiClient}); err != nil {
+		b.Fatal(err)
+	}
+	for _, s := range list.Items {
+		for _, mf := range s.ManagedFields {
+			if shard, ok := strings.CutPrefix(mf.Manager, "keyport-shard-"); ok {
+				served[shard]++
+			}
+		}
+	}
+	counters := sb.Counters()
+	for i := range n {
+		requests[shards[i%2]] += counters.Requests(sandbox.EndpointConnectToken, fmt.Sprintf("%s-%04d", ns, i))
+	}
+	fmt.Printf("\nShard split: %d ApiClients, 2 operators (--shard a, --shard b), all tokens in %v\n", n, elapsed.Round(100*time.Millisecond))
+	fmt.Printf("| shard | ApiClients labelled | token Secrets written by it | token requests |\n|---|---|---|---|\n")
+	for i, shard := range shards {
+		labelled := n / 2
+		if i == 0 {
+			labelled = n - n/2
+		}
+		fmt.Printf("| %s | %d | %d | %d |\n", shard, labelled, served[shard], requests[shard])
+	}
+	b.ReportMetric(float64(served["a"]), "secrets-shard-a")
+	b.ReportMetric(float64(served["b"]), "secrets-shard-b")
 }

@@ -18,3 +18,21 @@ provider "restapi" {
   uri     = "https://api.payments.example.com"
   headers = ephemeral.keyport_access_token.payments.headers
 }
+
+# Or without the operator: the provider asks the token endpoint itself, with
+# the same token code and presets, for a token needed only during this run.
+variable "bootstrap_client_secret" {
+  type      = string
+  sensitive = true
+  ephemeral = true
+}
+
+ephemeral "keyport_access_token" "bootstrap" {
+  client = {
+    token_url     = "https://login-uat.port.example.com/connect/token"
+    preset        = "OAuth2ClientCredentials"
+    client_id     = "cpu-bootstrap"
+    client_secret = var.bootstrap_client_secret
+    scopes        = ["notifications.write"]
+  }
+}

@@ -19,6 +19,9 @@ import (
 	ktypes "k8s.io/apimachinery/pkg/types"
 
 	keyportv1 "github.com/keyport-dev/keyport/api/v1alpha1"
+	"github.com/keyport-dev/keyport/shared/dialect"
+	"github.com/keyport-dev/keyport/shared/outbound"
+	"github.com/keyport-dev/keyport/shared/token"
 	"github.com/keyport-dev/keyport/shared/tokensecret"
 )
 
@@ -38,15 +41,29 @@ type accessToken struct {
 }
 
 type accessTokenModel struct {
-	ApiClientID   types.String `tfsdk:"api_client_id"`
-	ApiClientName types.String `tfsdk:"api_client_name"`
-	Namespace     types.String `tfsdk:"namespace"`
-	AccessToken   types.String `tfsdk:"access_token"`
-	TokenType     types.String `tfsdk:"token_type"`
-	Authorization types.String `tfsdk:"authorization"`
-	ExpiresAt     types.String `tfsdk:"expires_at"`
-	Headers       types.Map    `tfsdk:"headers"`
-	SecretName    types.String `tfsdk:"secret_name"`
+	ApiClientID   types.String  `tfsdk:"api_client_id"`
+	ApiClientName types.String  `tfsdk:"api_client_name"`
+	Namespace     types.String  `tfsdk:"namespace"`
+	AccessToken   types.String  `tfsdk:"access_token"`
+	TokenType     types.String  `tfsdk:"token_type"`
+	Authorization types.String  `tfsdk:"authorization"`
+	ExpiresAt     types.String  `tfsdk:"expires_at"`
+	Headers       types.Map     `tfsdk:"headers"`
+	SecretName    types.String  `tfsdk:"secret_name"`
+	Client        *directClient `tfsdk:"client"`
+}
+
+// directClient is a client declared in the configuration, for a token
+// fetched by the provider itself through Keyport's shared token code.
+type directClient struct {
+	TokenURL     types.String `tfsdk:"token_url"`
+	Preset       types.String `tfsdk:"preset"`
+	ClientID     types.String `tfsdk:"client_id"`
+	ClientSecret types.String `tfsdk:"client_secret"`
+	Username     types.String `tfsdk:"username"`
+	Password     types.String `tfsdk:"password"`
+	Scopes       types.List   `tfsdk:"scopes"`
+	CABundle     types.String `tfsdk:"ca_bundle"`
 }
 
 func (e *accessToken) Metadata(_ context.Context, req ephemeral.MetadataRequest, resp *ephemeral.MetadataResponse) {
@@ -61,12 +78,13 @@ func (e *accessToken) Schema(_ context.Context, _ ephemeral.SchemaRequest, resp 
 			"Terraform reads ephemeral resources during plan as soon as their arguments are known. To read the token of an " +
 			"ApiClient created in the same run, pass `api_client_id = keyport_api_client.<name>.id`: the id is known only " +
 			"once the ApiClient exists (and, with `wait_for_ready`, is Ready), so the read waits for the apply.\n\n" +
-			"Not implemented yet: obtaining a token directly from a declared client through Keyport's shared token code, " +
-			"without the operator.",
+			"With `client` instead, the provider asks the token endpoint itself, through the same token code and presets " +
+			"as the operator, without a cluster: for a token needed only during the run. Client certificates (mutual TLS, " +
+			"`private_key_jwt`) are not supported there; use an ApiClient for those.",
 		Attributes: map[string]schema.Attribute{
 			"api_client_id": schema.StringAttribute{Optional: true,
 				Validators: []validator.String{
-					stringvalidator.ExactlyOneOf(path.MatchRoot("api_client_name")),
+					stringvalidator.ExactlyOneOf(path.MatchRoot("api_client_name"), path.MatchRoot("client")),
 					stringvalidator.ConflictsWith(path.MatchRoot("namespace")),
 					stringvalidator.RegexMatches(regexp.MustCompile(`^[^/]+/[^/]+$`), "must be namespace/name, such as keyport_api_client.<name>.id"),
 				},
@@ -83,7 +101,22 @@ func (e *accessToken) Schema(_ context.Context, _ ephemeral.SchemaRequest, resp 
 			"expires_at": schema.StringAttribute{Computed: true, MarkdownDescription: "When the token expires (RFC 3339)."},
 			"headers": schema.MapAttribute{Computed: true, Sensitive: true, ElementType: types.StringType,
 				MarkdownDescription: "Every header an API call needs: `Authorization` and the ApiClient's static headers (such as a subscription key)."},
-			"secret_name": schema.StringAttribute{Computed: true, MarkdownDescription: "The output Secret the token was read from."},
+			"secret_name": schema.StringAttribute{Computed: true, MarkdownDescription: "The output Secret the token was read from; null with `client`."},
+			"client": schema.SingleNestedAttribute{Optional: true,
+				MarkdownDescription: "A client to fetch a token for directly, instead of reading an ApiClient's Secret.",
+				Attributes: map[string]schema.Attribute{
+					"token_url": schema.StringAttribute{Required: true, MarkdownDescription: "The token endpoint (https)."},
+					"preset": schema.StringAttribute{Optional: true, Validators: []validator.String{enum(presetNames()...)[0]},
+						MarkdownDescription: "The platform dialect, as `preset` of `keyport_api_client`; plain client credentials when unset."},
+					"client_id":     schema.StringAttribute{Optional: true, MarkdownDescription: "The client id."},
+					"client_secret": schema.StringAttribute{Optional: true, Sensitive: true, MarkdownDescription: "The client secret."},
+					"username":      schema.StringAttribute{Optional: true, MarkdownDescription: "User name, for the password grant."},
+					"password":      schema.StringAttribute{Optional: true, Sensitive: true, MarkdownDescription: "Password, for the password grant."},
+					"scopes":        schema.ListAttribute{Optional: true, ElementType: types.StringType, MarkdownDescription: "Scopes to request."},
+					"ca_bundle": schema.StringAttribute{Optional: true,
+						MarkdownDescription: "PEM certificates to verify the endpoint with instead of the system roots."},
+				},
+			},
 		},
 	}
 }
@@ -104,6 +137,10 @@ func (e *accessToken) Open(ctx context.Context, req ephemeral.OpenRequest, resp 
 	var m accessTokenModel
 	resp.Diagnostics.Append(req.Config.Get(ctx, &m)...)
 	if resp.Diagnostics.HasError() {
+		return
+	}
+	if m.Client != nil {
+		e.fetchDirectly(ctx, &m, resp)
 		return
 	}
 	kube, err := e.c.client()
@@ -155,6 +192,41 @@ func (e *accessToken) Open(ctx context.Context, req ephemeral.OpenRequest, resp 
 	m.Headers = fromStringMap(tok.AllHeaders())
 	m.SecretName = types.StringValue(secretName)
 	resp.Diagnostics.Append(resp.Result.Set(ctx, &m)...)
+}
+
+// fetchDirectly asks the declared client's token endpoint for a token.
+func (e *accessToken) fetchDirectly(ctx context.Context, m *accessTokenModel, resp *ephemeral.OpenResponse) {
+	c := m.Client
+	var scopes []string
+	resp.Diagnostics.Append(c.Scopes.ElementsAs(ctx, &scopes, false)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	spec := &keyportv1.ApiClientSpec{TokenURL: c.TokenURL.ValueString(), Preset: keyportv1.Preset(c.Preset.ValueString()),
+		ClientID: c.ClientID.ValueString(), Scopes: scopes}
+	hc, err := outbound.NewClient(outbound.Options{CABundle: []byte(c.CABundle.ValueString())})
+	if err != nil {
+		resp.Diagnostics.AddAttributeError(path.Root("client").AtName("ca_bundle"), "Unusable CA bundle", err.Error())
+		return
+	}
+	req := dialect.Resolve(spec).Request(spec, dialect.Credentials{ClientID: c.ClientID.ValueString(),
+		ClientSecret: c.ClientSecret.ValueString(), Username: c.Username.ValueString(), Password: c.Password.ValueString()})
+	req.Now = e.now
+	tok, err := token.Fetch(ctx, hc, req)
+	if err != nil {
+		// Token errors name the endpoint and the platform's answer, never
+		// the credentials.
+		resp.Diagnostics.AddError("Cannot obtain a token", err.Error())
+		return
+	}
+	m.Namespace = types.StringNull()
+	m.AccessToken = types.StringValue(tok.AccessToken)
+	m.TokenType = types.StringValue(tok.TokenType)
+	m.Authorization = types.StringValue(tok.Authorization())
+	m.ExpiresAt = types.StringValue(tok.ExpiresAt.UTC().Format(time.RFC3339))
+	m.Headers = fromStringMap(map[string]string{"Authorization": tok.Authorization()})
+	m.SecretName = types.StringNull()
+	resp.Diagnostics.Append(resp.Result.Set(ctx, m)...)
 }
 
 func outputSecretOf(ac *keyportv1.ApiClient) string {

@@ -2,10 +2,13 @@ package provider
 
 import (
 	"context"
+	"fmt"
+	"regexp"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/terraform-plugin-go/tfprotov6"
+	"github.com/hashicorp/terraform-plugin-testing/config"
 	"github.com/hashicorp/terraform-plugin-testing/echoprovider"
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
@@ -164,4 +167,77 @@ resource "echo" "token" {}
 			},
 		}},
 	})
+}
+
+// TestAccAccessToken_DirectlyFromADeclaredClient fetches a token from the
+// sandbox through the shared token code, with no ApiClient and no operator,
+// and checks it is one the platform issued; a wrong secret fails with the
+// platform's answer and without the secret in the message.
+func TestAccAccessToken_DirectlyFromADeclaredClient(t *testing.T) {
+	hcl := func() string {
+		return fmt.Sprintf(`
+variable "client_secret" {
+  type      = string
+  sensitive = true
+  ephemeral = true
+}
+
+ephemeral "keyport_access_token" "direct" {
+  client = {
+    token_url     = %q
+    preset        = "OAuth2ClientCredentials"
+    client_id     = %q
+    client_secret = var.client_secret
+    ca_bundle     = %q
+  }
+}
+
+provider "echo" {
+  data = ephemeral.keyport_access_token.direct
+}
+
+resource "echo" "token" {}
+`, sb.URL()+"/connect/token", clientID, string(sb.CACertPEM()))
+	}
+	resource.Test(t, resource.TestCase{
+		TerraformVersionChecks:   []tfversion.TerraformVersionCheck{tfversion.SkipBelow(tfversion.Version1_10_0)},
+		ProtoV6ProviderFactories: withEcho(),
+		Steps: []resource.TestStep{{
+			Config:          hcl(),
+			ConfigVariables: config.Variables{"client_secret": config.StringVariable(clientSecret)},
+			ConfigStateChecks: []statecheck.StateCheck{
+				statecheck.ExpectKnownValue("echo.token", tfjsonpath.New("data").AtMapKey("token_type"), knownvalue.StringExact("Bearer")),
+				statecheck.ExpectKnownValue("echo.token", tfjsonpath.New("data").AtMapKey("secret_name"), knownvalue.Null()),
+				issuedBySandbox{},
+			},
+		}},
+	})
+	resource.Test(t, resource.TestCase{
+		TerraformVersionChecks:   []tfversion.TerraformVersionCheck{tfversion.SkipBelow(tfversion.Version1_10_0)},
+		ProtoV6ProviderFactories: withEcho(),
+		Steps: []resource.TestStep{{
+			Config:          hcl(),
+			ConfigVariables: config.Variables{"client_secret": config.StringVariable("wrong-secret-Zq1")},
+			ExpectError:     regexp.MustCompile(`(?s)Cannot obtain a token.*invalid_client`),
+		}},
+	})
+}
+
+// issuedBySandbox checks that the echoed access token validates at the
+// sandbox that issued it.
+type issuedBySandbox struct{}
+
+func (issuedBySandbox) CheckState(_ context.Context, req statecheck.CheckStateRequest, resp *statecheck.CheckStateResponse) {
+	for _, r := range req.State.Values.RootModule.Resources {
+		if r.Address != "echo.token" {
+			continue
+		}
+		data, _ := r.AttributeValues["data"].(map[string]any)
+		tok, _ := data["access_token"].(string)
+		if _, err := sb.Validate(tok); err != nil {
+			resp.Error = fmt.Errorf("the token is not one the sandbox issued: %w", err)
+		}
+		return
+	}
+	resp.Error = fmt.Errorf("echo.token not in state")
 }

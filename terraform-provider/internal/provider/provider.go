@@ -142,7 +142,9 @@ func (p *keyportProvider) Resources(context.Context) []func() resource.Resource 
 	}
 }
 
-func (p *keyportProvider) DataSources(context.Context) []func() datasource.DataSource { return nil }
+func (p *keyportProvider) DataSources(context.Context) []func() datasource.DataSource {
+	return []func() datasource.DataSource{NewApiClientDataSource}
+}
 
 func (p *keyportProvider) EphemeralResources(context.Context) []func() ephemeral.EphemeralResource {
 	return []func() ephemeral.EphemeralResource{NewAccessTokenEphemeralResource}

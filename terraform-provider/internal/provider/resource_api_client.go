@@ -77,8 +77,7 @@ func apiClientSchema(ctx context.Context) schema.Schema {
 				PlanModifiers:       []planmodifier.String{stringplanmodifier.RequiresReplace()},
 				MarkdownDescription: "Platform environment this client belongs to, such as `uat` or `prd`. Changing it replaces the ApiClient."},
 			"preset": schema.StringAttribute{Optional: true,
-				Validators: append(enum(string(keyportv1.PresetPortCommunityPassword), string(keyportv1.PresetOAuth2ClientCredentials),
-					string(keyportv1.PresetBankM2M), string(keyportv1.PresetPaymentJSON), string(keyportv1.PresetSoftPOS)),
+				Validators: append(enum(presetNames()...),
 					stringvalidator.ConflictsWith(path.MatchRoot("method"), path.MatchRoot("body_encoding"), path.MatchRoot("grant_type"), path.MatchRoot("client_authentication"))),
 				MarkdownDescription: "A known platform dialect, which fixes `method`, `body_encoding`, `grant_type` and `client_authentication`: " +
 					"`PortCommunityPassword`, `OAuth2ClientCredentials`, `BankM2M`, `PaymentJSON` or `SoftPOS`."},

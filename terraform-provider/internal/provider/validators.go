@@ -13,6 +13,8 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/resource"
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"github.com/hashicorp/terraform-plugin-framework/types"
+
+	keyportv1 "github.com/keyport-dev/keyport/api/v1alpha1"
 )
 
 // Plan-time validators for the CRD rules a user most often trips over:
@@ -57,6 +59,12 @@ func secretKey() []validator.String {
 
 func nonEmpty() []validator.String {
 	return []validator.String{stringvalidator.LengthAtLeast(1)}
+}
+
+// presetNames are the values of an ApiClient's preset.
+func presetNames() []string {
+	return []string{string(keyportv1.PresetPortCommunityPassword), string(keyportv1.PresetOAuth2ClientCredentials),
+		string(keyportv1.PresetBankM2M), string(keyportv1.PresetPaymentJSON), string(keyportv1.PresetSoftPOS)}
 }
 
 func enum(values ...string) []validator.String {
