@@ -217,6 +217,27 @@ func (r *replica) running() bool {
 	}
 }
 
+// peakRSS is the high-water mark of the running process's resident memory
+// (VmHWM), in MiB; 0 when it cannot be read.
+func (r *replica) peakRSS() float64 {
+	if !r.running() {
+		return 0
+	}
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", r.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			var kb float64
+			if _, err := fmt.Sscanf(strings.TrimSpace(v), "%f kB", &kb); err == nil {
+				return kb / 1024
+			}
+		}
+	}
+	return 0
+}
+
 // metrics scrapes the replica's Prometheus endpoint.
 func (r *replica) metrics() (string, error) {
 	resp, err := http.Get("http://" + r.metricsAddr + "/metrics")

@@ -233,9 +233,16 @@ func (h *harness) finish() {
 	fmt.Fprintf(&b, "| Secret values found by the leak scan (%d values; logs, events, statuses, metrics) | %d | 0 |\n", len(values), len(leaks))
 	fmt.Fprintf(&b, "| Time the API server could not be read (etcd down) | %.1f s | |\n", res.unseen.Seconds())
 	exits := 0
+	var rss []string
 	for _, r := range h.replicas {
 		exits += r.selfExits()
+		role := "standby"
+		if r.isLeader() {
+			role = "leader"
+		}
+		rss = append(rss, fmt.Sprintf("%s %.0f MiB", role, r.peakRSS()))
 	}
+	fmt.Fprintf(&b, "| Peak RSS of each operator process alive at the end (VmHWM) | %s | leader < 300 MiB at 10,000 |\n", strings.Join(rss, ", "))
 	fmt.Fprintf(&b, "| Operator exits on its own (lost Lease), restarted as a Deployment would | %d | |\n", exits)
 	report := b.String()
 	fmt.Println("\n" + report)
