@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"sort"
 	"strings"
 	"sync"
@@ -30,6 +31,25 @@ type Conn struct {
 	Parameters map[string]string
 }
 
+// url joins the base URL and a path, and refuses a result that would leave
+// the platform's scheme and host: the request carries the platform token,
+// and paths are built from templates and ids the platform sent.
+func (c Conn) url(path string) (string, error) {
+	base, err := url.Parse(c.BaseURL)
+	if err != nil {
+		return "", fmt.Errorf("the management URL is not a URL: %w", err)
+	}
+	joined := strings.TrimSuffix(c.BaseURL, "/") + path
+	u, err := url.Parse(joined)
+	if err != nil {
+		return "", fmt.Errorf("the request path %q does not make a URL: %w", path, err)
+	}
+	if u.Scheme != base.Scheme || u.Host != base.Host || u.User != nil {
+		return "", fmt.Errorf("refusing a request to %s://%s: it is outside the management URL's %s://%s", u.Scheme, u.Host, base.Scheme, base.Host)
+	}
+	return joined, nil
+}
+
 // Do sends one JSON request to the management API with the ApiClient's
 // headers and decodes a JSON answer into out (when out is not nil). A 404
 // is ErrNotFound; other refusals name the status only, since an error body
@@ -39,7 +59,11 @@ func (c Conn) Do(ctx context.Context, method, path string, body []byte, out any)
 	if body != nil {
 		r = bytes.NewReader(body)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, strings.TrimSuffix(c.BaseURL, "/")+path, r)
+	target, err := c.url(path)
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, method, target, r)
 	if err != nil {
 		return err
 	}

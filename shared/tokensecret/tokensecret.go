@@ -5,12 +5,12 @@
 package tokensecret
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"maps"
 	"slices"
-	"text/template"
+
+	"github.com/keyport-dev/keyport/shared/safetemplate"
 	"time"
 )
 
@@ -88,16 +88,16 @@ func Render(t Token, userTemplate map[string]string) (map[string][]byte, error) 
 		if slices.Contains(StandardKeys, key) {
 			return nil, fmt.Errorf("template key %q would overwrite a standard key", key)
 		}
-		tmpl, err := template.New(key).Option("missingkey=error").Parse(userTemplate[key])
+		tmpl, err := safetemplate.Parse(key, userTemplate[key], nil)
 		if err != nil {
 			return nil, fmt.Errorf("template key %q: %w", key, err)
 		}
-		var out bytes.Buffer
-		if err := tmpl.Execute(&out, td); err != nil {
+		out, err := safetemplate.Execute(tmpl, td, MaxTemplateOutput)
+		if err != nil {
 			// text/template errors name the field, never its value.
 			return nil, fmt.Errorf("template key %q: %w", key, err)
 		}
-		data[key] = out.Bytes()
+		data[key] = out
 	}
 	return data, nil
 }
@@ -131,3 +131,8 @@ func Parse(data map[string][]byte) (Token, error) {
 	}
 	return t, nil
 }
+
+// MaxTemplateOutput bounds what one template key may render to: a Secret
+// holds at most 1 MiB, and a template must not make the operator build
+// gigabytes trying.
+const MaxTemplateOutput = 64 << 10

@@ -121,3 +121,25 @@ func TestParseRejectsEditedSecrets(t *testing.T) {
 		})
 	}
 }
+
+func TestTemplatesCannotBurnTheOperator(t *testing.T) {
+	tok := Token{AccessToken: "a", TokenType: "Bearer", ExpiresAt: time.Now().Add(time.Hour)}
+	for name, tmpl := range map[string]string{
+		"a counting loop":   "{{ range 1000000000000 }}{{ end }}",
+		"a nested loop":     `{{ with .AccessToken }}{{ range 99999999 }}x{{ end }}{{ end }}`,
+		"an endless output": `{{ define "x" }}{{ $.Authorization }}{{ $.Authorization }}{{ template "x" $ }}{{ end }}{{ template "x" . }}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			done := make(chan error, 1)
+			go func() { _, err := Render(tok, map[string]string{"k": tmpl}); done <- err }()
+			select {
+			case err := <-done:
+				if err == nil {
+					t.Fatal("accepted")
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("still rendering after 5s")
+			}
+		})
+	}
+}

@@ -29,16 +29,17 @@
 package restdriver
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"text/template"
 
 	"github.com/keyport-dev/keyport/shared/drivers"
+	"github.com/keyport-dev/keyport/shared/safetemplate"
 )
 
 func init() { drivers.Register(Driver{}) }
@@ -91,7 +92,7 @@ func configure(params map[string]string) (*config, error) {
 	for k, v := range defaultFields {
 		c.fields[k] = get("field."+k, v)
 	}
-	body, err := template.New("body").Option("missingkey=error").Funcs(template.FuncMap{"json": jsonString}).Parse(get("channels.body", defaultBody))
+	body, err := safetemplate.Parse("body", get("channels.body", defaultBody), template.FuncMap{"json": jsonString})
 	if err != nil {
 		return nil, fmt.Errorf("parameter channels.body is not a valid template: %w", err)
 	}
@@ -104,28 +105,33 @@ func jsonString(v any) (string, error) {
 	return string(b), err
 }
 
+// maxRendered bounds a rendered path or body.
+const maxRendered = 256 << 10
+
+// item is the path of one channel. The id comes from the platform, so it is
+// path-escaped: an id like "../admin" or "x?y" stays one path segment.
 func (c *config) item(id string) (string, error) {
-	t, err := template.New("item").Option("missingkey=error").Parse(c.itemPath)
+	t, err := safetemplate.Parse("item", c.itemPath, nil)
 	if err != nil {
 		return "", fmt.Errorf("parameter channels.itemPath is not a valid template: %w", err)
 	}
-	var b bytes.Buffer
-	if err := t.Execute(&b, map[string]string{"Path": c.path, "ID": id}); err != nil {
-		return "", err
+	b, err := safetemplate.Execute(t, map[string]string{"Path": c.path, "ID": url.PathEscape(id)}, maxRendered)
+	if err != nil {
+		return "", fmt.Errorf("render channels.itemPath: %w", err)
 	}
-	return b.String(), nil
+	return string(b), nil
 }
 
 func (c *config) render(ch drivers.NotificationChannel) ([]byte, error) {
-	var b bytes.Buffer
 	// Template errors name fields, never values.
-	if err := c.body.Execute(&b, map[string]any{"Channel": ch}); err != nil {
+	b, err := safetemplate.Execute(c.body, map[string]any{"Channel": ch}, maxRendered)
+	if err != nil {
 		return nil, fmt.Errorf("render channels.body: %w", err)
 	}
-	if !json.Valid(b.Bytes()) {
+	if !json.Valid(b) {
 		return nil, errors.New("channels.body does not render to valid JSON")
 	}
-	return b.Bytes(), nil
+	return b, nil
 }
 
 // ListNotificationChannels implements drivers.NotificationChannels.
