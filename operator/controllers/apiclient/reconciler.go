@@ -170,7 +170,7 @@ func (r *Reconciler) reconcile(ctx context.Context, ac *keyportv1.ApiClient) (ct
 	}
 
 	// request
-	if delay := r.limiter.reserve(ac.Spec.TokenURL, now); delay > 0 {
+	if delay := r.limiter.reserve(ac.UID, ac.Spec.TokenURL, now); delay > 0 {
 		return ctrl.Result{RequeueAfter: delay}, nil
 	}
 	if stored != nil && !stored.refreshAt.IsZero() && now.After(stored.refreshAt) {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"golang.org/x/time/rate"
+	"k8s.io/apimachinery/pkg/types"
 
 	keyportv1 "github.com/keyport-dev/keyport/api/v1alpha1"
 	"github.com/keyport-dev/keyport/shared/certs"
@@ -81,17 +82,28 @@ type endpointLimiter struct {
 	limit    rate.Limit
 	burst    int
 	limiters map[string]*rate.Limiter
+	// held are the slots ApiClients were given and are waiting for, by
+	// ApiClient: a requeued ApiClient uses its slot instead of taking
+	// another, so that waiting does not push everyone further back.
+	held map[types.UID]time.Time
 }
 
-// reserve returns how long to wait before a request to tokenURL's host may
-// go out; zero means now. A caller that does not wait cancels nothing: the
-// reservation stands, which keeps the spread honest.
-func (l *endpointLimiter) reserve(tokenURL string, now time.Time) time.Duration {
+// reserve returns how long the ApiClient must wait before its request to
+// tokenURL's host may go out; zero means now.
+func (l *endpointLimiter) reserve(uid types.UID, tokenURL string, now time.Time) time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if at, ok := l.held[uid]; ok {
+		if now.Before(at) {
+			return at.Sub(now)
+		}
+		delete(l.held, uid)
+		return 0
+	}
 	host := tokenURL
 	if u, err := url.Parse(tokenURL); err == nil {
 		host = u.Host
 	}
-	l.mu.Lock()
 	lim, ok := l.limiters[host]
 	if !ok {
 		if l.limiters == nil {
@@ -100,6 +112,12 @@ func (l *endpointLimiter) reserve(tokenURL string, now time.Time) time.Duration 
 		lim = rate.NewLimiter(l.limit, l.burst)
 		l.limiters[host] = lim
 	}
-	l.mu.Unlock()
-	return lim.ReserveN(now, 1).DelayFrom(now)
+	delay := lim.ReserveN(now, 1).DelayFrom(now)
+	if delay > 0 {
+		if l.held == nil {
+			l.held = map[types.UID]time.Time{}
+		}
+		l.held[uid] = now.Add(delay)
+	}
+	return delay
 }
