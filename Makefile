@@ -17,6 +17,14 @@ GENERATED := api/v1alpha1/zz_generated.deepcopy.go config/crd/bases config/rbac/
 
 GO_TEST_FLAGS ?=
 
+# Terraform 1.11 or later, for the provider's acceptance tests, its docs and
+# the demo: terraform from PATH, or else OpenTofu built from the Go module
+# proxy into bin/ (`make terraform` shows which).
+OPENTOFU_VERSION ?= v1.12.6
+TERRAFORM ?= $(or $(shell command -v terraform 2>/dev/null),$(BIN)/tofu)
+export TERRAFORM
+export TF_ACC_TERRAFORM_PATH ?= $(TERRAFORM)
+
 ##@ General
 
 .PHONY: help
@@ -57,14 +65,22 @@ verify-generated: ## Fail when generated files do not match the code.
 	fi
 
 .PHONY: verify-docs
-verify-docs: ## Fail when terraform-provider/docs does not match the provider's schema and examples/.
+verify-docs: terraform ## Fail when terraform-provider/docs does not match the provider's schema and examples/.
 	terraform-provider/gen-docs.sh --check
 
 .PHONY: docs
-docs: ## Generate the Terraform provider docs (tfplugindocs, built from the module proxy) into terraform-provider/docs.
+docs: terraform ## Generate the Terraform provider docs (tfplugindocs, built from the module proxy) into terraform-provider/docs.
 	terraform-provider/gen-docs.sh
 
 ##@ Build
+
+.PHONY: terraform
+terraform: $(TERRAFORM) ## Use terraform from PATH, or build OpenTofu into bin/ when there is none.
+	@echo "==> terraform for tests, docs and the demo: $(TERRAFORM)"
+
+$(BIN)/tofu:
+	@echo "==> no terraform on PATH: building OpenTofu $(OPENTOFU_VERSION) from the Go module proxy into $(BIN) (a few minutes)"
+	GOBIN=$(BIN) go install github.com/opentofu/opentofu/cmd/tofu@$(OPENTOFU_VERSION)
 
 .PHONY: build
 build: ## Build the operator, the sandbox, the provider, the demo and the example workload into bin/.
@@ -84,11 +100,11 @@ docker-build: ## Build the operator image (needs a Docker engine).
 ##@ Demo
 
 .PHONY: demo
-demo: build testbin ## Run Keyport locally: control plane, cert-manager, sandbox, operator, examples/demo; Ctrl-C stops it all.
+demo: build testbin terraform ## Run Keyport locally: control plane, cert-manager, sandbox, operator, examples/demo; Ctrl-C stops it all.
 	$(BIN)/keyport-demo -bin $(BIN) -state-dir $(CURDIR)/.demo
 
 .PHONY: demo-check
-demo-check: build testbin ## The demo scenario unattended; fails when a step fails.
+demo-check: build testbin terraform ## The demo scenario unattended; fails when a step fails.
 	$(BIN)/keyport-demo -check -bin $(BIN) -state-dir $(CURDIR)/.demo
 
 ##@ Test
@@ -111,7 +127,7 @@ $(OIDC_PEER)/node_modules/.package-lock.json: $(OIDC_PEER)/package-lock.json
 # TF_ACC=1 runs the Terraform provider's acceptance tests (real terraform
 # binary from PATH, provider in-process) as part of every test run.
 .PHONY: test
-test: lint testbin oidc-deps ## Run every test against the real API server (builds what is missing).
+test: lint testbin oidc-deps terraform ## Run every test against the real API server (builds what is missing).
 	@echo "==> go test ./... (integration tests use $(TESTBIN))"
 	TF_ACC=1 go test -count=1 -timeout 30m $(GO_TEST_FLAGS) ./...
 	@$(MAKE) -s fuzz FUZZTIME=$(SMOKE_FUZZTIME)

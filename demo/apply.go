@@ -24,9 +24,13 @@ import (
 // comes from bin/ through a dev override; the secrets through ephemeral
 // variables.
 func (d *demo) terraformApply(ctx context.Context) error {
-	terraform, err := exec.LookPath("terraform")
-	if err != nil {
-		return fmt.Errorf("terraform is not on PATH (Keyport's provider needs Terraform 1.11 or later): %w", err)
+	// $TERRAFORM is what the Makefile chose: terraform from PATH, or OpenTofu.
+	terraform := os.Getenv("TERRAFORM")
+	if terraform == "" {
+		var err error
+		if terraform, err = exec.LookPath("terraform"); err != nil {
+			return fmt.Errorf("terraform is not on PATH (Keyport's provider needs Terraform 1.11 or later; `make demo` builds OpenTofu when there is none): %w", err)
+		}
 	}
 	dir := filepath.Join(d.state, "terraform")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
