@@ -7,13 +7,21 @@ package safetemplate
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"strings"
 	"text/template"
 	"text/template/parse"
 )
 
 // Parse parses a user template with funcs and checks its loops.
 func Parse(name, text string, funcs template.FuncMap) (*template.Template, error) {
+	// text/template puts the name, unescaped, into the format string of its
+	// execution errors, so a "%v" in it would print a value of the data into
+	// the error (found by FuzzRender in shared/tokensecret).
+	if strings.Contains(name, "%") {
+		return nil, fmt.Errorf("template name %q must not contain %%", name)
+	}
 	t, err := template.New(name).Option("missingkey=error").Funcs(funcs).Parse(text)
 	if err != nil {
 		return nil, err
@@ -25,12 +33,39 @@ func Parse(name, text string, funcs template.FuncMap) (*template.Template, error
 }
 
 // Execute renders t with data, failing once the output passes limit bytes.
+// Its errors never print a value of the data (see withoutValues).
 func Execute(t *template.Template, data any, limit int) ([]byte, error) {
 	out := &limitedBuffer{limit: limit}
 	if err := t.Execute(out, data); err != nil {
-		return nil, err
+		return nil, withoutValues(err)
 	}
 	return out.Bytes(), nil
+}
+
+// valueErrors are the text/template execution errors that print a value of
+// the data after these words (text/template/exec.go: "range can't iterate
+// over %v", "if/with can't use %v", "range over send-only channel %v",
+// "can't use %v to iterate over more than one variable"). A user can
+// provoke them on purpose, {{ range .AccessToken }} or {{ range . }}, and
+// the data holds tokens and credentials while the error ends up in status,
+// events and logs.
+var valueErrors = []string{"range can't iterate over ", "if/with can't use ", "range over send-only channel ", "can't use "}
+
+// withoutValues cuts an execution error at the first of valueErrors, so
+// that nothing after it (where the value is printed) is kept. Cutting at an
+// earlier occurrence, in a template name say, only drops more.
+func withoutValues(err error) error {
+	msg := err.Error()
+	cut := -1
+	for _, words := range valueErrors {
+		if i := strings.Index(msg, words); i >= 0 && (cut < 0 || i < cut) {
+			cut = i + len(words)
+		}
+	}
+	if cut < 0 {
+		return err
+	}
+	return errors.New(msg[:cut] + "a value of the data (not shown)")
 }
 
 // limitedBuffer fails writes past its limit.
