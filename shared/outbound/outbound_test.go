@@ -3,12 +3,14 @@ package outbound
 import (
 	"crypto/tls"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/keyport-dev/keyport/shared/certs/certstest"
 )
@@ -78,8 +80,9 @@ func TestPlainHTTPIsRefusedUnlessOptedIn(t *testing.T) {
 }
 
 func TestLinkLocalAndMetadataTargetsAreRefused(t *testing.T) {
-	for _, url := range []string{"https://169.254.169.254/latest/meta-data/", "https://100.100.100.200/latest/meta-data/"} {
-		_, err := get(t, Options{}, url, nil)
+	for _, url := range []string{"https://169.254.169.254/latest/meta-data/", "https://100.100.100.200/latest/meta-data/",
+		"https://[fe80::1]/", "https://[fd00:ec2::254]/latest/meta-data/", "https://[::ffff:169.254.169.254]/", "http://169.254.169.254/"} {
+		_, err := get(t, Options{AllowInsecureHTTP: strings.HasPrefix(url, "http:")}, url, nil)
 		if !errors.Is(err, ErrForbiddenAddress) {
 			t.Errorf("%s: want ErrForbiddenAddress, got %v", url, err)
 		}
@@ -199,5 +202,85 @@ func TestTheClientCertificateIsAskedForOnEveryHandshake(t *testing.T) {
 	if resp, err := noCert.Get(srv.URL); err == nil {
 		resp.Body.Close()
 		t.Fatal("a server requiring mutual TLS accepted a client without a certificate")
+	}
+}
+
+// TestProxySettingsDoNotBypassTheGuard: the transport ignores HTTPS_PROXY.
+// Were it to honour it, the guard would check the proxy's address and the
+// proxy would then connect to the metadata service on Keyport's behalf.
+// http.ProxyFromEnvironment reads the environment once per process, so the
+// behavioural half below only bites when it runs first; the structural half
+// (no Proxy on the transport) holds whatever the order.
+func TestProxySettingsDoNotBypassTheGuard(t *testing.T) {
+	c, err := NewClient(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tr := c.Transport.(schemeGuard).next.(*http.Transport); tr.Proxy != nil || tr.DialTLSContext != nil {
+		t.Fatal("the transport uses a proxy or a dialler the link-local guard does not see")
+	}
+	var proxied atomic.Int32
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		proxied.Add(1)
+		w.WriteHeader(http.StatusBadGateway)
+	}))
+	defer proxy.Close()
+	t.Setenv("HTTPS_PROXY", proxy.URL)
+	t.Setenv("HTTP_PROXY", proxy.URL)
+	t.Setenv("NO_PROXY", "")
+	_, err = get(t, Options{}, "https://169.254.169.254/latest/meta-data/", nil)
+	if !errors.Is(err, ErrForbiddenAddress) {
+		t.Errorf("want ErrForbiddenAddress, got %v", err)
+	}
+	if proxied.Load() != 0 {
+		t.Error("the request went through the proxy from the environment")
+	}
+}
+
+// TestEveryCallHasATimeout: a server that never answers does not hold a
+// call past Options.Timeout, and a zero Timeout means DefaultTimeout.
+func TestEveryCallHasATimeout(t *testing.T) {
+	release := make(chan struct{})
+	srv, ca, _ := tlsServer(t, nil)
+	srv.Config.Handler = http.HandlerFunc(func(http.ResponseWriter, *http.Request) { <-release })
+	defer close(release)
+	start := time.Now()
+	if _, err := get(t, Options{CABundle: ca.CertPEM(), Timeout: 300 * time.Millisecond}, srv.URL, nil); err == nil {
+		t.Fatal("a server that never answers answered")
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Fatalf("the call took %v with a 300ms timeout", took)
+	}
+	c, err := NewClient(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Timeout != DefaultTimeout {
+		t.Fatalf("default timeout %v, want %v", c.Timeout, DefaultTimeout)
+	}
+}
+
+// TestTheClientDoesNotCapBodies documents where MaxBodyBytes is enforced:
+// not here but by every reader of a response (shared/token's Fetch, the PAR
+// and JWKS calls; shared/drivers' Conn.Do reads at most 1 MiB), tested in
+// shared/token's hostile endpoint tests. The client hands the body over as
+// is, so the cap is the caller's job.
+func TestTheClientDoesNotCapBodies(t *testing.T) {
+	srv, ca, _ := tlsServer(t, nil)
+	srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Write(make([]byte, MaxBodyBytes+10))
+	})
+	c, err := NewClient(Options{CABundle: ca.CertPEM()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := c.Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	n, err := io.Copy(io.Discard, io.LimitReader(resp.Body, MaxBodyBytes+1))
+	if err != nil || n != MaxBodyBytes+1 {
+		t.Fatalf("read %d bytes (%v); a caller reading MaxBodyBytes+1 must be able to tell the body is too large", n, err)
 	}
 }
