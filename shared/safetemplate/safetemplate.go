@@ -81,41 +81,47 @@ func (b *limitedBuffer) Write(p []byte) (int, error) {
 	return b.Buffer.Write(p)
 }
 
-// boundedLoops lets templates range only over the data they are given
-// (whose lists and maps are small), never over a number or a variable that
-// could hold one: counting loops only serve to burn CPU.
+// maxRangeDepth bounds how deep ranges may nest: the work of nested ranges
+// multiplies, and two levels (a map of lists) is all a value needs.
+const maxRangeDepth = 2
+
+// boundedLoops keeps the work of a template proportional to its data: it
+// may range only over the data it is given (whose lists and maps are
+// small), never over a number or a variable that could hold one, nest
+// ranges at most maxRangeDepth deep, and not call sub-templates, whose
+// calls can double at every level.
 func boundedLoops(t *template.Template) error {
-	for _, tt := range t.Templates() {
-		if tt.Tree == nil {
-			continue
-		}
-		if err := walk(tt.Tree.Root); err != nil {
-			return err
-		}
+	if len(t.Templates()) > 1 {
+		return fmt.Errorf("templates may not define sub-templates")
 	}
-	return nil
+	return walk(t.Tree.Root, 0)
 }
 
-func walk(n parse.Node) error {
+func walk(n parse.Node, depth int) error {
 	switch n := n.(type) {
 	case *parse.ListNode:
 		if n == nil {
 			return nil
 		}
 		for _, c := range n.Nodes {
-			if err := walk(c); err != nil {
+			if err := walk(c, depth); err != nil {
 				return err
 			}
 		}
+	case *parse.TemplateNode:
+		return fmt.Errorf("templates may not call other templates")
 	case *parse.RangeNode:
 		if !overData(n.Pipe) {
 			return fmt.Errorf("range may only go over the lists and maps of the data, such as .Headers")
 		}
-		return walkBranches(n.List, n.ElseList)
+		if depth+1 > maxRangeDepth {
+			return fmt.Errorf("ranges may nest at most %d deep", maxRangeDepth)
+		}
+		return walkBranches(n.List, n.ElseList, depth+1)
 	case *parse.IfNode:
-		return walkBranches(n.List, n.ElseList)
+		return walkBranches(n.List, n.ElseList, depth)
 	case *parse.WithNode:
-		return walkBranches(n.List, n.ElseList)
+		return walkBranches(n.List, n.ElseList, depth)
 	}
 	return nil
 }
@@ -138,9 +144,9 @@ func overData(p *parse.PipeNode) bool {
 	return false
 }
 
-func walkBranches(list, elseList *parse.ListNode) error {
-	if err := walk(list); err != nil {
+func walkBranches(list, elseList *parse.ListNode, depth int) error {
+	if err := walk(list, depth); err != nil {
 		return err
 	}
-	return walk(elseList)
+	return walk(elseList, depth)
 }

@@ -26,7 +26,6 @@ func TestLoopsOnlyOverTheData(t *testing.T) {
 		`{{ $n := 1000000000000 }}{{ range $n }}{{ end }}`,
 		`{{ if true }}{{ range 5 }}{{ end }}{{ end }}`,
 		`{{ range (len .List) }}{{ end }}`,
-		`{{ define "x" }}{{ range 9 }}{{ end }}{{ end }}`,
 	} {
 		if _, err := Parse("t", tmpl, nil); err == nil || !strings.Contains(err.Error(), "range may only") {
 			t.Errorf("%s: want a refusal, got %v", tmpl, err)
@@ -34,12 +33,32 @@ func TestLoopsOnlyOverTheData(t *testing.T) {
 	}
 }
 
+// TestWorkGrowsWithTheDataOnly: no sub-templates (whose calls can double at
+// every level) and no ranges nested deeper than two.
+func TestWorkGrowsWithTheDataOnly(t *testing.T) {
+	for tmpl, want := range map[string]string{
+		`{{ define "x" }}{{ end }}{{ template "x" }}`:                             "may not define sub-templates",
+		`{{ template "x" }}`:                                                      "may not call other templates",
+		`{{ block "b" . }}{{ end }}`:                                              "may not define sub-templates",
+		`{{ range .L }}{{ range $.L }}{{ range $.L }}{{ end }}{{ end }}{{ end }}`: "nest at most 2 deep",
+		`{{ range .L }}{{ if . }}{{ range $.L }}{{ with . }}{{ range $.L }}{{ end }}{{ end }}{{ end }}{{ end }}{{ end }}`: "nest at most 2 deep",
+	} {
+		if _, err := Parse("t", tmpl, nil); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: want %q, got %v", tmpl, want, err)
+		}
+	}
+	if _, err := Parse("t", `{{ range .L }}{{ range $.L }}{{ . }}{{ end }}{{ end }}`, nil); err != nil {
+		t.Errorf("two levels are refused: %v", err)
+	}
+}
+
 func TestOutputIsBounded(t *testing.T) {
-	tp, err := Parse("t", `{{ define "x" }}{{ .S }}{{ template "x" . }}{{ end }}{{ template "x" . }}`, nil)
+	tp, err := Parse("t", `{{ range .L }}{{ range $.L }}{{ $.S }}{{ end }}{{ end }}`, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Execute(tp, map[string]string{"S": strings.Repeat("a", 100)}, 1000); err == nil || !strings.Contains(err.Error(), "larger than 1000 bytes") {
+	data := map[string]any{"L": make([]int, 100), "S": strings.Repeat("a", 100)}
+	if _, err := Execute(tp, data, 1000); err == nil || !strings.Contains(err.Error(), "larger than 1000 bytes") {
 		t.Fatalf("want the output limit, got %v", err)
 	}
 }
