@@ -224,14 +224,24 @@ func (h *harness) healthy() (bool, string) {
 	if n := len(acs.Items) + len(ms.Items) + len(ics.Items) + len(ncs.Items); n != len(h.clientNames)+certificates+ingestion+notifications {
 		problems = append(problems, fmt.Sprintf("%d resources exist", n))
 	}
-	expires := map[string]string{}
-	for _, s := range secrets.Items {
-		expires[s.Name] = s.Annotations[keyportv1.AnnotationExpiresAt]
+	byName := map[string]*corev1.Secret{}
+	for i := range secrets.Items {
+		byName[secrets.Items[i].Name] = &secrets.Items[i]
 	}
 	for _, name := range h.clientNames {
-		at, err := time.Parse(time.RFC3339, expires[name+"-token"])
+		var annotations map[string]string
+		if s := byName[name+"-token"]; s != nil {
+			annotations = s.Annotations
+		}
+		at, err := time.Parse(time.RFC3339, annotations[keyportv1.AnnotationExpiresAt])
 		if err != nil || !time.Now().Before(at) {
 			problems = append(problems, name+": no valid token in its Secret")
+			continue
+		}
+		// Caught up: no refresh overdue, so that the next fault starts
+		// from a steady state rather than from the last one's backlog.
+		if due, err := time.Parse(time.RFC3339, annotations[keyportv1.AnnotationRefreshAt]); err == nil && time.Since(due) > 5*time.Second {
+			problems = append(problems, name+": its refresh is overdue")
 		}
 	}
 	if !h.anyLeader() {

@@ -171,7 +171,10 @@ func (r *Reconciler) reconcile(ctx context.Context, ac *keyportv1.ApiClient) (ct
 
 	// request
 	if delay := r.limiter.reserve(ac.UID, ac.Spec.TokenURL, now); delay > 0 {
-		return ctrl.Result{RequeueAfter: delay}, nil
+		// Waiting for a slot at the platform: the conditions still follow
+		// the token in the Secret.
+		r.reportWaiting(ac, stored, now)
+		return requeueAt(now, earliest(now.Add(delay), validUntil(stored, now))), nil
 	}
 	if stored != nil && !stored.refreshAt.IsZero() && now.After(stored.refreshAt) {
 		refreshLateness.Observe(now.Sub(stored.refreshAt).Seconds())
