@@ -56,6 +56,8 @@ type options struct {
 	inProcessCopies  bool
 	macKeySecret     string
 	apiClientWorkers int
+	endpointRate     float64
+	endpointBurst    int
 	zap              zap.Options
 }
 
@@ -77,6 +79,9 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.macKeySecret, "mac-key-secret", "keyport-system/keyport-mac-key",
 		"namespace/name of the Secret holding the key for change-detection MACs; created when missing")
 	fs.IntVar(&o.apiClientWorkers, "apiclient-workers", 8, "ApiClients reconciled in parallel")
+	fs.Float64Var(&o.endpointRate, "token-requests-per-host", 20,
+		"token requests per second to one token endpoint host, so that many ApiClients of one platform never stampede it")
+	fs.IntVar(&o.endpointBurst, "token-request-burst-per-host", 50, "token requests to one host that may go out at once before the rate applies")
 	o.zap.Development = false
 	o.zap.BindFlags(fs)
 	if err := fs.Parse(args); err != nil {
@@ -182,10 +187,12 @@ func run(ctx context.Context, cfg *rest.Config, o options) error {
 // setupControllers registers every controller with the manager.
 func setupControllers(mgr ctrl.Manager, macKey []byte, o options) error {
 	if err := (&apiclient.Reconciler{
-		Client:   mgr.GetClient(),
-		Recorder: mgr.GetEventRecorderFor("keyport-apiclient"),
-		MACKey:   macKey,
-		Workers:  o.apiClientWorkers,
+		Client:        mgr.GetClient(),
+		Recorder:      mgr.GetEventRecorderFor("keyport-apiclient"),
+		MACKey:        macKey,
+		Workers:       o.apiClientWorkers,
+		EndpointRate:  o.endpointRate,
+		EndpointBurst: o.endpointBurst,
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("set up the ApiClient controller: %w", err)
 	}

@@ -49,6 +49,15 @@ func TestParseFlagsDefaults(t *testing.T) {
 	if o.leaderElect || len(o.watchNamespaces) != 2 || o.watchNamespaces[1] != "b" {
 		t.Errorf("parsed: %+v", o)
 	}
+	if o.endpointRate != 20 || o.endpointBurst != 50 {
+		t.Errorf("per-host token request limit: %v/s burst %d", o.endpointRate, o.endpointBurst)
+	}
+	if _, err := parseFlags([]string{"--leader-elect-lease-duration", "2s", "--leader-elect-renew-deadline", "5s"}); err == nil {
+		t.Error("a renew deadline longer than the lease was accepted")
+	}
+	if _, err := parseFlags([]string{"--shard", "not a label value!"}); err == nil {
+		t.Error("a shard that is not a label value was accepted")
+	}
 	if _, err := parseFlags([]string{"--mac-key-secret", "no-namespace"}); err == nil {
 		t.Error("a MAC key Secret without a namespace was accepted")
 	}
