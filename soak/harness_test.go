@@ -132,7 +132,9 @@ func (h *harness) setUp() {
 
 // declare creates the ApiClients and the resources built on them.
 func (h *harness) declare() {
-	budget := metav1.Duration{Duration: 5 * time.Second}
+	// The default budget (2 min) scaled to the soak's short tokens as 2 min
+	// is to 10-minute ones.
+	budget := metav1.Duration{Duration: h.cfg.lifetime / 5}
 	h.create(&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "sandbox-ca"}, Data: map[string][]byte{"ca.crt": sb.CACertPEM()}})
 	tls := &keyportv1.TLSSettings{CABundle: &keyportv1.SecretKeySelector{Name: "sandbox-ca", Key: "ca.crt"}}
 	for i := range h.cfg.clients {

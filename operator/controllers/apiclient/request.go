@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"encoding/hex"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"sync"
@@ -89,7 +90,7 @@ type endpointLimiter struct {
 }
 
 // reserve returns how long the ApiClient must wait before its request to
-// tokenURL's host may go out; zero means now.
+// tokenURL's host may go out, or before it asks again; zero means now.
 func (l *endpointLimiter) reserve(uid types.UID, tokenURL string, now time.Time) time.Duration {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -112,12 +113,31 @@ func (l *endpointLimiter) reserve(uid types.UID, tokenURL string, now time.Time)
 		lim = rate.NewLimiter(l.limit, l.burst)
 		l.limiters[host] = lim
 	}
-	delay := lim.ReserveN(now, 1).DelayFrom(now)
-	if delay > 0 {
+	r := lim.ReserveN(now, 1)
+	delay := r.DelayFrom(now)
+	switch {
+	case delay == 0:
+		return 0
+	case delay <= maxQueue:
 		if l.held == nil {
 			l.held = map[types.UID]time.Time{}
 		}
+		for id, at := range l.held {
+			// Slots nobody came back for (the ApiClient was deleted).
+			if now.Sub(at) > time.Minute {
+				delete(l.held, id)
+			}
+		}
 		l.held[uid] = now.Add(delay)
+		return delay
 	}
-	return delay
+	// The queue is long: a retry storm while the platform fails. Queued
+	// slots would outlast the failure and hold back the requests that
+	// count once it is over, so the slot is given back and the ApiClient
+	// comes back later, spread out, to try for a free one.
+	r.CancelAt(now)
+	return delay + time.Duration(rand.Int64N(int64(delay)))
 }
+
+// maxQueue is the longest an ApiClient holds a slot in a host's queue.
+const maxQueue = 2 * time.Second
