@@ -96,7 +96,7 @@ type Backoff struct {
 	// MaxWithoutToken caps the delay once no valid token is left and the
 	// failure may pass (an outage, not bad credentials): the workloads fail
 	// already, so the first moment the platform is back counts; the
-	// per-endpoint rate limit still protects the platform. Default 15 s.
+	// per-endpoint rate limit still protects the platform. Default 5 s.
 	MaxWithoutToken time.Duration
 }
 
@@ -105,7 +105,7 @@ type Backoff struct {
 func (b Backoff) WithoutToken() Backoff {
 	limit := b.MaxWithoutToken
 	if limit <= 0 {
-		limit = 15 * time.Second
+		limit = 5 * time.Second
 	}
 	if b.Max <= 0 || b.Max > limit {
 		b.Max = limit
@@ -118,8 +118,9 @@ func (b Backoff) WithoutToken() Backoff {
 // full jitter in its upper half; retryAfter, when the endpoint sent one, is
 // honoured. While a still-valid token exists (expires is not zero and in the
 // future), the retry is never planned past the point where that token still
-// has budget left to propagate (or, past that, just before it expires), so
-// a backoff never makes Keyport sit idle while the current token runs out.
+// has budget left to propagate (and, past that, comes at a quarter of the
+// token's remaining life), so a backoff never makes Keyport sit idle while
+// the current token runs out.
 func (b Backoff) RetryAt(now time.Time, failures int, retryAfter time.Duration, expires time.Time, budget time.Duration, jitter float64) time.Time {
 	initial, maxDelay := b.Initial, b.Max
 	if initial <= 0 {
@@ -144,14 +145,20 @@ func (b Backoff) RetryAt(now time.Time, failures int, retryAfter time.Duration, 
 	at := now.Add(delay)
 	if !expires.IsZero() && now.Before(expires) {
 		// Latest useful retry: a new token written then still reaches the
-		// pods before the current one expires. Once that point has passed,
-		// one last try just before expiry still shortens the gap.
+		// pods before the current one expires.
 		latest := expires.Add(-budget)
-		if !latest.After(now) {
-			latest = expires.Add(-time.Second)
+		if latest.After(now) {
+			if at.After(latest) {
+				at = latest
+			}
+			return at
 		}
-		if latest.After(now) && at.After(latest) {
-			at = latest
+		// Past that point the current token is about to run out: retry
+		// often, at a quarter of the life it has left (at least a second),
+		// so that the first moment the platform answers again is used.
+		soon := max(expires.Sub(now)/4, time.Second)
+		if at.After(now.Add(soon)) {
+			at = now.Add(soon)
 		}
 	}
 	return at

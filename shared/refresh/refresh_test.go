@@ -86,13 +86,14 @@ func TestRetryAt(t *testing.T) {
 		{"Retry-After is honoured when longer", 1, 90 * time.Second, far, 0, 0, 90 * time.Second},
 		{"a retry never waits past the point the current token can still propagate", 30, 0, t0.Add(3 * time.Minute), 2 * time.Minute, 0.9, time.Minute},
 		{"Retry-After is bounded by the current token as well", 1, 10 * time.Minute, t0.Add(5 * time.Minute), 2 * time.Minute, 0, 3 * time.Minute},
-		{"inside the budget one last try comes just before expiry", 30, 0, t0.Add(time.Minute), 2 * time.Minute, 0, 59 * time.Second},
+		{"inside the budget retries come at a quarter of the remaining life", 30, 0, t0.Add(time.Minute), 2 * time.Minute, 0, 15 * time.Second},
+		{"and at least a second apart", 30, 0, t0.Add(2 * time.Second), 2 * time.Minute, 0, time.Second},
 		{"without a token the backoff alone decides", 30, 0, time.Time{}, 2 * time.Minute, 0, 150 * time.Second},
 		{"after expiry the backoff alone decides", 30, 0, t0.Add(-time.Minute), 2 * time.Minute, 0, 150 * time.Second},
 	}
 	outage := b.WithoutToken()
-	if d := outage.RetryAt(t0, 30, 0, time.Time{}, 0, 0.99).Sub(t0); d > 15*time.Second || d < 7*time.Second {
-		t.Errorf("without a token, an outage's retries come within 15s; got %v", d)
+	if d := outage.RetryAt(t0, 30, 0, time.Time{}, 0, 0.99).Sub(t0); d > 5*time.Second || d < 2*time.Second {
+		t.Errorf("without a token, an outage's retries come within 5s; got %v", d)
 	}
 	if d := outage.RetryAt(t0, 1, 0, time.Time{}, 0, 0).Sub(t0); d != 500*time.Millisecond {
 		t.Errorf("without a token, the first retry still comes quickly; got %v", d)
