@@ -170,7 +170,8 @@ func (r *Reconciler) reconcile(ctx context.Context, ac *keyportv1.ApiClient) (ct
 	}
 
 	// request
-	if delay := r.limiter.reserve(ac.UID, ac.Spec.TokenURL, now); delay > 0 {
+	urgent := !now.Before(expiryOf(stored).Add(-policyOf(&ac.Spec).PropagationBudget))
+	if delay := r.limiter.reserve(ac.UID, ac.Spec.TokenURL, now, urgent); delay > 0 {
 		// Waiting for a slot at the platform: the conditions still follow
 		// the token in the Secret.
 		r.reportWaiting(ac, stored, now)

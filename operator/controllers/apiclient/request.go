@@ -91,7 +91,12 @@ type endpointLimiter struct {
 
 // reserve returns how long the ApiClient must wait before its request to
 // tokenURL's host may go out, or before it asks again; zero means now.
-func (l *endpointLimiter) reserve(uid types.UID, tokenURL string, now time.Time) time.Duration {
+//
+// An urgent ApiClient (no valid token, or inside its propagation budget)
+// may hold a slot in a short queue; one whose token has time left yields
+// to them whenever there is a queue at all, so that after an outage the
+// tokens that run out first are replaced first.
+func (l *endpointLimiter) reserve(uid types.UID, tokenURL string, now time.Time, urgent bool) time.Duration {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if at, ok := l.held[uid]; ok {
@@ -118,7 +123,7 @@ func (l *endpointLimiter) reserve(uid types.UID, tokenURL string, now time.Time)
 	switch {
 	case delay == 0:
 		return 0
-	case delay <= maxQueue:
+	case urgent && delay <= maxQueue:
 		if l.held == nil {
 			l.held = map[types.UID]time.Time{}
 		}
@@ -131,10 +136,10 @@ func (l *endpointLimiter) reserve(uid types.UID, tokenURL string, now time.Time)
 		l.held[uid] = now.Add(delay)
 		return delay
 	}
-	// The queue is long: a retry storm while the platform fails. Queued
-	// slots would outlast the failure and hold back the requests that
-	// count once it is over, so the slot is given back and the ApiClient
-	// comes back later, spread out, to try for a free one.
+	// Not urgent, or the queue is long (a retry storm while the platform
+	// fails: queued slots would outlast the failure and hold back the
+	// requests that count once it is over): the slot is given back and the
+	// ApiClient comes back later, spread out, to try for a free one.
 	r.CancelAt(now)
 	return delay + time.Duration(rand.Int64N(int64(delay)))
 }

@@ -26,7 +26,7 @@ func simulate(l *endpointLimiter, n int, t0 time.Time) []time.Time {
 			}
 		}
 		now := next[i]
-		if d := l.reserve(types.UID(fmt.Sprint(i)), "https://login.example.com/token", now); d > 0 {
+		if d := l.reserve(types.UID(fmt.Sprint(i)), "https://login.example.com/token", now, true); d > 0 {
 			next[i] = now.Add(d)
 			continue
 		}
@@ -55,7 +55,7 @@ func TestThePerEndpointLimitSpreadsAStampede(t *testing.T) {
 	if last := sent[len(sent)-1].Sub(t0); last > fair+5*time.Second {
 		t.Fatalf("the last request went out after %v; the rate allows all by %v", last, fair)
 	}
-	if d := l.reserve("other", "https://auth.other.example/token", t0); d != 0 {
+	if d := l.reserve("other", "https://auth.other.example/token", t0, false); d != 0 {
 		t.Fatalf("a different host waited %v", d)
 	}
 }
@@ -70,10 +70,31 @@ func TestARetryStormLeavesNoBacklog(t *testing.T) {
 	// 30 s of 100 asks a second from 300 ApiClients: five times the rate.
 	for k := range 3000 {
 		at := t0.Add(time.Duration(k) * 10 * time.Millisecond)
-		l.reserve(types.UID(fmt.Sprintf("storm-%d-%d", k%300, k)), "https://login.example.com/token", at)
+		l.reserve(types.UID(fmt.Sprintf("storm-%d-%d", k%300, k)), "https://login.example.com/token", at, true)
 	}
 	after := t0.Add(30*time.Second + maxQueue)
-	if d := l.reserve("after", "https://login.example.com/token", after); d > maxQueue {
+	if d := l.reserve("after", "https://login.example.com/token", after, true); d > maxQueue {
 		t.Fatalf("after the storm a request waits %v: the storm left a backlog", d)
+	}
+}
+
+// TestUrgentRequestsGoFirst: when the queue is busy, an ApiClient whose
+// token still has time left yields to one whose token is running out.
+func TestUrgentRequestsGoFirst(t *testing.T) {
+	l := &endpointLimiter{limit: 20, burst: 1}
+	t0 := time.Date(2026, 11, 23, 8, 0, 0, 0, time.UTC)
+	if d := l.reserve("first", "https://login.example.com/token", t0, true); d != 0 {
+		t.Fatalf("the first request waited %v", d)
+	}
+	relaxed := l.reserve("relaxed", "https://login.example.com/token", t0, false)
+	urgent := l.reserve("urgent", "https://login.example.com/token", t0, true)
+	if urgent <= 0 || urgent > 100*time.Millisecond {
+		t.Fatalf("the urgent request waits %v, want the next slot (50ms)", urgent)
+	}
+	if relaxed <= urgent {
+		t.Fatalf("the relaxed request (back in %v) comes before the urgent one (%v)", relaxed, urgent)
+	}
+	if d := l.reserve("urgent", "https://login.example.com/token", t0.Add(urgent), true); d != 0 {
+		t.Fatalf("the urgent request, back at its slot, waited %v", d)
 	}
 }
