@@ -153,7 +153,8 @@ func (r *replica) start() error {
 		"--leader-election-namespace="+systemNamespace,
 		"--metrics-bind-address="+r.metricsAddr,
 		"--health-probe-bind-address="+r.probeAddr,
-		// The soak's tokens live 30 s; a failover must fit in half of that.
+		// The soak's tokens live a minute; a failover must fit well inside
+		// the refresh margin of half of that.
 		"--leader-elect-lease-duration=6s", "--leader-elect-renew-deadline=4s", "--leader-elect-retry-period=1s",
 	)
 	r.cmd.Env = append(os.Environ(), "KUBECONFIG="+r.kubeconfig)
