@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -16,6 +15,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/keyport-dev/keyport/shared/sandbox"
+	"github.com/keyport-dev/keyport/shared/testenv"
 )
 
 // process is a child process in its own process group, so that stop ends it
@@ -114,11 +114,11 @@ func (d *demo) startPlatforms(ctx context.Context) error {
 // startOperator runs bin/keyport-operator against the demo cluster, logging
 // to .demo/operator.log, and waits until it is ready.
 func (d *demo) startOperator(ctx context.Context) error {
-	metrics, err := freeAddr()
+	metrics, err := testenv.FreeAddr()
 	if err != nil {
 		return err
 	}
-	probes, err := freeAddr()
+	probes, err := testenv.FreeAddr()
 	if err != nil {
 		return err
 	}
@@ -153,16 +153,6 @@ func (d *demo) startOperator(ctx context.Context) error {
 	}
 	info("ready; leader election on (Lease in %s); metrics on http://%s/metrics; log %s", systemNamespace, metrics, rel(logPath))
 	return nil
-}
-
-// freeAddr is a loopback address with a port nobody listens on right now.
-func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
 }
 
 // prefixWriter indents a child's output under the current step.

@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/keyport-dev/keyport/shared/testenv"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	"k8s.io/apimachinery/pkg/types"
 )
@@ -131,11 +132,11 @@ type replica struct {
 }
 
 func newReplica(name, bin, kubeconfig, dir string) (*replica, error) {
-	metrics, err := freeAddr()
+	metrics, err := testenv.FreeAddr()
 	if err != nil {
 		return nil, err
 	}
-	probes, err := freeAddr()
+	probes, err := testenv.FreeAddr()
 	if err != nil {
 		return nil, err
 	}
@@ -261,15 +262,6 @@ func leaseHeld(ctx context.Context) bool {
 	lease := &coordinationv1.Lease{}
 	err := env.Client.Get(ctx, types.NamespacedName{Namespace: systemNamespace, Name: "keyport-operator.keyport.dev"}, lease)
 	return err == nil && lease.Spec.HolderIdentity != nil && *lease.Spec.HolderIdentity != ""
-}
-
-func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
 }
 
 // proxiedKubeconfig writes a kubeconfig whose server is the proxy.

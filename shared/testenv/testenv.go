@@ -28,6 +28,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -194,6 +195,17 @@ func (e *Env) RestartEtcd(down time.Duration) error {
 		return fmt.Errorf("start etcd again: %w", err)
 	}
 	return nil
+}
+
+// FreeAddr is a loopback address with a port nobody listens on right now,
+// for a server a test or the demo starts (metrics, probes).
+func FreeAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
 }
 
 // UserConfig returns a rest.Config for a user with no rights of its own:
