@@ -356,6 +356,46 @@ func TestPlatformFaultsKeepTheTokenAndSayWhy(t *testing.T) {
 	}
 }
 
+// TestAHangingPlatformThatRecoversIsRetriedBeforeTheTokenExpires: the
+// refresh request hangs (the platform answers after a minute) and the
+// platform recovers while it hangs. The hanging request is given up with
+// time left on the token, so the retry replaces the token before it expires.
+// (Bounded only by the token's expiry, the request hung until the token had
+// expired, and the Secret held an expired token until the retry.)
+func TestAHangingPlatformThatRecoversIsRetriedBeforeTheTokenExpires(t *testing.T) {
+	slow := shortSandbox(t)
+	ns := setup(t)
+	create(t, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "short-ca", Namespace: ns}, Data: map[string][]byte{"ca.crt": slow.CACertPEM()}})
+	startOperator(t, ns, nil)
+	spec := shortLived()
+	spec.TokenURL = slow.URL() + "/connect/token"
+	ac := newApiClient(ns, "hanging", spec)
+	ac.Spec.TLS.CABundle.Name = "short-ca"
+	create(t, ac)
+	waitReady(t, ns, "hanging")
+	old, s, _ := tokenIn(t, ns, "hanging-token")
+	refreshAt, err := time.Parse(time.RFC3339, s.Annotations[keyportv1.AnnotationRefreshAt])
+	if err != nil {
+		t.Fatalf("refresh-at annotation: %v", err)
+	}
+
+	slow.SetFault(sandbox.EndpointConnectToken, sandbox.Fault{Latency: time.Minute})
+	// The refresh request goes out at refreshAt and hangs; the platform
+	// recovers a second later.
+	time.Sleep(time.Until(refreshAt.Add(time.Second)))
+	slow.SetFault(sandbox.EndpointConnectToken, sandbox.Fault{})
+	eventually(t, time.Until(old.ExpiresAt)+10*time.Second, "a new token before the old one expires", func() (bool, string) {
+		tok, _, ok := tokenIn(t, ns, "hanging-token")
+		switch {
+		case ok && tok.AccessToken != old.AccessToken:
+			return true, ""
+		case !time.Now().Before(old.ExpiresAt):
+			t.Fatalf("the Secret held an expired token (expired %v) while the platform answered again", old.ExpiresAt.Format(time.RFC3339))
+		}
+		return false, "the old token is still in place"
+	})
+}
+
 // TestReadyTurnsFalseWhenTheTokenRunsOutDuringAnOutage: the platform is
 // down and asks (Retry-After) for a wait longer than the token has left.
 // The token stays in the Secret until it expires, and Ready turns False at

@@ -87,3 +87,22 @@ func plan(o observation) decision {
 	}
 	return decision{action: request, why: why}
 }
+
+// minAttempt is the shortest time a token request is given while a valid
+// token remains; shorter would fail platforms that are merely slow.
+const minAttempt = 2 * time.Second
+
+// attemptDeadline is when a token request started at now is given up, given
+// that the current token is valid until validUntil (zero: no valid token,
+// and only the client's own timeout applies). A request gets half of the
+// token's remaining life, at least minAttempt and never past the expiry: a
+// platform that hangs (answers after the client timeout) must not use up the
+// whole remaining life, or the retry that follows starts after the token has
+// expired even though the platform answers again by then.
+func attemptDeadline(now, validUntil time.Time) time.Time {
+	if validUntil.IsZero() {
+		return time.Time{}
+	}
+	d := max(validUntil.Sub(now)/2, minAttempt)
+	return earliest(now.Add(d), validUntil)
+}

@@ -88,3 +88,24 @@ func TestPlan(t *testing.T) {
 		})
 	}
 }
+
+func TestAttemptDeadlineLeavesTimeForARetry(t *testing.T) {
+	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+	cases := []struct {
+		name       string
+		validUntil time.Time
+		want       time.Time
+	}{
+		{"no valid token: only the client timeout applies", time.Time{}, time.Time{}},
+		{"half of the remaining life", now.Add(20 * time.Second), now.Add(10 * time.Second)},
+		{"at least minAttempt", now.Add(3 * time.Second), now.Add(minAttempt)},
+		{"never past the expiry", now.Add(time.Second), now.Add(time.Second)},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if got := attemptDeadline(now, c.validUntil); !got.Equal(c.want) {
+				t.Errorf("attemptDeadline(now, now+%v) = now+%v, want now+%v", c.validUntil.Sub(now), got.Sub(now), c.want.Sub(now))
+			}
+		})
+	}
+}

@@ -249,16 +249,14 @@ func (r *Reconciler) recoverFromMemory(ac *keyportv1.ApiClient, stored *issuedTo
 	return &t
 }
 
-// requestContext bounds a token request by the current token's life: a
-// call still hanging when that token expires is given up then, so that the
-// conditions say so at once and the retry starts, instead of both waiting
-// for the client timeout.
+// requestContext bounds a token request by attemptDeadline, so that a call
+// that hangs is given up while the current token still has time for a retry.
 func requestContext(ctx context.Context, stored *issuedToken, now time.Time) (context.Context, context.CancelFunc) {
-	until := validUntil(stored, now)
-	if until.IsZero() {
+	deadline := attemptDeadline(now, validUntil(stored, now))
+	if deadline.IsZero() {
 		return ctx, func() {}
 	}
-	return context.WithDeadline(ctx, until)
+	return context.WithDeadline(ctx, deadline)
 }
 
 // connection returns the HTTP client and the decoded client certificate for
