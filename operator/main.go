@@ -58,6 +58,7 @@ type options struct {
 	apiClientWorkers int
 	endpointRate     float64
 	endpointBurst    int
+	omitTokenTimes   bool
 	zap              zap.Options
 }
 
@@ -82,6 +83,9 @@ func parseFlags(args []string) (options, error) {
 	fs.Float64Var(&o.endpointRate, "token-requests-per-host", 20,
 		"token requests per second to one token endpoint host, so that many ApiClients of one platform never stampede it")
 	fs.IntVar(&o.endpointBurst, "token-request-burst-per-host", 50, "token requests to one host that may go out at once before the rate applies")
+	statusTimes := fs.String("status-token-times", "exact",
+		`"exact" shows each ApiClient's token expiry and refresh times in its status (about 1.5 API writes per refresh); `+
+			`"omit" leaves them to the Secret's annotations and the metrics, so that a refresh costs one API write`)
 	o.zap.Development = false
 	o.zap.BindFlags(fs)
 	if err := fs.Parse(args); err != nil {
@@ -91,6 +95,13 @@ func parseFlags(args []string) (options, error) {
 		if ns = strings.TrimSpace(ns); ns != "" {
 			o.watchNamespaces = append(o.watchNamespaces, ns)
 		}
+	}
+	switch *statusTimes {
+	case "exact":
+	case "omit":
+		o.omitTokenTimes = true
+	default:
+		return o, fmt.Errorf(`--status-token-times must be "exact" or "omit", got %q`, *statusTimes)
 	}
 	if !(o.retryPeriod < o.renewDeadline && o.renewDeadline < o.leaseDuration) {
 		return o, fmt.Errorf("leader election needs --leader-elect-retry-period < --leader-elect-renew-deadline < --leader-elect-lease-duration")
@@ -187,12 +198,13 @@ func run(ctx context.Context, cfg *rest.Config, o options) error {
 // setupControllers registers every controller with the manager.
 func setupControllers(mgr ctrl.Manager, macKey []byte, o options) error {
 	if err := (&apiclient.Reconciler{
-		Client:        mgr.GetClient(),
-		Recorder:      mgr.GetEventRecorderFor("keyport-apiclient"),
-		MACKey:        macKey,
-		Workers:       o.apiClientWorkers,
-		EndpointRate:  o.endpointRate,
-		EndpointBurst: o.endpointBurst,
+		Client:         mgr.GetClient(),
+		Recorder:       mgr.GetEventRecorderFor("keyport-apiclient"),
+		MACKey:         macKey,
+		Workers:        o.apiClientWorkers,
+		EndpointRate:   o.endpointRate,
+		EndpointBurst:  o.endpointBurst,
+		OmitTokenTimes: o.omitTokenTimes,
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("set up the ApiClient controller: %w", err)
 	}

@@ -39,7 +39,7 @@ func TestParseFlagsDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !o.leaderElect || o.metricsAddr != ":8080" || o.probeAddr != ":8081" || len(o.watchNamespaces) != 0 {
+	if !o.leaderElect || o.metricsAddr != ":8080" || o.probeAddr != ":8081" || len(o.watchNamespaces) != 0 || o.omitTokenTimes {
 		t.Errorf("defaults: %+v", o)
 	}
 	o, err = parseFlags([]string{"--leader-elect=false", "--watch-namespace", "a, b", "--mac-key-secret", "ns/key"})
@@ -60,6 +60,12 @@ func TestParseFlagsDefaults(t *testing.T) {
 	}
 	if _, err := parseFlags([]string{"--mac-key-secret", "no-namespace"}); err == nil {
 		t.Error("a MAC key Secret without a namespace was accepted")
+	}
+	if o, err := parseFlags([]string{"--status-token-times", "omit"}); err != nil || !o.omitTokenTimes {
+		t.Errorf("--status-token-times omit: %v, omit=%v", err, o.omitTokenTimes)
+	}
+	if _, err := parseFlags([]string{"--status-token-times", "sometimes"}); err == nil {
+		t.Error("an unknown --status-token-times was accepted")
 	}
 }
 

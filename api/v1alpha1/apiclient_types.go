@@ -380,15 +380,21 @@ type ApiClientStatus struct {
 	// +optional
 	OutputSecretName string `json:"outputSecretName,omitempty"`
 
-	// TokenExpiresAt is when the token in the output Secret expires.
+	// TokenExpiresAt is when the token in the output Secret expires. To save
+	// API writes the status is not rewritten on every refresh: this may show
+	// an earlier token, but never one that has expired. The Secret's
+	// keyport.dev/expires-at annotation is exact. Empty when the operator
+	// runs with --status-token-times=omit.
 	// +optional
 	TokenExpiresAt *metav1.Time `json:"tokenExpiresAt,omitempty"`
 
-	// LastRefreshTime is when the current token was obtained.
+	// LastRefreshTime is when the token shown by tokenExpiresAt was obtained.
 	// +optional
 	LastRefreshTime *metav1.Time `json:"lastRefreshTime,omitempty"`
 
-	// NextRefreshTime is when the next refresh (or retry) is planned.
+	// NextRefreshTime is when the next refresh (or retry) is planned; it may
+	// lag one refresh behind (see tokenExpiresAt), the Secret's
+	// keyport.dev/refresh-at annotation is exact.
 	// +optional
 	NextRefreshTime *metav1.Time `json:"nextRefreshTime,omitempty"`
 

@@ -195,10 +195,12 @@ func TestTokensRotateOncePerLifetimeAndSurviveRestarts(t *testing.T) {
 	waitReady(t, ns, "rotating")
 	first, _, _ := tokenIn(t, ns, "rotating-token")
 
-	// Two rotations: each new token arrives before the old one expires.
+	// Three rotations: each new token arrives before the old one expires,
+	// and the status (kubectl get) never shows an expired token although it
+	// is not rewritten on every refresh.
 	seen := []string{first.AccessToken}
-	deadline := time.Now().Add(35 * time.Second)
-	for len(seen) < 3 && time.Now().Before(deadline) {
+	deadline := time.Now().Add(45 * time.Second)
+	for len(seen) < 4 && time.Now().Before(deadline) {
 		tok, _, ok := tokenIn(t, ns, "rotating-token")
 		if !ok || !time.Now().Before(tok.ExpiresAt) {
 			t.Fatalf("the Secret held no valid token at %v", time.Now())
@@ -206,13 +208,16 @@ func TestTokensRotateOncePerLifetimeAndSurviveRestarts(t *testing.T) {
 		if tok.AccessToken != seen[len(seen)-1] {
 			seen = append(seen, tok.AccessToken)
 		}
+		if shown := get(t, ns, "rotating", &keyportv1.ApiClient{}).Status.TokenExpiresAt; shown == nil || !time.Now().Before(shown.Time) {
+			t.Fatalf("the status shows an expired token (tokenExpiresAt %v) while the Secret holds one valid until %v", shown, tok.ExpiresAt)
+		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	if len(seen) < 3 {
-		t.Fatalf("saw %d tokens in 35 s, want 3 (rotation every ~10 s)", len(seen))
+	if len(seen) < 4 {
+		t.Fatalf("saw %d tokens in 45 s, want 4 (rotation every ~10 s)", len(seen))
 	}
-	if n := short.Counters().Requests(sandbox.EndpointConnectToken, clientID); n != 3 {
-		t.Errorf("%d token requests for 3 tokens, want one per token", n)
+	if n := short.Counters().Requests(sandbox.EndpointConnectToken, clientID); n != 4 {
+		t.Errorf("%d token requests for 4 tokens, want one per token", n)
 	}
 
 	// Restart economy: a new operator process reuses the fresh token.
@@ -238,6 +243,37 @@ func TestTokensRotateOncePerLifetimeAndSurviveRestarts(t *testing.T) {
 		return n == 1, fmt.Sprintf("%d requests", n)
 	})
 	scanForSecrets(t, ns)
+}
+
+// TestStatusWithoutTokenTimesCostsNoWritePerRefresh: with OmitTokenTimes
+// (--status-token-times=omit) a healthy refresh writes only the Secret; the
+// ApiClient is not written at all while its tokens rotate.
+func TestStatusWithoutTokenTimesCostsNoWritePerRefresh(t *testing.T) {
+	short := shortSandbox(t)
+	ns := setup(t)
+	create(t, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "short-ca", Namespace: ns}, Data: map[string][]byte{"ca.crt": short.CACertPEM()}})
+	startOperator(t, ns, func(r *apiclient.Reconciler) { r.OmitTokenTimes = true })
+	spec := shortLived()
+	spec.TokenURL = short.URL() + "/connect/token"
+	ac := newApiClient(ns, "quiet", spec)
+	ac.Spec.TLS.CABundle.Name = "short-ca"
+	create(t, ac)
+	ready := waitReady(t, ns, "quiet")
+	if s := ready.Status; s.TokenExpiresAt != nil || s.LastRefreshTime != nil || s.NextRefreshTime != nil {
+		t.Errorf("the status shows token times: %+v", s)
+	}
+	first, _, _ := tokenIn(t, ns, "quiet-token")
+	eventually(t, 30*time.Second, "two rotations", func() (bool, string) {
+		n := short.Counters().Succeeded(sandbox.EndpointConnectToken, clientID)
+		return n >= 3, fmt.Sprintf("%d tokens issued", n)
+	})
+	tok, _, ok := tokenIn(t, ns, "quiet-token")
+	if !ok || tok.AccessToken == first.AccessToken || !time.Now().Before(tok.ExpiresAt) {
+		t.Fatal("the Secret does not hold a new valid token")
+	}
+	if after := get(t, ns, "quiet", &keyportv1.ApiClient{}); after.ResourceVersion != ready.ResourceVersion {
+		t.Errorf("the ApiClient was written during healthy refreshes: %s", describe(after))
+	}
 }
 
 func TestCredentialRotationRefreshesPromptly(t *testing.T) {

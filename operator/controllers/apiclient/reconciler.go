@@ -56,6 +56,9 @@ type Reconciler struct {
 	// wait on the network, so several workers keep refreshes on time when
 	// thousands of clients share a replica. Zero means 8.
 	Workers int
+	// OmitTokenTimes leaves the current token's times out of the status
+	// (see StatusTimes in status.go). False keeps them exact.
+	OmitTokenTimes bool
 
 	once     sync.Once
 	clients  *httpClients
@@ -436,11 +439,16 @@ func (r *Reconciler) reportSuccess(ac *keyportv1.ApiClient, t issuedToken, now t
 	if refreshed {
 		ac.Status.ConsecutiveFailures = 0
 	}
-	ac.Status.TokenExpiresAt = &metav1.Time{Time: t.token.ExpiresAt}
-	ac.Status.LastRefreshTime = &metav1.Time{Time: t.issuedAt}
-	ac.Status.NextRefreshTime = &metav1.Time{Time: t.refreshAt}
+	msg := "the output Secret holds a valid token; its " + keyportv1.AnnotationExpiresAt + " annotation says until when"
+	if r.OmitTokenTimes {
+		ac.Status.TokenExpiresAt, ac.Status.LastRefreshTime, ac.Status.NextRefreshTime = nil, nil, nil
+	} else {
+		ac.Status.TokenExpiresAt = &metav1.Time{Time: t.token.ExpiresAt}
+		ac.Status.LastRefreshTime = &metav1.Time{Time: t.issuedAt}
+		ac.Status.NextRefreshTime = &metav1.Time{Time: t.refreshAt}
+		msg = fmt.Sprintf("token valid until %s, next refresh at %s", t.token.ExpiresAt.UTC().Format(time.RFC3339), t.refreshAt.UTC().Format(time.RFC3339))
+	}
 	if ac.Status.ConsecutiveFailures == 0 {
-		msg := fmt.Sprintf("token valid until %s, next refresh at %s", t.token.ExpiresAt.UTC().Format(time.RFC3339), t.refreshAt.UTC().Format(time.RFC3339))
 		setCondition(ac, keyportv1.ConditionReady, metav1.ConditionTrue, keyportv1.ReasonTokenRefreshed, msg)
 		if why, ok := r.revoked.Load(ac.UID); ok {
 			setCondition(ac, keyportv1.ConditionDegraded, metav1.ConditionTrue, keyportv1.ReasonTokenRevokedOnReissue, why.(string))

@@ -1,0 +1,41 @@
+package apiclient
+
+import (
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	keyportv1 "github.com/keyport-dev/keyport/api/v1alpha1"
+)
+
+func TestStatusWorthWriting(t *testing.T) {
+	t0 := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+	at := func(d time.Duration) *metav1.Time { return &metav1.Time{Time: t0.Add(d)} }
+	ready := []metav1.Condition{{Type: keyportv1.ConditionReady, Status: metav1.ConditionTrue, Reason: keyportv1.ReasonTokenRefreshed, Message: "token valid until 12:01"}}
+	readyLater := []metav1.Condition{{Type: keyportv1.ConditionReady, Status: metav1.ConditionTrue, Reason: keyportv1.ReasonTokenRefreshed, Message: "token valid until 12:02"}}
+	failing := []metav1.Condition{{Type: keyportv1.ConditionReady, Status: metav1.ConditionTrue, Reason: keyportv1.ReasonTokenEndpointUnreachable}}
+	// Tokens live 60 s and are replaced at half-life.
+	shows := func(expiry, next time.Duration, conds []metav1.Condition) *keyportv1.ApiClientStatus {
+		return &keyportv1.ApiClientStatus{TokenExpiresAt: at(expiry), NextRefreshTime: at(next), Conditions: conds}
+	}
+	cases := []struct {
+		name          string
+		before, after *keyportv1.ApiClientStatus
+		want          bool
+	}{
+		{"the first token", &keyportv1.ApiClientStatus{}, shows(60*time.Second, 30*time.Second, ready), true},
+		{"a refresh whose shown token outlives the next look: coalesced", shows(60*time.Second, 30*time.Second, ready), shows(90*time.Second, 60*time.Second-time.Second, readyLater), false},
+		{"a refresh whose shown token expires before the next look", shows(60*time.Second, 30*time.Second, ready), shows(120*time.Second, 90*time.Second, readyLater), true},
+		{"a failure changes the conditions", shows(60*time.Second, 30*time.Second, ready), shows(60*time.Second, 31*time.Second, failing), true},
+		{"times left out: written once to clear the shown ones", shows(60*time.Second, 30*time.Second, ready), &keyportv1.ApiClientStatus{Conditions: ready}, true},
+		{"times left out: nothing to write on a refresh", &keyportv1.ApiClientStatus{Conditions: ready}, &keyportv1.ApiClientStatus{Conditions: ready}, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if got := statusWorthWriting(c.before, c.after); got != c.want {
+				t.Errorf("statusWorthWriting = %v, want %v", got, c.want)
+			}
+		})
+	}
+}
