@@ -5,16 +5,13 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
-	"github.com/keyport-dev/keyport/shared/testenv"
+	"github.com/keyport-dev/keyport/shared/testenv/operatorproc"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	"k8s.io/apimachinery/pkg/types"
 )
@@ -110,19 +107,16 @@ func (p *apiProxy) close() {
 	p.setDown(true)
 }
 
-// replica is one operator process.
+// replica is one operator process, restarted like a Deployment's pod when
+// it exits by itself.
 type replica struct {
-	name        string
-	bin         string
-	kubeconfig  string
-	logPath     string
-	metricsAddr string
-	probeAddr   string
+	name       string
+	bin        string
+	kubeconfig string
+	logPath    string
 
-	cmd  *exec.Cmd
-	done chan struct{}
-
-	mu sync.Mutex
+	mu   sync.Mutex
+	proc *operatorproc.Process
 	// killed is set while the harness stops the process on purpose.
 	killed bool
 	// exits counts the times the process ended by itself (the operator
@@ -131,51 +125,28 @@ type replica struct {
 	exits int
 }
 
-func newReplica(name, bin, kubeconfig, dir string) (*replica, error) {
-	metrics, err := testenv.FreeAddr()
-	if err != nil {
-		return nil, err
-	}
-	probes, err := testenv.FreeAddr()
-	if err != nil {
-		return nil, err
-	}
-	return &replica{name: name, bin: bin, kubeconfig: kubeconfig, logPath: filepath.Join(dir, name+".log"),
-		metricsAddr: metrics, probeAddr: probes}, nil
+func newReplica(name, bin, kubeconfig, dir string) *replica {
+	return &replica{name: name, bin: bin, kubeconfig: kubeconfig, logPath: filepath.Join(dir, name+".log")}
 }
 
 // start runs the operator, appending to its log across restarts.
 func (r *replica) start() error {
-	log, err := os.OpenFile(r.logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
-	if err != nil {
-		return err
-	}
-	r.cmd = exec.Command(r.bin,
+	p, err := operatorproc.Start(r.bin, r.kubeconfig, r.logPath,
 		"--leader-election-namespace="+systemNamespace,
-		"--metrics-bind-address="+r.metricsAddr,
-		"--health-probe-bind-address="+r.probeAddr,
 		// The soak's tokens live a minute; a failover must fit well inside
 		// the refresh margin of half of that.
 		"--leader-elect-lease-duration=6s", "--leader-elect-renew-deadline=4s", "--leader-elect-retry-period=1s",
 	)
-	r.cmd.Env = append(os.Environ(), "KUBECONFIG="+r.kubeconfig)
-	r.cmd.Stdout, r.cmd.Stderr = log, log
-	r.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := r.cmd.Start(); err != nil {
-		_ = log.Close()
+	if err != nil {
 		return err
 	}
 	r.mu.Lock()
-	r.killed = false
+	r.proc, r.killed = p, false
 	r.mu.Unlock()
-	done := make(chan struct{})
-	r.done = done
-	go func(cmd *exec.Cmd) {
-		_ = cmd.Wait()
-		_ = log.Close()
-		close(done)
+	go func() {
+		<-p.Done()
 		r.mu.Lock()
-		restart := !r.killed
+		restart := !r.killed && r.proc == p
 		if restart {
 			r.exits++
 		}
@@ -184,8 +155,14 @@ func (r *replica) start() error {
 			time.Sleep(time.Second)
 			_ = r.start()
 		}
-	}(r.cmd)
+	}()
 	return nil
+}
+
+func (r *replica) current() *operatorproc.Process {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.proc
 }
 
 func (r *replica) selfExits() int {
@@ -197,58 +174,37 @@ func (r *replica) selfExits() int {
 // kill ends the process at once, as a node failure or OOM kill does: no
 // graceful shutdown, the Lease is not released.
 func (r *replica) kill() {
-	if r.cmd == nil || !r.running() {
+	p := r.current()
+	if p == nil || !p.Running() {
 		return
 	}
 	r.mu.Lock()
 	r.killed = true
 	r.mu.Unlock()
-	_ = syscall.Kill(-r.cmd.Process.Pid, syscall.SIGKILL)
-	<-r.done
+	p.Kill()
 }
 
 func (r *replica) running() bool {
-	if r.done == nil {
-		return false
-	}
-	select {
-	case <-r.done:
-		return false
-	default:
-		return true
-	}
+	p := r.current()
+	return p != nil && p.Running()
 }
 
 // peakRSS is the high-water mark of the running process's resident memory
-// (VmHWM), in MiB; 0 when it cannot be read.
+// in MiB; 0 when it is not running.
 func (r *replica) peakRSS() float64 {
-	if !r.running() {
-		return 0
-	}
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", r.cmd.Process.Pid))
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			var kb float64
-			if _, err := fmt.Sscanf(strings.TrimSpace(v), "%f kB", &kb); err == nil {
-				return kb / 1024
-			}
-		}
+	if p := r.current(); p != nil {
+		return p.PeakRSSMiB()
 	}
 	return 0
 }
 
 // metrics scrapes the replica's Prometheus endpoint.
 func (r *replica) metrics() (string, error) {
-	resp, err := http.Get("http://" + r.metricsAddr + "/metrics")
-	if err != nil {
-		return "", err
+	p := r.current()
+	if p == nil {
+		return "", fmt.Errorf("%s was never started", r.name)
 	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	return string(b), err
+	return p.MetricsText()
 }
 
 // isLeader asks the replica's metrics whether it holds the Lease.

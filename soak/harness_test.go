@@ -107,10 +107,7 @@ func (h *harness) setUp() {
 		t.Fatal(err)
 	}
 	for _, name := range []string{"replica-a", "replica-b"} {
-		r, err := newReplica(name, operatorBin, kubeconfig, workDir)
-		if err != nil {
-			t.Fatal(err)
-		}
+		r := newReplica(name, operatorBin, kubeconfig, workDir)
 		if err := r.start(); err != nil {
 			t.Fatal(err)
 		}

@@ -24,7 +24,6 @@ package soak
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -33,6 +32,7 @@ import (
 
 	"github.com/keyport-dev/keyport/shared/sandbox"
 	"github.com/keyport-dev/keyport/shared/testenv"
+	"github.com/keyport-dev/keyport/shared/testenv/operatorproc"
 )
 
 const (
@@ -106,11 +106,8 @@ func setUp(m *testing.M) (int, error) {
 		}
 		defer os.RemoveAll(workDir)
 	}
-	operatorBin = filepath.Join(workDir, "keyport-operator")
-	build := exec.Command("go", "build", "-o", operatorBin, "./operator")
-	build.Dir = testenv.RepoRoot()
-	if out, err := build.CombinedOutput(); err != nil {
-		return 1, fmt.Errorf("build the operator: %v\n%s", err, out)
+	if operatorBin, err = operatorproc.Build(workDir); err != nil {
+		return 1, err
 	}
 	if env, err = testenv.StartWith(testenv.Options{DataDir: filepath.Join(workDir, "etcd")}); err != nil {
 		return 1, err
