@@ -59,6 +59,7 @@ type options struct {
 	endpointRate     float64
 	endpointBurst    int
 	omitTokenTimes   bool
+	pprofAddr        string
 	zap              zap.Options
 }
 
@@ -67,6 +68,7 @@ func parseFlags(args []string) (options, error) {
 	fs := flag.NewFlagSet("keyport-operator", flag.ContinueOnError)
 	fs.StringVar(&o.metricsAddr, "metrics-bind-address", ":8080", `address of the Prometheus metrics endpoint; "0" disables it`)
 	fs.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "address of the /healthz and /readyz endpoints")
+	fs.StringVar(&o.pprofAddr, "pprof-bind-address", "", "address of Go's /debug/pprof endpoints for profiling; empty disables them")
 	fs.BoolVar(&o.leaderElect, "leader-elect", true, "elect a leader so that only one replica reconciles")
 	fs.StringVar(&o.leaderElectionID, "leader-election-id", "keyport-operator.keyport.dev", "name of the leader election Lease")
 	fs.StringVar(&o.leaderElectionNamespace, "leader-election-namespace", "", "namespace of the Lease; defaults to the operator's own")
@@ -149,7 +151,10 @@ func main() {
 // run starts the manager and blocks until ctx ends.
 func run(ctx context.Context, cfg *rest.Config, o options) error {
 	log := ctrl.Log.WithName("setup")
-	cacheOpts := cache.Options{}
+	// managedFields are the largest part of a small object and nothing here
+	// reads them: a replica with 10,000 ApiClients and their Secrets keeps
+	// far less in memory without them.
+	cacheOpts := cache.Options{DefaultTransform: cache.TransformStripManagedFields()}
 	if len(o.watchNamespaces) > 0 {
 		cacheOpts.DefaultNamespaces = map[string]cache.Config{}
 		for _, ns := range o.watchNamespaces {
@@ -164,6 +169,7 @@ func run(ctx context.Context, cfg *rest.Config, o options) error {
 		Cache:                         cacheOpts,
 		Metrics:                       metricsserver.Options{BindAddress: o.metricsAddr},
 		HealthProbeBindAddress:        o.probeAddr,
+		PprofBindAddress:              o.pprofAddr,
 		LeaderElection:                o.leaderElect,
 		LeaderElectionID:              o.leaderElectionID,
 		LeaderElectionNamespace:       o.leaderElectionNamespace,
