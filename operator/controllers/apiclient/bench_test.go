@@ -61,10 +61,12 @@ func BenchmarkApiClients(b *testing.B) {
 		}
 		lifetimes = n
 	}
+	bin, err := operatorproc.Build(b.TempDir())
+	must(b, err)
 	for _, n := range sizes {
 		b.Run(fmt.Sprintf("N=%d", n), func(b *testing.B) {
 			for range b.N {
-				runScenario(b, n, lifetime, lifetimes)
+				runScenario(b, bin, n, lifetime, lifetimes)
 			}
 		})
 	}
@@ -82,7 +84,7 @@ func envDuration(b *testing.B, name string, def time.Duration) time.Duration {
 	return d
 }
 
-func runScenario(b *testing.B, n int, lifetime time.Duration, lifetimes int) {
+func runScenario(b *testing.B, bin string, n int, lifetime time.Duration, lifetimes int) {
 	ctx := context.Background()
 	platform, err := sandbox.Start(sandbox.Config{
 		Clients:       []sandbox.Client{{ID: clientID, Secret: clientSecret}},
@@ -115,7 +117,7 @@ func runScenario(b *testing.B, n int, lifetime time.Duration, lifetimes int) {
 		b.Fatalf("created %d of %d ApiClients", created.Load(), n)
 	}
 	tokens := watchTokens(b, ns)
-	op := startOperatorProcess(b, ns, n)
+	op := startOperatorProcess(b, bin, ns, n)
 
 	// Warm-up: every ApiClient has its first token.
 	deadline := time.Now().Add(5*time.Minute + time.Duration(n)*10*time.Millisecond)
@@ -150,7 +152,7 @@ func runScenario(b *testing.B, n int, lifetime time.Duration, lifetimes int) {
 	rss := op.PeakRSSMiB()
 	refreshRate := float64(refreshes) / window.Seconds()
 
-	saturated := saturationRate(b, ns, n, tokens, op)
+	saturated := saturationRate(b, bin, ns, n, tokens, op)
 
 	// Each token is replaced at min(half its life, life - budget): that is
 	// one refresh cycle, and one request per cycle is the ideal.
@@ -186,33 +188,25 @@ func benchName(i int) string { return fmt.Sprintf("bench-%05d", i) }
 // own process, so that its CPU and memory are its own. The per-host token
 // limit is raised to n: the platform is one host, and the benchmark
 // measures Keyport, not the stampede guard.
-func startOperatorProcess(b *testing.B, ns string, n int) *operatorproc.Process {
+func startOperatorProcess(b *testing.B, bin, ns string, n int) *operatorproc.Process {
 	dir := b.TempDir()
-	if operatorBin == "" {
-		bin, err := operatorproc.Build(dir)
-		must(b, err)
-		operatorBin = bin
-	}
 	kubeconfig, err := env.Kubeconfig(dir)
 	must(b, err)
 	args := append([]string{"--watch-namespace=" + ns, "--leader-elect=false", "--mac-key-secret=" + ns + "/keyport-mac-key",
 		fmt.Sprintf("--token-requests-per-host=%d", n), fmt.Sprintf("--token-request-burst-per-host=%d", n)},
 		strings.Fields(os.Getenv("KEYPORT_BENCH_OPERATOR_ARGS"))...)
-	op, err := operatorproc.Start(operatorBin, kubeconfig, filepath.Join(dir, "operator.log"), args...)
+	op, err := operatorproc.Start(bin, kubeconfig, filepath.Join(dir, "operator.log"), args...)
 	must(b, err)
 	b.Cleanup(op.Stop)
 	return op
 }
-
-// operatorBin is built once per benchmark run.
-var operatorBin string
 
 // saturationRate measures how fast the operator refreshes when every token
 // is due at once: it stops the operator, asks every ApiClient for a refresh
 // (keyport.dev/refresh), starts the operator again and times the refreshes
 // from the first to the last. The annotations are written while the
 // operator is stopped so that the benchmark's own writes do not compete.
-func saturationRate(b *testing.B, ns string, n int, tokens *tokenWatch, op *operatorproc.Process) float64 {
+func saturationRate(b *testing.B, bin, ns string, n int, tokens *tokenWatch, op *operatorproc.Process) float64 {
 	ctx := context.Background()
 	op.Stop()
 	value := "bench-" + strconv.FormatInt(time.Now().UnixNano(), 10)
@@ -222,7 +216,7 @@ func saturationRate(b *testing.B, ns string, n int, tokens *tokenWatch, op *oper
 		must(b, env.Client.Patch(ctx, ac, client.RawPatch(types.MergePatchType, patch)))
 	})
 	mark := time.Now()
-	startOperatorProcess(b, ns, n)
+	startOperatorProcess(b, bin, ns, n)
 	deadline := time.Now().Add(2*time.Minute + time.Duration(n)*10*time.Millisecond)
 	for {
 		changed, first, last := tokens.changedSince(mark)

@@ -66,6 +66,7 @@ type Reconciler struct {
 	failures sync.Map // types.UID → failureState
 	issued   sync.Map // types.UID → issuedToken, to repair a deleted Secret
 	revoked  sync.Map // types.UID → string, why the last reissue revoked the previous token
+	written  sync.Map // types.NamespacedName → writtenStatus, the status this process wrote last
 }
 
 // failureState remembers which inputs the last failure happened with.
@@ -107,6 +108,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if err := r.Client.Get(ctx, req.NamespacedName, ac); err != nil {
 		if apierrors.IsNotFound(err) {
 			forgetMetrics(req.Namespace, req.Name)
+			r.written.Delete(req.NamespacedName)
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	keyportv1 "github.com/keyport-dev/keyport/api/v1alpha1"
@@ -28,12 +29,27 @@ func (r *Reconciler) writeStatus(ctx context.Context, ac *keyportv1.ApiClient, b
 	if !statusWorthWriting(before, &ac.Status) {
 		return nil
 	}
+	// The cache may not hold the last write yet: the Secret written in the
+	// same reconcile requeues the ApiClient while its status patch is on the
+	// way. Compared with what this process wrote last, one change is written
+	// once.
+	key := client.ObjectKeyFromObject(ac)
+	if w, ok := r.written.Load(key); ok && w.(writtenStatus).uid == ac.UID && !statusWorthWriting(w.(writtenStatus).status, &ac.Status) {
+		return nil
+	}
 	orig := ac.DeepCopy()
 	orig.Status = *before
 	if err := r.Client.Status().Patch(ctx, ac, client.MergeFrom(orig)); err != nil {
 		return fmt.Errorf("write status: %w", client.IgnoreNotFound(err))
 	}
+	r.written.Store(key, writtenStatus{uid: ac.UID, status: ac.Status.DeepCopy()})
 	return nil
+}
+
+// writtenStatus is the status this process last wrote for an ApiClient.
+type writtenStatus struct {
+	uid    types.UID
+	status *keyportv1.ApiClientStatus
 }
 
 // statusWorthWriting is the coalescing rule, pure for testing.
