@@ -72,6 +72,8 @@ func statusWorthWriting(before, after *keyportv1.ApiClientStatus) bool {
 	}
 	// The status shows an earlier token. Rewrite it if that token expires
 	// before the controller looks again, so that kubectl never shows an
-	// expired token that the Secret no longer holds.
+	// expired token that the Secret no longer holds. The status keeps whole
+	// seconds, as kubectl shows them; with refresh jitter under a second a
+	// few more refreshes rewrite it.
 	return after.NextRefreshTime == nil || !before.TokenExpiresAt.After(after.NextRefreshTime.Time)
 }
