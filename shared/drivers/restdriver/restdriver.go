@@ -89,6 +89,11 @@ func configure(params map[string]string) (*config, error) {
 		itemsPath:    get("channels.itemsPath", "items"),
 		fields:       map[string]string{},
 	}
+	// The item path is built from this one; a query or fragment here would
+	// swallow the id that follows it.
+	if c.path != "" && (!strings.HasPrefix(c.path, "/") || strings.ContainsAny(c.path, "?#")) {
+		return nil, fmt.Errorf("parameter channels.path must be an absolute path such as /api/v1/webhooks, without ? or #, got %q", c.path)
+	}
 	for k, v := range defaultFields {
 		c.fields[k] = get("field."+k, v)
 	}

@@ -68,6 +68,11 @@ func TestBadConfigurationIsReportedWithoutSecrets(t *testing.T) {
 	if _, err := configure(map[string]string{"channels.body": "{{ .Channel.Name "}); err == nil {
 		t.Error("a broken template was accepted")
 	}
+	for _, path := range []string{"#", "/hooks?x=1", "hooks"} {
+		if _, err := configure(map[string]string{"channels.path": path}); err == nil || !strings.Contains(err.Error(), "channels.path") {
+			t.Errorf("channels.path %q: %v, want an error naming the parameter", path, err)
+		}
+	}
 	c, _ := configure(map[string]string{"channels.body": `{"secret": {{.Channel.Auth.ClientSecret}}`})
 	_, err := c.render(sample)
 	if err == nil {
