@@ -152,7 +152,7 @@ func runScenario(b *testing.B, bin string, n int, lifetime time.Duration, lifeti
 	rss := op.PeakRSSMiB()
 	refreshRate := float64(refreshes) / window.Seconds()
 
-	saturated := saturationRate(b, bin, ns, n, tokens, op)
+	saturated, saturatedOperatorCores, saturatedMachineCores := saturationRate(b, bin, ns, n, tokens, op)
 
 	// Each token is replaced at min(half its life, life - budget): that is
 	// one refresh cycle, and one request per cycle is the ideal.
@@ -178,6 +178,8 @@ func runScenario(b *testing.B, bin string, n int, lifetime time.Duration, lifeti
 	fmt.Printf("  refresh rate at the demand of %d clients %.1f/s\n", n, refreshRate)
 	fmt.Printf("  saturated: every token refreshed at once, %.1f refreshes/s; raw Secret update rate of this API server %.1f/s; ratio %.0f %%\n",
 		saturated, rawRate, 100*saturated/rawRate)
+	fmt.Printf("  while saturated (from the operator's start): operator %.2f cores, whole machine %.2f of %d cores busy\n",
+		saturatedOperatorCores, saturatedMachineCores, runtime.NumCPU())
 	fmt.Printf("  operator process: %.1f CPU-s during the window (%.2f cores), peak RSS %.0f MiB\n",
 		cpuAfter-cpuBefore, (cpuAfter-cpuBefore)/window.Seconds(), rss)
 }
@@ -206,7 +208,7 @@ func startOperatorProcess(b *testing.B, bin, ns string, n int) *operatorproc.Pro
 // (keyport.dev/refresh), starts the operator again and times the refreshes
 // from the first to the last. The annotations are written while the
 // operator is stopped so that the benchmark's own writes do not compete.
-func saturationRate(b *testing.B, bin, ns string, n int, tokens *tokenWatch, op *operatorproc.Process) float64 {
+func saturationRate(b *testing.B, bin, ns string, n int, tokens *tokenWatch, op *operatorproc.Process) (rate, operatorCores, machineCores float64) {
 	ctx := context.Background()
 	op.Stop()
 	value := "bench-" + strconv.FormatInt(time.Now().UnixNano(), 10)
@@ -216,12 +218,16 @@ func saturationRate(b *testing.B, bin, ns string, n int, tokens *tokenWatch, op 
 		must(b, env.Client.Patch(ctx, ac, client.RawPatch(types.MergePatchType, patch)))
 	})
 	mark := time.Now()
-	startOperatorProcess(b, bin, ns, n)
+	busyBefore := machineBusySeconds(b)
+	restarted := startOperatorProcess(b, bin, ns, n)
 	deadline := time.Now().Add(2*time.Minute + time.Duration(n)*10*time.Millisecond)
 	for {
 		changed, first, last := tokens.changedSince(mark)
 		if changed == n {
-			return float64(n-1) / max(last.Sub(first).Seconds(), 0.001)
+			elapsed := time.Since(mark).Seconds()
+			cpu, err := restarted.CPUSeconds()
+			must(b, err)
+			return float64(n-1) / max(last.Sub(first).Seconds(), 0.001), cpu / elapsed, (machineBusySeconds(b) - busyBefore) / elapsed
 		}
 		if time.Now().After(deadline) {
 			b.Fatalf("only %d of %d tokens were refreshed on request", changed, n)
@@ -440,4 +446,25 @@ func quantiles(before, after *dto.Histogram) (time.Duration, time.Duration) {
 		return time.Duration(lower * float64(time.Second))
 	}
 	return q(0.5), q(0.99)
+}
+
+// machineBusySeconds is the CPU time all processes of the machine have used
+// so far (every state of /proc/stat's cpu line but idle and iowait).
+func machineBusySeconds(b *testing.B) float64 {
+	data, err := os.ReadFile("/proc/stat")
+	must(b, err)
+	line, _, _ := strings.Cut(string(data), "\n")
+	fields := strings.Fields(line)
+	if len(fields) < 8 || fields[0] != "cpu" {
+		b.Fatalf("unexpected /proc/stat: %q", line)
+	}
+	var busy float64
+	for i, f := range fields[1:8] {
+		v, err := strconv.ParseFloat(f, 64)
+		must(b, err)
+		if i != 3 && i != 4 { // idle, iowait
+			busy += v
+		}
+	}
+	return busy / 100 // USER_HZ
 }
