@@ -19,6 +19,7 @@ import (
 	"github.com/keyport-dev/keyport/shared/sandbox"
 	"github.com/keyport-dev/keyport/shared/testenv"
 	"github.com/keyport-dev/keyport/shared/testenv/certmanager"
+	"github.com/keyport-dev/keyport/shared/testenv/operatorproc"
 )
 
 const (
@@ -43,7 +44,7 @@ type demo struct {
 	kubeconfig string
 	sandbox    *sandbox.Sandbox
 	receiver   *receiver
-	operator   *process
+	operator   *operatorproc.Process
 	workload   *process
 	cancel     context.CancelFunc
 }
@@ -176,7 +177,9 @@ func (d *demo) stopAll() {
 		d.cancel()
 	}
 	d.workload.stop()
-	d.operator.stop()
+	if d.operator != nil {
+		d.operator.Stop()
+	}
 	if d.sandbox != nil {
 		_ = d.sandbox.Close()
 	}

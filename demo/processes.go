@@ -15,7 +15,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/keyport-dev/keyport/shared/sandbox"
-	"github.com/keyport-dev/keyport/shared/testenv"
+	"github.com/keyport-dev/keyport/shared/testenv/operatorproc"
 )
 
 // process is a child process in its own process group, so that stop ends it
@@ -114,34 +114,19 @@ func (d *demo) startPlatforms(ctx context.Context) error {
 // startOperator runs bin/keyport-operator against the demo cluster, logging
 // to .demo/operator.log, and waits until it is ready.
 func (d *demo) startOperator(ctx context.Context) error {
-	metrics, err := testenv.FreeAddr()
-	if err != nil {
-		return err
-	}
-	probes, err := testenv.FreeAddr()
-	if err != nil {
-		return err
-	}
 	logPath := filepath.Join(d.state, "operator.log")
-	logFile, err := os.Create(logPath)
+	_ = os.Remove(logPath) // this run's log only
+	var err error
+	d.operator, err = operatorproc.Start(filepath.Join(d.bin, "keyport-operator"), d.kubeconfig, logPath,
+		"--leader-election-namespace="+systemNamespace)
 	if err != nil {
-		return err
-	}
-	cmd := exec.Command(filepath.Join(d.bin, "keyport-operator"),
-		"--leader-election-namespace="+systemNamespace,
-		"--metrics-bind-address="+metrics,
-		"--health-probe-bind-address="+probes,
-	)
-	cmd.Env = append(os.Environ(), "KUBECONFIG="+d.kubeconfig)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if d.operator, err = startProcess(cmd); err != nil {
 		return fmt.Errorf("start the operator (run `make build` first): %w", err)
 	}
 	err = poll(ctx, time.Minute, "the operator becoming ready", func() (bool, string, error) {
-		if d.operator.exited() {
+		if !d.operator.Running() {
 			return false, "", fmt.Errorf("the operator exited; see %s", logPath)
 		}
-		resp, err := http.Get("http://" + probes + "/readyz")
+		resp, err := http.Get("http://" + d.operator.ProbeAddr + "/readyz")
 		if err != nil {
 			return false, err.Error(), nil
 		}
@@ -151,7 +136,7 @@ func (d *demo) startOperator(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	info("ready; leader election on (Lease in %s); metrics on http://%s/metrics; log %s", systemNamespace, metrics, rel(logPath))
+	info("ready; leader election on (Lease in %s); metrics on http://%s/metrics; log %s", systemNamespace, d.operator.MetricsAddr, rel(logPath))
 	return nil
 }
 

@@ -159,17 +159,9 @@ func TestEverySeedDialectGetsAValidTokenIntoItsSecret(t *testing.T) {
 	scanForSecrets(t, ns)
 }
 
-// shortLived returns a spec whose tokens live 20 s on the sandbox's generic
-// endpoint, with a 4 s budget, so rotation happens every ~10 s.
-func shortLived() keyportv1.ApiClientSpec {
-	return keyportv1.ApiClientSpec{
-		TokenURL: sb.URL() + "/connect/token",
-		Refresh:  &keyportv1.RefreshPolicy{PropagationBudget: &metav1.Duration{Duration: 4 * time.Second}},
-	}
-}
-
-// shortSandbox runs a second sandbox with 20-second tokens.
-func shortSandbox(t *testing.T) *sandbox.Sandbox {
+// shortSandbox runs a second sandbox with 20-second tokens and puts its CA
+// into ns as the Secret short-ca.
+func shortSandbox(t *testing.T, ns string) *sandbox.Sandbox {
 	t.Helper()
 	s, err := sandbox.Start(sandbox.Config{
 		Clients:       []sandbox.Client{{ID: clientID, Secret: clientSecret, Username: username, Password: password, SubscriptionKey: subKey}},
@@ -179,19 +171,26 @@ func shortSandbox(t *testing.T) *sandbox.Sandbox {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = s.Close() })
+	create(t, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "short-ca", Namespace: ns}, Data: map[string][]byte{"ca.crt": s.CACertPEM()}})
 	return s
 }
 
-func TestTokensRotateOncePerLifetimeAndSurviveRestarts(t *testing.T) {
-	short := shortSandbox(t)
-	ns := setup(t)
-	create(t, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "short-ca", Namespace: ns}, Data: map[string][]byte{"ca.crt": short.CACertPEM()}})
-	op := startOperator(t, ns, nil)
-	spec := shortLived()
-	spec.TokenURL = short.URL() + "/connect/token"
-	ac := newApiClient(ns, "rotating", spec)
+// shortClient is an ApiClient of a short sandbox with a 4 s budget, so that
+// its tokens rotate every ~10 s.
+func shortClient(ns, name string, s *sandbox.Sandbox) *keyportv1.ApiClient {
+	ac := newApiClient(ns, name, keyportv1.ApiClientSpec{
+		TokenURL: s.URL() + "/connect/token",
+		Refresh:  &keyportv1.RefreshPolicy{PropagationBudget: &metav1.Duration{Duration: 4 * time.Second}},
+	})
 	ac.Spec.TLS.CABundle.Name = "short-ca"
-	create(t, ac)
+	return ac
+}
+
+func TestTokensRotateOncePerLifetimeAndSurviveRestarts(t *testing.T) {
+	ns := setup(t)
+	short := shortSandbox(t, ns)
+	op := startOperator(t, ns, nil)
+	create(t, shortClient(ns, "rotating", short))
 	waitReady(t, ns, "rotating")
 	first, _, _ := tokenIn(t, ns, "rotating-token")
 
@@ -249,15 +248,10 @@ func TestTokensRotateOncePerLifetimeAndSurviveRestarts(t *testing.T) {
 // (--status-token-times=omit) a healthy refresh writes only the Secret; the
 // ApiClient is not written at all while its tokens rotate.
 func TestStatusWithoutTokenTimesCostsNoWritePerRefresh(t *testing.T) {
-	short := shortSandbox(t)
 	ns := setup(t)
-	create(t, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "short-ca", Namespace: ns}, Data: map[string][]byte{"ca.crt": short.CACertPEM()}})
+	short := shortSandbox(t, ns)
 	startOperator(t, ns, func(r *apiclient.Reconciler) { r.OmitTokenTimes = true })
-	spec := shortLived()
-	spec.TokenURL = short.URL() + "/connect/token"
-	ac := newApiClient(ns, "quiet", spec)
-	ac.Spec.TLS.CABundle.Name = "short-ca"
-	create(t, ac)
+	create(t, shortClient(ns, "quiet", short))
 	ready := waitReady(t, ns, "quiet")
 	if s := ready.Status; s.TokenExpiresAt != nil || s.LastRefreshTime != nil || s.NextRefreshTime != nil {
 		t.Errorf("the status shows token times: %+v", s)
@@ -352,15 +346,10 @@ func TestPlatformFaultsKeepTheTokenAndSayWhy(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			faulty := shortSandbox(t)
 			ns := setup(t)
-			create(t, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "short-ca", Namespace: ns}, Data: map[string][]byte{"ca.crt": faulty.CACertPEM()}})
+			faulty := shortSandbox(t, ns)
 			startOperator(t, ns, nil)
-			spec := shortLived()
-			spec.TokenURL = faulty.URL() + "/connect/token"
-			ac := newApiClient(ns, "faulty", spec)
-			ac.Spec.TLS.CABundle.Name = "short-ca"
-			create(t, ac)
+			create(t, shortClient(ns, "faulty", faulty))
 			waitReady(t, ns, "faulty")
 			good, _, _ := tokenIn(t, ns, "faulty-token")
 
@@ -399,15 +388,10 @@ func TestPlatformFaultsKeepTheTokenAndSayWhy(t *testing.T) {
 // (Bounded only by the token's expiry, the request hung until the token had
 // expired, and the Secret held an expired token until the retry.)
 func TestAHangingPlatformThatRecoversIsRetriedBeforeTheTokenExpires(t *testing.T) {
-	slow := shortSandbox(t)
 	ns := setup(t)
-	create(t, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "short-ca", Namespace: ns}, Data: map[string][]byte{"ca.crt": slow.CACertPEM()}})
+	slow := shortSandbox(t, ns)
 	startOperator(t, ns, nil)
-	spec := shortLived()
-	spec.TokenURL = slow.URL() + "/connect/token"
-	ac := newApiClient(ns, "hanging", spec)
-	ac.Spec.TLS.CABundle.Name = "short-ca"
-	create(t, ac)
+	create(t, shortClient(ns, "hanging", slow))
 	waitReady(t, ns, "hanging")
 	old, s, _ := tokenIn(t, ns, "hanging-token")
 	refreshAt, err := time.Parse(time.RFC3339, s.Annotations[keyportv1.AnnotationRefreshAt])
@@ -437,15 +421,10 @@ func TestAHangingPlatformThatRecoversIsRetriedBeforeTheTokenExpires(t *testing.T
 // The token stays in the Secret until it expires, and Ready turns False at
 // that moment, not only at the next attempt.
 func TestReadyTurnsFalseWhenTheTokenRunsOutDuringAnOutage(t *testing.T) {
-	down := shortSandbox(t)
 	ns := setup(t)
-	create(t, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "short-ca", Namespace: ns}, Data: map[string][]byte{"ca.crt": down.CACertPEM()}})
+	down := shortSandbox(t, ns)
 	startOperator(t, ns, nil)
-	spec := shortLived()
-	spec.TokenURL = down.URL() + "/connect/token"
-	ac := newApiClient(ns, "outage", spec)
-	ac.Spec.TLS.CABundle.Name = "short-ca"
-	create(t, ac)
+	create(t, shortClient(ns, "outage", down))
 	waitReady(t, ns, "outage")
 	tok, _, _ := tokenIn(t, ns, "outage-token")
 
@@ -489,13 +468,11 @@ func TestWrongCredentialsAreReported(t *testing.T) {
 }
 
 func TestInfeasiblePolicyIsReportedAndTheTokenKept(t *testing.T) {
-	short := shortSandbox(t) // 20 s tokens
 	ns := setup(t)
-	create(t, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "short-ca", Namespace: ns}, Data: map[string][]byte{"ca.crt": short.CACertPEM()}})
+	short := shortSandbox(t, ns) // 20 s tokens
 	startOperator(t, ns, nil)
-	ac := newApiClient(ns, "infeasible", keyportv1.ApiClientSpec{TokenURL: short.URL() + "/connect/token",
-		Refresh: &keyportv1.RefreshPolicy{PropagationBudget: &metav1.Duration{Duration: 18 * time.Second}}})
-	ac.Spec.TLS.CABundle.Name = "short-ca"
+	ac := shortClient(ns, "infeasible", short)
+	ac.Spec.Refresh.PropagationBudget.Duration = 18 * time.Second
 	create(t, ac)
 	eventually(t, 10*time.Second, "PolicyInfeasible", func() (bool, string) {
 		ac := get(t, ns, "infeasible", &keyportv1.ApiClient{})
@@ -556,18 +533,14 @@ func TestSuspendAndForcedRefresh(t *testing.T) {
 }
 
 func TestRevocationOnReissueIsDetected(t *testing.T) {
-	revoking := shortSandbox(t)
-	revoking.SetFault(sandbox.EndpointConnectToken, sandbox.Fault{RevokeOnReissue: true})
 	ns := setup(t)
-	create(t, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "short-ca", Namespace: ns}, Data: map[string][]byte{"ca.crt": revoking.CACertPEM()}})
+	revoking := shortSandbox(t, ns)
+	revoking.SetFault(sandbox.EndpointConnectToken, sandbox.Fault{RevokeOnReissue: true})
 	startOperator(t, ns, nil)
-	spec := shortLived()
-	spec.TokenURL = revoking.URL() + "/connect/token"
-	spec.Headers = []keyportv1.HTTPHeader{{Name: "Ocp-Apim-Subscription-Key",
+	ac := shortClient(ns, "revoked", revoking)
+	ac.Spec.Headers = []keyportv1.HTTPHeader{{Name: "Ocp-Apim-Subscription-Key",
 		ValueFrom: &keyportv1.SecretKeySelector{Name: "cpu-credentials", Key: "subscription_key"}}}
-	spec.RevocationProbe = &keyportv1.RevocationProbe{URL: revoking.URL() + "/api/v1/visits"}
-	ac := newApiClient(ns, "revoked", spec)
-	ac.Spec.TLS.CABundle.Name = "short-ca"
+	ac.Spec.RevocationProbe = &keyportv1.RevocationProbe{URL: revoking.URL() + "/api/v1/visits"}
 	create(t, ac)
 	waitReady(t, ns, "revoked")
 	eventually(t, 25*time.Second, "TokenRevokedOnReissue after the first rotation", func() (bool, string) {

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
@@ -35,10 +36,11 @@ func Build(dir string) (string, error) {
 
 // Process is one running operator.
 type Process struct {
-	// MetricsAddr serves the Prometheus metrics (host:port).
-	MetricsAddr string
-	cmd         *exec.Cmd
-	done        chan struct{}
+	// MetricsAddr serves the Prometheus metrics and ProbeAddr /healthz and
+	// /readyz (host:port).
+	MetricsAddr, ProbeAddr string
+	cmd                    *exec.Cmd
+	done                   chan struct{}
 }
 
 // Start runs bin with args, KUBECONFIG=kubeconfig and its own metrics and
@@ -65,7 +67,7 @@ func Start(bin, kubeconfig, logPath string, args ...string) (*Process, error) {
 		_ = log.Close()
 		return nil, err
 	}
-	p := &Process{MetricsAddr: metrics, cmd: cmd, done: make(chan struct{})}
+	p := &Process{MetricsAddr: metrics, ProbeAddr: probes, cmd: cmd, done: make(chan struct{})}
 	go func() {
 		_ = cmd.Wait()
 		_ = log.Close()
@@ -92,18 +94,30 @@ func (p *Process) Running() bool {
 
 // Kill ends the process at once, as a node failure or an OOM kill does: no
 // graceful shutdown, a held Lease is not released.
-func (p *Process) Kill() { p.signal(syscall.SIGKILL) }
+func (p *Process) Kill() {
+	if p.Running() {
+		_ = syscall.Kill(-p.Pid(), syscall.SIGKILL)
+		<-p.done
+	}
+}
 
-// Stop asks the process to shut down gracefully, as the kubelet does.
-func (p *Process) Stop() { p.signal(syscall.SIGTERM) }
-
-func (p *Process) signal(sig syscall.Signal) {
+// Stop asks the process to shut down gracefully and kills it after the
+// grace period, as the kubelet does.
+func (p *Process) Stop() {
 	if !p.Running() {
 		return
 	}
-	_ = syscall.Kill(-p.Pid(), sig)
-	<-p.done
+	_ = syscall.Kill(-p.Pid(), syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(gracePeriod):
+		p.Kill()
+	}
 }
+
+// gracePeriod is how long Stop waits before it kills; the operator's own
+// graceful shutdown timeout is shorter.
+const gracePeriod = 45 * time.Second
 
 // PeakRSSMiB is the high-water mark of the process's resident memory
 // (VmHWM) in MiB; 0 once it has ended or when it cannot be read.
