@@ -91,13 +91,35 @@ build: ## Build the operator, the sandbox, the provider, the demo and the exampl
 	go build -o $(BIN)/keyport-demo ./demo
 	go build -o $(BIN)/keyport-ingest-example ./examples/ingest
 
+# The images without Docker: go-containerregistry assembles each from a
+# static binary (go build), CA certificates and an SBOM, reproducibly (the
+# same commit gives the same digests), as OCI archives that
+# `ctr -n k8s.io images import bin/images/NAME.tar` loads as
+# keyport.dev/NAME:dev. The Dockerfile describes the same operator image for
+# people with Docker.
+.PHONY: images
+images: ## Build the operator, sandbox, workload and pause images as OCI archives in bin/images (no Docker needed).
+	go run ./tools/imagebuild/cmd/keyport-image -out $(BIN)/images
+
 IMG ?= keyport-operator:dev
 
 .PHONY: docker-build
-docker-build: ## Build the operator image (needs a Docker engine).
+docker-build: ## Build the operator image (needs a Docker engine; `make images` needs none).
 	docker build -t $(IMG) .
 
 ##@ Demo
+
+NODE_STATE ?= $(CURDIR)/.node
+
+.PHONY: node
+node: testbin nodebin images ## Start a single-node cluster (kubelet, containerd, runc) in its own network namespace, to look around with kubectl.
+	go build -o $(BIN)/keyport-node ./shared/testenv/node/cmd/keyport-node
+	$(BIN)/keyport-node start -state-dir $(NODE_STATE)
+
+.PHONY: node-stop
+node-stop: ## Stop the node of `make node` and check that nothing of it is left.
+	go build -o $(BIN)/keyport-node ./shared/testenv/node/cmd/keyport-node
+	$(BIN)/keyport-node stop -state-dir $(NODE_STATE)
 
 .PHONY: demo
 demo: build testbin terraform ## Run Keyport locally: control plane, cert-manager, sandbox, operator, examples/demo; Ctrl-C stops it all.
@@ -115,6 +137,34 @@ testbin: $(TESTBIN)/kube-apiserver $(TESTBIN)/etcd ## Build kube-apiserver and e
 $(TESTBIN)/kube-apiserver $(TESTBIN)/etcd:
 	bash shared/testenv/testbin/build.sh $(@F) $(TESTBIN)
 
+# The rest of a real single-node cluster, built like testbin. Each group is
+# one build (`&:`: one run of its recipe makes all its files), so a parallel
+# make never builds a group twice.
+KUBE_NODE_BINS := $(addprefix $(TESTBIN)/,kubelet kube-controller-manager kube-scheduler kube-proxy)
+CONTAINERD_BINS := $(addprefix $(TESTBIN)/,containerd containerd-shim-runc-v2 ctr)
+CNI_BINS := $(addprefix $(TESTBIN)/cni/,bridge host-local loopback portmap)
+NODEBIN := $(KUBE_NODE_BINS) $(CONTAINERD_BINS) $(TESTBIN)/runc $(CNI_BINS)
+
+.PHONY: nodebin
+nodebin: node-deps $(NODEBIN) ## Build kubelet, kube-controller-manager, kube-scheduler, kube-proxy, containerd, runc and CNI plugins for the test node (only when missing).
+
+.PHONY: node-deps
+node-deps: ## Check the Debian packages the test node needs to build and run (installs them as root).
+	@bash shared/testenv/testbin/debian-deps.sh
+
+$(KUBE_NODE_BINS) &:
+	bash shared/testenv/testbin/build.sh kube-node $(TESTBIN)
+
+$(CONTAINERD_BINS) &:
+	bash shared/testenv/testbin/build.sh containerd $(TESTBIN)
+
+# runc is compiled with cgo against libseccomp.
+$(TESTBIN)/runc: | node-deps
+	bash shared/testenv/testbin/build.sh runc $(TESTBIN)
+
+$(CNI_BINS) &:
+	bash shared/testenv/testbin/build.sh cni $(TESTBIN)
+
 OIDC_PEER := shared/token/testdata/oidc
 
 .PHONY: oidc-deps
@@ -127,7 +177,7 @@ $(OIDC_PEER)/node_modules/.package-lock.json: $(OIDC_PEER)/package-lock.json
 # TF_ACC=1 runs the Terraform provider's acceptance tests (real terraform
 # binary from PATH, provider in-process) as part of every test run.
 .PHONY: test
-test: lint testbin oidc-deps terraform ## Run every test against the real API server (builds what is missing).
+test: lint testbin nodebin images oidc-deps terraform ## Run every test against the real API server and a real node (builds what is missing).
 	@echo "==> go test ./... (integration tests use $(TESTBIN))"
 	TF_ACC=1 go test -count=1 -timeout 30m $(GO_TEST_FLAGS) ./...
 	@$(MAKE) -s fuzz FUZZTIME=$(SMOKE_FUZZTIME)

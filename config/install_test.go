@@ -6,13 +6,9 @@
 package config_test
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -35,7 +31,6 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
@@ -64,40 +59,12 @@ func root(parts ...string) string {
 
 // decode splits a multi-document YAML stream into objects.
 func decode(t *testing.T, source string, data []byte) []*unstructured.Unstructured {
-	t.Helper()
-	var objs []*unstructured.Unstructured
-	d := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
-	for {
-		u := &unstructured.Unstructured{}
-		if err := d.Decode(&u.Object); err != nil {
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			t.Fatalf("%s: decode: %v", source, err)
-		}
-		if len(u.Object) == 0 {
-			continue
-		}
-		objs = append(objs, u)
-	}
-	return objs
+	return testenv.DecodeManifests(t, source, data)
 }
 
 // kustomize renders a kustomization with `kubectl kustomize`.
 func kustomize(t *testing.T, dir string) []*unstructured.Unstructured {
-	t.Helper()
-	kubectl, err := exec.LookPath("kubectl")
-	if err != nil {
-		t.Fatalf("kubectl is not on PATH: it is needed to render %s with `kubectl kustomize` (install kubectl >= 1.27)", dir)
-	}
-	cmd := exec.Command(kubectl, "kustomize", dir)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("kubectl kustomize %s: %v\n%s", dir, err, stderr.String())
-	}
-	return decode(t, "kubectl kustomize "+dir, out)
+	return testenv.Kustomize(t, dir)
 }
 
 type rendered struct {

@@ -16,7 +16,16 @@ import (
 //	POST /admin/notify              {"eventType": "...", "payload": {...}} → deliveries
 //	GET  /admin/deliveries          webhook calls made so far
 //	GET  /admin/messages            ingestion messages received so far
+//	GET  /admin/token-uses          when each token (by jti) was first used
+//	GET  /admin/ca.pem              the CA of the sandbox's server certificate
 func (s *Sandbox) adminRoutes(mux *http.ServeMux) {
+	mux.HandleFunc("GET /admin/token-uses", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, s.FirstUses())
+	})
+	mux.HandleFunc("GET /admin/ca.pem", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/x-pem-file")
+		_, _ = w.Write(s.CACertPEM())
+	})
 	mux.HandleFunc("GET /admin/counters", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, s.Counters())
 	})

@@ -59,7 +59,13 @@ type Client struct {
 // Config configures a sandbox.
 type Config struct {
 	// Addr to listen on. Default 127.0.0.1:0 (a free port).
-	Addr    string
+	Addr string
+	// Listener, when set, is used instead of Addr: a listener a test opened
+	// inside a node's network namespace, say.
+	Listener net.Listener
+	// Hosts are names or addresses the server certificate holds besides
+	// the loopback ones (the address pods reach the sandbox at).
+	Hosts   []string
 	Clients []Client
 	// TokenLifetime of tokens from every endpoint but the M2M one.
 	// Default 1 h.
@@ -108,6 +114,7 @@ type Sandbox struct {
 	tokens   map[string]issued // by jti
 	latest   map[string]string // client id → latest jti
 	seenJTI  map[string]time.Time
+	firstUse map[string]time.Time // token id → first accepted use
 	store    *store
 }
 
@@ -137,7 +144,7 @@ func Start(cfg Config) (*Sandbox, error) {
 	if err != nil {
 		return nil, err
 	}
-	serverCert, err := ca.Issue("localhost", certstest.Options{Server: true})
+	serverCert, err := ca.Issue("localhost", certstest.Options{Server: true, Hosts: cfg.Hosts})
 	if err != nil {
 		return nil, err
 	}
@@ -156,6 +163,7 @@ func Start(cfg Config) (*Sandbox, error) {
 		tokens:   map[string]issued{},
 		latest:   map[string]string{},
 		seenJTI:  map[string]time.Time{},
+		firstUse: map[string]time.Time{},
 		store:    newStore(),
 	}
 	s.jwks = jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: signKey.Public(), KeyID: "sandbox-1", Algorithm: "ES256", Use: "sig"}}}
@@ -169,9 +177,11 @@ func Start(cfg Config) (*Sandbox, error) {
 		return nil, err
 	}
 
-	ln, err := net.Listen("tcp", cfg.Addr)
-	if err != nil {
-		return nil, fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	ln := cfg.Listener
+	if ln == nil {
+		if ln, err = net.Listen("tcp", cfg.Addr); err != nil {
+			return nil, fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+		}
 	}
 	s.listener = ln
 	s.url = "https://" + ln.Addr().String()

@@ -94,7 +94,28 @@ func (s *Sandbox) bearer(r *http.Request) (*Claims, error) {
 	if !strings.HasPrefix(h, "Bearer ") {
 		return nil, errors.New("missing bearer token")
 	}
-	return s.Validate(strings.TrimPrefix(h, "Bearer "))
+	c, err := s.Validate(strings.TrimPrefix(h, "Bearer "))
+	if err == nil {
+		s.mu.Lock()
+		if _, seen := s.firstUse[c.ID]; !seen {
+			s.firstUse[c.ID] = time.Now()
+		}
+		s.mu.Unlock()
+	}
+	return c, err
+}
+
+// FirstUses are the times each token (by its id, the jti claim) was first
+// presented and accepted: with the time a token reached its Secret, how
+// long the token took to reach the workloads that use it.
+func (s *Sandbox) FirstUses() map[string]time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[string]time.Time, len(s.firstUse))
+	for id, t := range s.firstUse {
+		out[id] = t
+	}
+	return out
 }
 
 // authenticateClient implements every client authentication method of the

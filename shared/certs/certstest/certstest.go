@@ -47,6 +47,12 @@ type Options struct {
 	// Server adds loopback names and the server usage; otherwise the
 	// certificate is for client authentication.
 	Server bool
+	// Hosts are more DNS names or IP addresses of a server certificate,
+	// beside the loopback ones.
+	Hosts []string
+	// Organization goes into the subject; Kubernetes reads a client
+	// certificate's organizations as the user's groups.
+	Organization []string
 }
 
 // NewCA creates a self-signed CA valid for a day.
@@ -116,7 +122,7 @@ func (ca *CA) Issue(commonName string, o Options) (*Cert, error) {
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber: serial(),
-		Subject:      pkix.Name{CommonName: commonName},
+		Subject:      pkix.Name{CommonName: commonName, Organization: o.Organization},
 		NotBefore:    notBefore,
 		NotAfter:     notAfter,
 		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
@@ -126,6 +132,13 @@ func (ca *CA) Issue(commonName string, o Options) (*Cert, error) {
 		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
 		tmpl.DNSNames = []string{"localhost", commonName}
 		tmpl.IPAddresses = []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback}
+		for _, h := range o.Hosts {
+			if ip := net.ParseIP(h); ip != nil {
+				tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
+			} else {
+				tmpl.DNSNames = append(tmpl.DNSNames, h)
+			}
+		}
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, key.Public(), ca.Key)
 	if err != nil {

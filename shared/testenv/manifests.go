@@ -1,0 +1,52 @@
+package testenv
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"os/exec"
+	"testing"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+)
+
+// DecodeManifests splits a multi-document YAML stream into objects; source
+// names it in a failure.
+func DecodeManifests(t testing.TB, source string, data []byte) []*unstructured.Unstructured {
+	t.Helper()
+	var objs []*unstructured.Unstructured
+	d := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
+	for {
+		u := &unstructured.Unstructured{}
+		if err := d.Decode(&u.Object); err != nil {
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			t.Fatalf("%s: decode: %v", source, err)
+		}
+		if len(u.Object) == 0 {
+			continue
+		}
+		objs = append(objs, u)
+	}
+	return objs
+}
+
+// Kustomize renders a kustomization with `kubectl kustomize`, as
+// `kubectl apply -k` would.
+func Kustomize(t testing.TB, dir string) []*unstructured.Unstructured {
+	t.Helper()
+	kubectl, err := exec.LookPath("kubectl")
+	if err != nil {
+		t.Fatalf("kubectl is not on PATH: it is needed to render %s with `kubectl kustomize` (install kubectl >= 1.27)", dir)
+	}
+	cmd := exec.Command(kubectl, "kustomize", dir)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("kubectl kustomize %s: %v\n%s", dir, err, stderr.String())
+	}
+	return DecodeManifests(t, "kubectl kustomize "+dir, out)
+}
