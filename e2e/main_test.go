@@ -25,21 +25,37 @@ import (
 	"github.com/keyport-dev/keyport/shared/testenv/node"
 )
 
-const (
-	// syncFrequency is the test node's kubelet resync period: a changed
-	// Secret reaches a pod's volume within about 1.5 times that.
-	syncFrequency = 10 * time.Second
-	// tokenLifetime and propagationBudget make tokens rotate about every
-	// 24 s while leaving the kubelet 20 s to deliver each new one.
-	tokenLifetime     = 48 * time.Second
-	propagationBudget = 20 * time.Second
+// The test node's kubelet resyncs every syncFrequency (10 s unless
+// KEYPORT_E2E_KUBELET_SYNC says otherwise, e.g. 1m, the kubelet's default):
+// a changed Secret reaches a pod's volume within about 1.5 times that. The
+// propagation budget leaves the kubelet twice that, and tokens live long
+// enough for the budget (refresh at half the lifetime, or earlier).
+var (
+	syncFrequency     = envDuration("KEYPORT_E2E_KUBELET_SYNC", 10*time.Second)
+	propagationBudget = 2 * syncFrequency
+	tokenLifetime     = max(48*time.Second, 5*syncFrequency)
+)
 
+const (
 	clientID     = "terminal-app"
 	clientSecret = "client-secret-Hy72!x"
 	username     = "api-user@terminal.example"
 	password     = "user-password-Lm39?q"
 	subKey       = "subscription-key-5151"
 )
+
+func envDuration(name string, def time.Duration) time.Duration {
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		fmt.Fprintf(os.Stderr, "e2e: %s=%q is not a positive duration\n", name, v)
+		os.Exit(2)
+	}
+	return d
+}
 
 var (
 	theNode  *node.Node
