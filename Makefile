@@ -121,13 +121,18 @@ node-stop: ## Stop the node of `make node` and check that nothing of it is left.
 	go build -o $(BIN)/keyport-node ./shared/testenv/node/cmd/keyport-node
 	$(BIN)/keyport-node stop -state-dir $(NODE_STATE)
 
+# The demo runs on a node where one can run (Linux, root): only then does it
+# need the node's binaries and the images.
+DEMO_NODE := $(if $(filter 0,$(shell id -u)),nodebin images)
+
 .PHONY: demo
-demo: build testbin terraform ## Run Keyport locally: control plane, cert-manager, sandbox, operator, examples/demo; Ctrl-C stops it all.
+demo: build testbin terraform $(DEMO_NODE) ## Run Keyport locally: a node (or a control plane), cert-manager, sandbox, operator, examples/demo; Ctrl-C stops it all.
 	$(BIN)/keyport-demo -bin $(BIN) -state-dir $(CURDIR)/.demo
 
+# The unattended run uses a kubelet that syncs every 10 s to stay short.
 .PHONY: demo-check
-demo-check: build testbin terraform ## The demo scenario unattended; fails when a step fails.
-	$(BIN)/keyport-demo -check -bin $(BIN) -state-dir $(CURDIR)/.demo
+demo-check: build testbin terraform $(DEMO_NODE) ## The demo scenario unattended; fails when a step fails.
+	$(BIN)/keyport-demo -check -kubelet-sync 10s -bin $(BIN) -state-dir $(CURDIR)/.demo
 
 ##@ Test
 

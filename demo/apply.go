@@ -56,8 +56,9 @@ func (d *demo) terraformApply(ctx context.Context) error {
 		"TF_IN_AUTOMATION=1",
 		"TF_VAR_kubeconfig="+d.kubeconfig,
 		"TF_VAR_namespace="+namespace,
-		"TF_VAR_sandbox_url="+d.sandbox.URL(),
+		"TF_VAR_sandbox_url="+d.platformURL,
 		"TF_VAR_webhook_url="+d.receiver.url+"/hooks/visits",
+		"TF_VAR_propagation_budget="+d.budget.String(),
 		"TF_VAR_cpu_client_secret="+d.secrets["cpu-client-secret"],
 		"TF_VAR_cpu_password="+d.secrets["cpu-password"],
 		"TF_VAR_datasharing_client_secret="+d.secrets["datasharing-client-secret"],
@@ -77,7 +78,7 @@ func (d *demo) kubectlApply(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	manifest := strings.ReplaceAll(string(src), "${SANDBOX_URL}", d.sandbox.URL())
+	manifest := strings.NewReplacer("${SANDBOX_URL}", d.platformURL, "${PROPAGATION_BUDGET}", d.budget.String()).Replace(string(src))
 	return d.kubectl(ctx, &prefixWriter{w: os.Stdout}, strings.NewReader(manifest), "apply", "-n", namespace, "-f", "-")
 }
 
@@ -133,28 +134,28 @@ func (d *demo) keyportObjects(ctx context.Context) ([]keyportObject, error) {
 	var out []keyportObject
 	in := client.InNamespace(namespace)
 	var acs keyportv1.ApiClientList
-	if err := d.env.Client.List(ctx, &acs, in); err != nil {
+	if err := d.client.List(ctx, &acs, in); err != nil {
 		return nil, err
 	}
 	for i := range acs.Items {
 		out = append(out, keyportObject{"apiclient", &acs.Items[i], acs.Items[i].Status.Conditions})
 	}
 	var certs keyportv1.M2MCertificateList
-	if err := d.env.Client.List(ctx, &certs, in); err != nil {
+	if err := d.client.List(ctx, &certs, in); err != nil {
 		return nil, err
 	}
 	for i := range certs.Items {
 		out = append(out, keyportObject{"m2mcertificate", &certs.Items[i], certs.Items[i].Status.Conditions})
 	}
 	var ics keyportv1.IngestionChannelList
-	if err := d.env.Client.List(ctx, &ics, in); err != nil {
+	if err := d.client.List(ctx, &ics, in); err != nil {
 		return nil, err
 	}
 	for i := range ics.Items {
 		out = append(out, keyportObject{"ingestionchannel", &ics.Items[i], ics.Items[i].Status.Conditions})
 	}
 	var ncs keyportv1.NotificationChannelList
-	if err := d.env.Client.List(ctx, &ncs, in); err != nil {
+	if err := d.client.List(ctx, &ncs, in); err != nil {
 		return nil, err
 	}
 	for i := range ncs.Items {

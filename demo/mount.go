@@ -27,7 +27,7 @@ func (d *demo) mountSecret(ctx context.Context, name, dir string) error {
 	seen := ""
 	sync := func() error {
 		secret := &corev1.Secret{}
-		if err := d.env.Client.Get(ctx, types.NamespacedName{Namespace: namespace, Name: name}, secret); err != nil {
+		if err := d.client.Get(ctx, types.NamespacedName{Namespace: namespace, Name: name}, secret); err != nil {
 			return err
 		}
 		if secret.ResourceVersion == seen {

@@ -2,8 +2,11 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -63,44 +66,66 @@ func (p *process) exited() bool {
 	}
 }
 
-// startPlatforms starts the webhook receiver and the sandbox with the
-// demo's clients, onboards the ingestion channel and puts the sandbox's CA
-// and the kubectl half's credentials into the cluster.
+// demoClients are the platform's clients, with the demo's secrets.
+func (d *demo) demoClients() []sandbox.Client {
+	s := d.secrets
+	return []sandbox.Client{
+		{ID: "cpu-integration", Secret: s["cpu-client-secret"], Username: "api-user@example.com", Password: s["cpu-password"]},
+		{ID: "datasharing-app", Secret: s["datasharing-client-secret"]},
+		{ID: "payments-app", Secret: s["payments-client-secret"]},
+		{ID: "partner-app", Secret: s["partner-client-secret"]},
+	}
+}
+
+// startPlatforms starts the webhook receiver and the sandbox in this
+// process, on loopback.
 func (d *demo) startPlatforms(ctx context.Context) error {
-	recv, err := startReceiver(filepath.Join(d.state, "mounts", "cpu-webhook"))
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	recv, err := startReceiver(l, filepath.Join(d.state, "mounts", "cpu-webhook"))
 	if err != nil {
 		return err
 	}
 	d.receiver = recv
-	s := d.secrets
-	sb, err := sandbox.Start(sandbox.Config{
-		TokenLifetime: d.lifetime,
-		WebhookCAs:    recv.caPEM,
-		Clients: []sandbox.Client{
-			{ID: "cpu-integration", Secret: s["cpu-client-secret"], Username: "api-user@example.com", Password: s["cpu-password"]},
-			{ID: "datasharing-app", Secret: s["datasharing-client-secret"]},
-			{ID: "payments-app", Secret: s["payments-client-secret"]},
-			{ID: "partner-app", Secret: s["partner-client-secret"]},
-		},
-	})
+	sb, err := sandbox.Start(sandbox.Config{TokenLifetime: d.lifetime, WebhookCAs: recv.caPEM, Clients: d.demoClients()})
 	if err != nil {
 		return err
 	}
 	d.sandbox = sb
-	sb.OnboardIngestionChannel("datasharing-app", sandbox.IngestionChannel{ID: ingestionChannelID, Customer: "acme-logistics", MessageType: "ContainerEvent"})
+	d.platformURL, d.platformCA = sb.URL(), sb.CACertPEM()
+	d.platform = sandbox.Admin{URL: sb.URL(), HTTP: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: pool(sb.CACertPEM()), MinVersion: tls.VersionTLS12}}}}
 	info("sandbox %s: seed dialects 000 (/connect/token), 003 (/oauth2/token), mTLS, ingestion and management APIs; %v tokens", sb.URL(), d.lifetime)
 	info("webhook receiver %s", recv.url)
-	info("platform onboarding: ingestion channel %s for customer acme-logistics", ingestionChannelID)
+	return nil
+}
 
+func pool(pemCerts []byte) *x509.CertPool {
+	p := x509.NewCertPool()
+	p.AppendCertsFromPEM(pemCerts)
+	return p
+}
+
+// createPlatformSecrets onboards the ingestion channel at the platform and
+// puts the sandbox's CA and the kubectl half's credentials into the
+// cluster.
+func (d *demo) createPlatformSecrets(ctx context.Context) error {
+	if err := d.platform.OnboardIngestionChannel(ctx, "datasharing-app", sandbox.IngestionChannel{ID: ingestionChannelID, Customer: "acme-logistics", MessageType: "ContainerEvent"}); err != nil {
+		return err
+	}
+	info("platform onboarding: ingestion channel %s for customer acme-logistics", ingestionChannelID)
+	s := d.secrets
 	create := func(name string, data map[string]string, shown string) error {
 		secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace}, StringData: data}
-		if err := d.env.Client.Create(ctx, secret); err != nil {
+		if err := d.client.Create(ctx, secret); err != nil {
 			return fmt.Errorf("create Secret %s: %w", name, err)
 		}
 		info("kubectl create secret generic %s %s", name, shown)
 		return nil
 	}
-	if err := create("sandbox-ca", map[string]string{"ca.crt": string(sb.CACertPEM())}, "--from-file=ca.crt=<the sandbox's CA>"); err != nil {
+	if err := create("sandbox-ca", map[string]string{"ca.crt": string(d.platformCA)}, "--from-file=ca.crt=<the sandbox's CA>"); err != nil {
 		return err
 	}
 	if err := create("payments-credentials", map[string]string{"client_id": "payments-app", "client_secret": s["payments-client-secret"]},

@@ -32,16 +32,15 @@ type delivery struct {
 	verified  bool
 }
 
-func startReceiver(mount string) (*receiver, error) {
+// startReceiver serves on l (loopback, or the node's address when the
+// platform runs on the node).
+func startReceiver(l net.Listener, mount string) (*receiver, error) {
 	ca, err := certstest.NewCA("demo webhook receiver CA")
 	if err != nil {
 		return nil, err
 	}
-	cert, err := ca.Issue("127.0.0.1", certstest.Options{Server: true})
-	if err != nil {
-		return nil, err
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	host, _, _ := net.SplitHostPort(l.Addr().String())
+	cert, err := ca.Issue(host, certstest.Options{Server: true, Hosts: []string{host}})
 	if err != nil {
 		return nil, err
 	}

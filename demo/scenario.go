@@ -22,7 +22,7 @@ import (
 // tokenExpiry is the expiry the operator wrote on a token Secret.
 func (d *demo) tokenExpiry(ctx context.Context, secret string) (string, error) {
 	s := &corev1.Secret{}
-	if err := d.env.Client.Get(ctx, types.NamespacedName{Namespace: namespace, Name: secret}, s); err != nil {
+	if err := d.client.Get(ctx, types.NamespacedName{Namespace: namespace, Name: secret}, s); err != nil {
 		return "", err
 	}
 	return s.Annotations[keyportv1.AnnotationExpiresAt], nil
@@ -33,32 +33,21 @@ func (d *demo) tokenExpiry(ctx context.Context, secret string) (string, error) {
 // every message before and after the rotation to be accepted.
 func (d *demo) ingestAcrossRotation(ctx context.Context) error {
 	ic := &keyportv1.IngestionChannel{}
-	if err := d.env.Client.Get(ctx, types.NamespacedName{Namespace: namespace, Name: "acme-uat"}, ic); err != nil {
+	if err := d.client.Get(ctx, types.NamespacedName{Namespace: namespace, Name: "acme-uat"}, ic); err != nil {
 		return err
 	}
 	secret := ic.Status.OutputSecretName
-	mount := filepath.Join(d.state, "mounts", secret)
-	if err := d.mountSecret(ctx, secret, mount); err != nil {
+	d.tally = &workloadTally{expiries: map[string]int{}, firstSeen: map[string]time.Time{}}
+	if d.node != nil {
+		logs, err := d.startIngestPod(ctx, secret)
+		if err != nil {
+			return err
+		}
+		go d.tally.read(logs)
+	} else if err := d.startIngestProcess(ctx, secret); err != nil {
 		return err
 	}
-	caFile := filepath.Join(d.state, "sandbox-ca.crt")
-	if err := os.WriteFile(caFile, d.sandbox.CACertPEM(), 0o644); err != nil {
-		return err
-	}
-	info("Secret %s mounted at %s (kubelet layout: ..data symlink swapped on change)", secret, rel(mount))
-
-	cmd := exec.Command(filepath.Join(d.bin, "keyport-ingest-example"), "-channel-dir", mount, "-ca-file", caFile, "-every", "2s")
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return err
-	}
-	cmd.Stderr = cmd.Stdout
-	if d.workload, err = startProcess(cmd); err != nil {
-		return fmt.Errorf("start the example workload (run `make build` first): %w", err)
-	}
-	info("started %s -channel-dir %s", rel(cmd.Path), rel(mount))
-	tally := &workloadTally{expiries: map[string]int{}}
-	go tally.read(stdout)
+	tally := d.tally
 
 	first, err := d.tokenExpiry(ctx, secret)
 	if err != nil {
@@ -73,9 +62,10 @@ func (d *demo) ingestAcrossRotation(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	rotatedAt := time.Now()
 	info("rotated: the Secret now holds a token expiring %s (the old one was still valid until %s)", second, first)
-	err = poll(ctx, time.Minute, "two messages sent with the new token", func() (bool, string, error) {
-		if d.workload.exited() {
+	err = poll(ctx, d.budget+time.Minute, "two messages sent with the new token", func() (bool, string, error) {
+		if d.workload != nil && d.workload.exited() {
 			return false, "", fmt.Errorf("the example workload exited")
 		}
 		ok, failed, _ := tally.counts(second)
@@ -87,13 +77,21 @@ func (d *demo) ingestAcrossRotation(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if d.node != nil {
+		info("the pod sent its first message with the new token %s after the Secret changed (kubelet sync period %s, propagation budget %s)",
+			tally.firstSeenAt(second).Sub(rotatedAt).Round(100*time.Millisecond), d.kubeletSync, d.budget)
+	}
 	okOld, _, total := tally.counts(first)
 	okNew, failed, _ := tally.counts(second)
 	if okOld == 0 {
 		return fmt.Errorf("no message was sent with the token from before the rotation")
 	}
+	messages, err := d.platform.Messages(ctx)
+	if err != nil {
+		return err
+	}
 	accepted := 0
-	for _, m := range d.sandbox.Messages() {
+	for _, m := range messages {
 		if m.ChannelID == ingestionChannelID {
 			accepted++
 		}
@@ -110,11 +108,12 @@ func (d *demo) ingestAcrossRotation(ctx context.Context) error {
 //	sent ContainerEvent #3: 202 Accepted (token expires 2026-11-23T08:01:02Z)
 //	send failed: ...
 type workloadTally struct {
-	mu       sync.Mutex
-	expiries map[string]int
-	total    int
-	failed   int
-	failure  string
+	mu        sync.Mutex
+	expiries  map[string]int
+	firstSeen map[string]time.Time // by token expiry: the first message sent with it
+	total     int
+	failed    int
+	failure   string
 }
 
 func (w *workloadTally) read(r io.Reader) {
@@ -126,7 +125,11 @@ func (w *workloadTally) read(r io.Reader) {
 		switch {
 		case strings.HasPrefix(line, "sent "):
 			if _, exp, ok := strings.Cut(line, "token expires "); ok {
-				w.expiries[strings.TrimSuffix(exp, ")")]++
+				exp = strings.TrimSuffix(exp, ")")
+				if w.expiries[exp] == 0 {
+					w.firstSeen[exp] = time.Now()
+				}
+				w.expiries[exp]++
 				w.total++
 			}
 		case strings.Contains(line, "failed"):
@@ -144,6 +147,17 @@ func (w *workloadTally) counts(expiry string) (int, int, int) {
 	return w.expiries[expiry], w.failed, w.total
 }
 
+// firstSeenAt is when the first message with the token expiring at expiry
+// was sent (zero if none was).
+func (w *workloadTally) firstSeenAt(expiry string) time.Time {
+	if w == nil {
+		return time.Time{}
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.firstSeen[expiry]
+}
+
 func (w *workloadTally) lastFailure() string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -154,7 +168,7 @@ func (w *workloadTally) lastFailure() string {
 // checks that it arrived with the bearer token from the generated Secret.
 func (d *demo) deliverNotification(ctx context.Context) error {
 	nc := &keyportv1.NotificationChannel{}
-	if err := d.env.Client.Get(ctx, types.NamespacedName{Namespace: namespace, Name: "cpu-uat-visits"}, nc); err != nil {
+	if err := d.client.Get(ctx, types.NamespacedName{Namespace: namespace, Name: "cpu-uat-visits"}, nc); err != nil {
 		return err
 	}
 	generated := nc.Status.GeneratedSecretName
@@ -162,7 +176,10 @@ func (d *demo) deliverNotification(ctx context.Context) error {
 		return err
 	}
 	info("channel %q registered at the platform as %s; receiver reads Secret %s from its mount", nc.Spec.ChannelName, nc.Status.ChannelID, generated)
-	deliveries := d.sandbox.Notify(ctx, "VisitCreated", map[string]string{"visitId": "V-1001", "terminal": "DEMO"})
+	deliveries, err := d.platform.Notify(ctx, "VisitCreated", map[string]string{"visitId": "V-1001", "terminal": "DEMO"})
+	if err != nil {
+		return err
+	}
 	if len(deliveries) != 1 {
 		return fmt.Errorf("the platform made %d deliveries of VisitCreated, want 1", len(deliveries))
 	}
@@ -181,7 +198,17 @@ func (d *demo) deliverNotification(ctx context.Context) error {
 // could read for the secret values it used, raw and base64-encoded.
 func (d *demo) leakScan(ctx context.Context) error {
 	sources := map[string][]byte{}
-	for _, f := range []string{"operator.log", filepath.Join("terraform", "terraform.tfstate")} {
+	files := []string{filepath.Join("terraform", "terraform.tfstate")}
+	if d.node != nil {
+		logs, err := d.operatorPodLogs(ctx)
+		if err != nil {
+			return fmt.Errorf("leak scan: %w", err)
+		}
+		sources["the operator pods' logs"] = logs
+	} else {
+		files = append(files, "operator.log")
+	}
+	for _, f := range files {
 		data, err := os.ReadFile(filepath.Join(d.state, f))
 		if err != nil {
 			return fmt.Errorf("leak scan: %w", err)
@@ -210,9 +237,19 @@ func (d *demo) leakScan(ctx context.Context) error {
 // rotates it, until ctx ends.
 func (d *demo) watchRotations(ctx context.Context) error {
 	last := map[string]string{}
+	// rotated: when each new expiry reached a Secret, until the ingest
+	// workload's pod first sends with it.
+	rotated := map[string]time.Time{}
 	for {
+		for exp, at := range rotated {
+			if used := d.tally.firstSeenAt(exp); !used.IsZero() {
+				fmt.Printf("    %s  %-18s the ingest pod used the token expiring %s %s after the Secret changed\n",
+					time.Now().Format("15:04:05"), "", exp, used.Sub(at).Round(100*time.Millisecond))
+				delete(rotated, exp)
+			}
+		}
 		var acs keyportv1.ApiClientList
-		if err := d.env.Client.List(ctx, &acs); err == nil {
+		if err := d.client.List(ctx, &acs); err == nil {
 			for _, ac := range acs.Items {
 				exp, err := d.tokenExpiry(ctx, ac.Status.OutputSecretName)
 				if err != nil || exp == "" {
@@ -220,6 +257,9 @@ func (d *demo) watchRotations(ctx context.Context) error {
 				}
 				if prev, seen := last[ac.Name]; seen && prev != exp {
 					fmt.Printf("    %s  %-18s rotated: expiry %s → %s\n", time.Now().Format("15:04:05"), ac.Name, prev, exp)
+					if d.node != nil && ac.Name == ingestionClient {
+						rotated[exp] = time.Now()
+					}
 				}
 				last[ac.Name] = exp
 			}
@@ -230,4 +270,30 @@ func (d *demo) watchRotations(ctx context.Context) error {
 		case <-time.After(time.Second):
 		}
 	}
+}
+
+// startIngestProcess mounts the ingestion channel's Secret as the kubelet
+// would and runs the example workload as a process against it.
+func (d *demo) startIngestProcess(ctx context.Context, secret string) error {
+	mount := filepath.Join(d.state, "mounts", secret)
+	if err := d.mountSecret(ctx, secret, mount); err != nil {
+		return err
+	}
+	caFile := filepath.Join(d.state, "sandbox-ca.crt")
+	if err := os.WriteFile(caFile, d.platformCA, 0o644); err != nil {
+		return err
+	}
+	info("Secret %s mounted at %s (kubelet layout: ..data symlink swapped on change)", secret, rel(mount))
+	cmd := exec.Command(filepath.Join(d.bin, "keyport-ingest-example"), "-channel-dir", mount, "-ca-file", caFile, "-every", "2s")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	cmd.Stderr = cmd.Stdout
+	if d.workload, err = startProcess(cmd); err != nil {
+		return fmt.Errorf("start the example workload (run `make build` first): %w", err)
+	}
+	info("started %s -channel-dir %s", rel(cmd.Path), rel(mount))
+	go d.tally.read(stdout)
+	return nil
 }

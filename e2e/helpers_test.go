@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -14,22 +13,18 @@ import (
 	"testing"
 	"time"
 
-	"helm.sh/helm/v4/pkg/action"
-	chartv2 "helm.sh/helm/v4/pkg/chart/v2"
-	"helm.sh/helm/v4/pkg/chart/v2/loader"
-	"helm.sh/helm/v4/pkg/kube"
 	appsv1 "k8s.io/api/apps/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	keyportv1 "github.com/keyport-dev/keyport/api/v1alpha1"
 	"github.com/keyport-dev/keyport/shared/testenv"
+	"github.com/keyport-dev/keyport/shared/testenv/helmchart"
 	"github.com/keyport-dev/keyport/shared/tokensecret"
 )
 
@@ -78,70 +73,35 @@ func create(t *testing.T, obj client.Object) {
 	}
 }
 
-// helm runs Helm's install, upgrade and uninstall actions against the node,
-// through the same kubeconfig a person would use.
-func helmConfig(t *testing.T) *action.Configuration {
+// release is the operator's Helm release, installed through the same
+// kubeconfig a person would use.
+func release(t *testing.T) helmchart.Release {
 	t.Helper()
 	kubeconfig, err := theNode.Kubeconfig()
 	if err != nil {
 		t.Fatal(err)
 	}
-	flags := genericclioptions.NewConfigFlags(false)
-	flags.KubeConfig = &kubeconfig
-	ns := operatorNamespace
-	flags.Namespace = &ns
-	cfg := action.NewConfiguration(action.ConfigurationSetLogger(slog.New(slog.DiscardHandler).Handler()))
-	if err := cfg.Init(flags, operatorNamespace, "secret"); err != nil {
-		t.Fatal(err)
-	}
-	return cfg
-}
-
-// chartValues are the values a user sets to run the image they built: no
-// registry, so the image must already be on the node.
-func chartValues(tag string) map[string]any {
-	return map[string]any{
-		"image":        map[string]any{"repository": operatorImage, "tag": tag, "pullPolicy": "Never"},
-		"replicaCount": 2,
-	}
-}
-
-// chart is the Helm chart of this checkout.
-func chart(t *testing.T) *chartv2.Chart {
-	t.Helper()
-	c, err := loader.Load(filepath.Join(testenv.RepoRoot(), "config", "helm", "keyport"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
+	return helmchart.Release{Kubeconfig: kubeconfig, Namespace: operatorNamespace, Name: releaseName}
 }
 
 func helmInstall(t *testing.T, tag string) {
 	t.Helper()
-	install := action.NewInstall(helmConfig(t))
-	install.ReleaseName, install.Namespace = releaseName, operatorNamespace
-	install.WaitStrategy, install.Timeout = kube.StatusWatcherStrategy, 3*time.Minute
-	if _, err := install.Run(chart(t), chartValues(tag)); err != nil {
-		t.Fatalf("helm install: %v", err)
+	if err := release(t).Install(helmchart.ImageValues(operatorImage, tag, 2)); err != nil {
+		t.Fatal(err)
 	}
 }
 
 func helmUpgrade(t *testing.T, tag string) {
 	t.Helper()
-	upgrade := action.NewUpgrade(helmConfig(t))
-	upgrade.Namespace = operatorNamespace
-	upgrade.WaitStrategy, upgrade.Timeout = kube.StatusWatcherStrategy, 3*time.Minute
-	if _, err := upgrade.Run(releaseName, chart(t), chartValues(tag)); err != nil {
-		t.Fatalf("helm upgrade: %v", err)
+	if err := release(t).Upgrade(helmchart.ImageValues(operatorImage, tag, 2)); err != nil {
+		t.Fatal(err)
 	}
 }
 
 func helmUninstall(t *testing.T) {
 	t.Helper()
-	uninstall := action.NewUninstall(helmConfig(t))
-	uninstall.WaitStrategy, uninstall.Timeout = kube.StatusWatcherStrategy, 2*time.Minute
-	if _, err := uninstall.Run(releaseName); err != nil {
-		t.Fatalf("helm uninstall: %v", err)
+	if err := release(t).Uninstall(); err != nil {
+		t.Fatal(err)
 	}
 }
 

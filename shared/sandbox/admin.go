@@ -16,6 +16,7 @@ import (
 //	POST /admin/notify              {"eventType": "...", "payload": {...}} → deliveries
 //	GET  /admin/deliveries          webhook calls made so far
 //	GET  /admin/messages            ingestion messages received so far
+//	POST /admin/ingestion-channels  {"clientId": "...", "channel": {...}}: onboard a channel
 //	GET  /admin/token-uses          when each token (by jti) was first used
 //	GET  /admin/ca.pem              the CA of the sandbox's server certificate
 func (s *Sandbox) adminRoutes(mux *http.ServeMux) {
@@ -74,6 +75,18 @@ func (s *Sandbox) adminRoutes(mux *http.ServeMux) {
 	})
 	mux.HandleFunc("GET /admin/deliveries", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{"items": s.Deliveries()})
+	})
+	mux.HandleFunc("POST /admin/ingestion-channels", func(w http.ResponseWriter, r *http.Request) {
+		var body onboarding
+		if !decodeJSON(w, r, &body) {
+			return
+		}
+		if body.ClientID == "" || body.Channel.ID == "" {
+			http.Error(w, "clientId and channel.id are required", http.StatusUnprocessableEntity)
+			return
+		}
+		s.OnboardIngestionChannel(body.ClientID, body.Channel)
+		w.WriteHeader(http.StatusNoContent)
 	})
 	mux.HandleFunc("GET /admin/messages", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{"items": s.Messages()})

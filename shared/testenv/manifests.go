@@ -11,24 +11,31 @@ import (
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 )
 
-// DecodeManifests splits a multi-document YAML stream into objects; source
-// names it in a failure.
-func DecodeManifests(t testing.TB, source string, data []byte) []*unstructured.Unstructured {
-	t.Helper()
+// ParseManifests splits a multi-document YAML stream into objects.
+func ParseManifests(data []byte) ([]*unstructured.Unstructured, error) {
 	var objs []*unstructured.Unstructured
 	d := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
 	for {
 		u := &unstructured.Unstructured{}
 		if err := d.Decode(&u.Object); err != nil {
 			if errors.Is(err, io.EOF) {
-				break
+				return objs, nil
 			}
-			t.Fatalf("%s: decode: %v", source, err)
+			return nil, err
 		}
-		if len(u.Object) == 0 {
-			continue
+		if len(u.Object) > 0 {
+			objs = append(objs, u)
 		}
-		objs = append(objs, u)
+	}
+}
+
+// DecodeManifests is ParseManifests for a test; source names the stream in
+// a failure.
+func DecodeManifests(t testing.TB, source string, data []byte) []*unstructured.Unstructured {
+	t.Helper()
+	objs, err := ParseManifests(data)
+	if err != nil {
+		t.Fatalf("%s: decode: %v", source, err)
 	}
 	return objs
 }

@@ -260,6 +260,10 @@ func useBinaries(root string) error {
 	return os.Setenv("KUBEBUILDER_ASSETS", dir)
 }
 
+// CertManagerCRDDir is the folder of cert-manager's CRDs, for a cluster
+// that testenv did not start (a node).
+func CertManagerCRDDir() (string, error) { return certManagerCRDDir(RepoRoot()) }
+
 // certManagerCRDDir finds cert-manager's CRDs in its module, the same
 // version the code is compiled against. `go list` asks the module cache, so
 // it works offline once the module has been downloaded for the build.

@@ -51,6 +51,8 @@ func KeyportImages() []Spec {
 			Description: "The Keyport sandbox: a fake of the platforms Keyport talks to, for tests and the demo."},
 		{Name: "keyport-workload", Package: "./examples/workload",
 			Description: "An example workload that calls an API with the token Keyport keeps in a mounted Secret."},
+		{Name: "keyport-ingest", Package: "./examples/ingest",
+			Description: "An example workload that posts to an ingestion channel from the Secret Keyport keeps."},
 		// A fixed tag, not the version: containerd's configuration names the
 		// sandbox image, and that name should not change with every build.
 		{Name: "pause", Package: "./tools/pause", Tag: "3.10",

@@ -28,6 +28,12 @@ variable "sandbox_url" {
   type        = string
 }
 
+variable "propagation_budget" {
+  description = "How long a Secret update takes to reach the pods that mount it: the kubelet's sync period and half of it again (a minute: 2m)."
+  type        = string
+  default     = "2m"
+}
+
 variable "webhook_url" {
   description = "Where the platform delivers notifications (the demo's receiver)."
   type        = string
@@ -62,11 +68,12 @@ locals {
   sandbox_tls = {
     ca_bundle = { name = "sandbox-ca", key = "ca.crt" }
   }
-  # The sandbox issues one-minute tokens so that the demo shows rotations;
-  # real platforms issue 5 to 60 minutes and the default budget (2m) fits.
+  # The demo's tokens are short so that rotations show; the budget follows
+  # the kubelet the demo runs (2m, the default, fits a kubelet that syncs
+  # every minute).
   demo_refresh = {
     refresh_at_percent = 50
-    propagation_budget = "10s"
+    propagation_budget = var.propagation_budget
   }
 }
 

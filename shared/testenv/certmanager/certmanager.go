@@ -49,6 +49,12 @@ func Start(ctx context.Context, env *testenv.Env, clusterResourceNamespace strin
 	if err != nil {
 		return fmt.Errorf("write a kubeconfig for cert-manager: %w", err)
 	}
+	return StartWithKubeconfig(ctx, kubeconfig, clusterResourceNamespace)
+}
+
+// StartWithKubeconfig runs the controllers against the cluster of a
+// kubeconfig file (a node's, say) until ctx ends.
+func StartWithKubeconfig(ctx context.Context, kubeconfig, clusterResourceNamespace string) error {
 	factory, err := controllerpkg.NewContextFactory(ctx, controllerpkg.ContextOptions{
 		Kubeconfig:         kubeconfig,
 		KubernetesAPIQPS:   200,

@@ -17,7 +17,7 @@ import (
 
 // machineNetwork is what of the machine's own network a node must never
 // change: its interfaces, its iptables rules and its named network
-// namespaces.
+// namespaces (but other nodes').
 type machineNetwork struct {
 	interfaces []string
 	iptables   string
@@ -46,7 +46,10 @@ func snapshotMachineNetwork(t *testing.T) machineNetwork {
 	}
 	entries, _ := os.ReadDir(netnsRunDir)
 	for _, e := range entries {
-		m.netns = append(m.netns, e.Name())
+		// Other nodes (another package's tests) may come and go.
+		if !strings.HasPrefix(e.Name(), netnsNamePrefix) {
+			m.netns = append(m.netns, e.Name())
+		}
 	}
 	return m
 }

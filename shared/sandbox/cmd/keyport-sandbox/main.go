@@ -38,6 +38,8 @@ func (f faultFlags) Set(v string) error {
 func main() {
 	faults := faultFlags{}
 	addr := flag.String("addr", "127.0.0.1:8443", "address to listen on (loopback)")
+	hosts := flag.String("hosts", "", "comma-separated names or addresses for the server certificate besides the loopback ones")
+	webhookCA := flag.String("webhook-ca", "", "PEM file of CAs that verify webhook receivers (besides the system roots)")
 	clientsFile := flag.String("clients", "", "JSON file with a list of clients {id, secret, username, password, subscriptionKey}")
 	caOut := flag.String("ca-out", "", "write the sandbox CA certificate (PEM) here, for clients to trust")
 	tokenLifetime := flag.Duration("token-lifetime", time.Hour, "lifetime of tokens from the OAuth endpoints")
@@ -47,6 +49,17 @@ func main() {
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 
 	cfg := sandbox.Config{Addr: *addr, TokenLifetime: *tokenLifetime, M2MTokenLifetime: *m2mLifetime, Faults: faults}
+	if *hosts != "" {
+		cfg.Hosts = strings.Split(*hosts, ",")
+	}
+	if *webhookCA != "" {
+		pem, err := os.ReadFile(*webhookCA)
+		if err != nil {
+			log.Error("read webhook CA", "file", *webhookCA, "err", err)
+			os.Exit(2)
+		}
+		cfg.WebhookCAs = pem
+	}
 	if *clientsFile != "" {
 		data, err := os.ReadFile(*clientsFile)
 		if err == nil {
