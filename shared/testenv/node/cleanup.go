@@ -178,16 +178,24 @@ func cgroupProcesses(cgroup string) []int {
 	return pids
 }
 
-// removeContainerCgroups removes the (by now empty) cgroups of the node's
-// containers, which runc would have removed had the containers been
-// stopped through it.
+// removeContainerCgroups removes the cgroups of the node's containers,
+// which runc would have removed had the containers been stopped through it.
+// A cgroup stays busy for a moment after its last process was killed, so a
+// busy one is tried again for a few seconds.
 func removeContainerCgroups(dir string) error {
-	for _, cg := range containerCgroups(dir) {
-		if err := os.Remove(cg); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return fmt.Errorf("remove cgroup %s: %w", cg, err)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var busy error
+		for _, cg := range containerCgroups(dir) {
+			if err := os.Remove(cg); err != nil && !errors.Is(err, os.ErrNotExist) {
+				busy = fmt.Errorf("remove cgroup %s: %w", cg, err)
+			}
 		}
+		if busy == nil || time.Now().After(deadline) {
+			return busy
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
-	return nil
 }
 
 // startedFromNode says whether pid's command line is one the node starts

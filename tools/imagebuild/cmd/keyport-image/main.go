@@ -35,6 +35,7 @@ func main() {
 	source := flag.String("source", "https://github.com/keyport-dev/keyport", "the org.opencontainers.image.source label")
 	epoch := flag.Int64("epoch", -1, "every timestamp in the images, in seconds since 1970 (default: $SOURCE_DATE_EPOCH, else the revision's commit time, else 0)")
 	goarch := flag.String("arch", runtime.GOARCH, "GOARCH of the binaries")
+	only := flag.String("only", "", "comma-separated image names to build (default: all)")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
@@ -62,7 +63,16 @@ func main() {
 	}
 	log.Printf("revision %s, created %s, %s/%s", orNone(opts.Revision), opts.Created.Format(time.RFC3339), "linux", opts.GOARCH)
 
+	wanted := map[string]bool{}
+	for _, name := range strings.Split(*only, ",") {
+		if name != "" {
+			wanted[name] = true
+		}
+	}
 	for _, spec := range imagebuild.KeyportImages() {
+		if len(wanted) > 0 && !wanted[spec.Name] {
+			continue
+		}
 		start := time.Now()
 		r, err := imagebuild.Build(ctx, spec, opts, *out)
 		if err != nil {
