@@ -66,7 +66,7 @@ func TestMain(m *testing.M) {
 	os.Exit(run(m))
 }
 
-func run(m *testing.M) int {
+func run(m *testing.M) (code int) {
 	if err := node.CanRun(); err != nil {
 		fmt.Fprintf(os.Stderr, "e2e: these tests run Keyport on a real node, and this machine cannot run one: %v\n", err)
 		return 1
@@ -83,19 +83,26 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "e2e: start the node:", err)
 		return 1
 	}
-	stop := func() {
-		if err := theNode.Stop(); err != nil {
+	stop := func() error {
+		err := theNode.Stop()
+		if err != nil {
 			fmt.Fprintln(os.Stderr, "e2e: stop the node:", err)
 		}
+		return err
 	}
-	defer stop()
+	// A node that leaves something behind fails the run.
+	defer func() {
+		if stop() != nil {
+			code = 1
+		}
+	}()
 	// Ctrl-C stops the node too, instead of leaving it to the next run.
 	interrupted := make(chan os.Signal, 1)
 	signal.Notify(interrupted, os.Interrupt, syscall.SIGTERM)
 	go func() {
 		<-interrupted
 		fmt.Fprintln(os.Stderr, "e2e: interrupted, stopping the node")
-		stop()
+		_ = stop()
 		os.Exit(1)
 	}()
 	ln, err := theNode.Listen("tcp", node.NodeIP+":0")
