@@ -356,9 +356,11 @@ type TokenOutput struct {
 
 	// Template adds keys to the Secret, each rendered as a Go text/template
 	// with .AccessToken, .TokenType, .Authorization, .ExpiresAt and .Headers.
-	// It cannot overwrite the standard keys.
+	// It cannot overwrite the standard keys. Each template is at most 8192
+	// characters, and printf widths and precisions at most 64.
 	// +optional
 	// +kubebuilder:validation:MaxProperties=16
+	// +kubebuilder:validation:XValidation:rule="self.all(k, size(self[k]) <= 8192)",message="each template must be at most 8192 characters"
 	// +kubebuilder:validation:XValidation:rule="self.all(k, !(k in ['access_token', 'token_type', 'authorization', 'expires_at', 'headers.json']))",message="template must not redefine access_token, token_type, authorization, expires_at or headers.json"
 	// +kubebuilder:validation:XValidation:rule="self.all(k, k.matches('^[-._a-zA-Z0-9]+$'))",message="template keys must be valid Secret keys: letters, digits, '-', '_' and '.'"
 	Template map[string]string `json:"template,omitempty"`

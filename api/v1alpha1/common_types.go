@@ -80,7 +80,9 @@ type PlatformReference struct {
 	AllowInsecureHTTP bool `json:"allowInsecureHTTP,omitempty"`
 
 	// Parameters are driver-specific settings; each driver documents its own.
+	// Each value is at most 8192 characters (some are templates).
 	// +optional
 	// +kubebuilder:validation:MaxProperties=32
+	// +kubebuilder:validation:XValidation:rule="self.all(k, size(self[k]) <= 8192)",message="each parameter must be at most 8192 characters"
 	Parameters map[string]string `json:"parameters,omitempty"`
 }

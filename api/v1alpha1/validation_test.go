@@ -20,6 +20,7 @@ import (
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/yaml"
 
+	"github.com/keyport-dev/keyport/shared/safetemplate"
 	"github.com/keyport-dev/keyport/shared/testenv"
 )
 
@@ -316,6 +317,15 @@ func TestAPIServerRejectsInvalidObjects(t *testing.T) {
     template: {access_token: "{{ .AccessToken }}"}`),
 			want: "template must not redefine access_token",
 		},
+		{
+			name: "an output template longer than a template may be",
+			manifest: apiClient(`
+  tokenURL: https://login.example.com/token
+  credentials: {secretName: creds}
+  output:
+    template: {k: "` + strings.Repeat("x", safetemplate.MaxTextLength+1) + `"}`),
+			want: "each template must be at most 8192 characters",
+		},
 
 		// M2MCertificate
 		{
@@ -477,6 +487,13 @@ func TestAPIServerRejectsInvalidObjects(t *testing.T) {
   deletionPolicy: Orphan`),
 			want: `Unsupported value: "Orphan"`,
 		},
+		{
+			name: "a driver parameter longer than a template may be",
+			manifest: notificationChannelAt(restPlatform(strings.Repeat("x", safetemplate.MaxTextLength+1)), `
+  webhookURL: https://hooks.example.com/n
+  authentication: {type: None}`),
+			want: "each parameter must be at most 8192 characters",
+		},
 	}
 
 	ns := env.Namespace(t)
@@ -523,6 +540,15 @@ func TestAPIServerAcceptsOptIns(t *testing.T) {
     - name: Authorization
       valueFrom: {name: webhook, key: authorization}
   authentication: {type: None}`),
+		// The API server counts characters, as shared/safetemplate does.
+		"a driver parameter as long as a template may be": notificationChannelAt(restPlatform(strings.Repeat("é", safetemplate.MaxTextLength)), `
+  webhookURL: https://hooks.example.com/n
+  authentication: {type: None}`),
+		"an output template as long as a template may be": apiClient(`
+  tokenURL: https://login.example.com/token
+  credentials: {secretName: creds}
+  output:
+    template: {k: "` + strings.Repeat("é", safetemplate.MaxTextLength) + `"}`),
 	}
 	ns := env.Namespace(t)
 	for name, manifest := range cases {
@@ -639,7 +665,16 @@ func ingestionChannel(spec string) string {
 
 // notificationChannel fills the platform and the channel name.
 func notificationChannel(spec string) string {
+	return notificationChannelAt(`{driver: sandbox, apiClientName: platform, managementURL: "https://platform.example.com/api"}`, spec)
+}
+
+// restPlatform is the generic REST driver's platform with a channels.body.
+func restPlatform(body string) string {
+	return `{driver: generic-rest, apiClientName: platform, managementURL: "https://platform.example.com/api", parameters: {channels.body: "` + body + `"}}`
+}
+
+// notificationChannelAt is a channel at the given platform (YAML).
+func notificationChannelAt(platform, spec string) string {
 	return "apiVersion: keyport.dev/v1alpha1\nkind: NotificationChannel\nmetadata: {generateName: notifch-}\nspec:" +
-		"\n  platform: {driver: sandbox, apiClientName: platform, managementURL: \"https://platform.example.com/api\"}" +
-		"\n  channelName: visits" + spec + "\n"
+		"\n  platform: " + platform + "\n  channelName: visits" + spec + "\n"
 }

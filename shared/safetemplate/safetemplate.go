@@ -1,72 +1,104 @@
-// Package safetemplate runs Go text templates written by users (output
-// Secret templates, the generic REST driver's request bodies) inside the
-// operator without letting them burn it: a template may not loop over a
-// number, and its output is bounded. Missing keys are errors, so a typo
-// fails loudly instead of rendering "<no value>".
+// Package safetemplate runs Go text templates written by tenants (output
+// Secret templates, the generic REST driver's request bodies and item paths)
+// inside the operator, which every tenant shares. One template must not be
+// able to exhaust its memory, stall it or make it print secrets:
+//
+//   - The work of a render is bounded before it is done. The text is at most
+//     MaxTextLength characters; ranges go only over the lists and maps of the
+//     data, nest at most two deep, and the nodes a render can evaluate, each
+//     range counted as 64 runs of its body, are at most maxRuns. The functions
+//     that build strings (print, printf, println, html, js, urlquery and the
+//     caller's own) charge what they may produce to a budget of MaxWork bytes
+//     per render before they produce it, and printf widths and precisions are
+//     at most maxPad. The output is at most the caller's limit, and every
+//     value a function returns and every string of the data at most that or
+//     MaxValue, whichever is less.
+//   - Errors say where the template failed and what kind of failure it was,
+//     never a value of the data: the data holds tokens and credentials, and
+//     errors end in status, events and the Terraform data source.
+//
+// Missing keys are errors, so a typo fails loudly instead of rendering
+// "<no value>".
 package safetemplate
 
 import (
 	"bytes"
 	"errors"
 	"fmt"
-	"strings"
 	"text/template"
-	"text/template/parse"
+	"unicode/utf8"
 )
 
-// Parse parses a user template with funcs and checks its loops.
-func Parse(name, text string, funcs template.FuncMap) (*template.Template, error) {
-	// text/template puts the name, unescaped, into the format string of its
-	// execution errors, so a "%v" in it would print a value of the data into
-	// the error (found by FuzzRender in shared/tokensecret).
-	if strings.Contains(name, "%") {
-		return nil, fmt.Errorf("template name %q must not contain %%", name)
+const (
+	// MaxTextLength bounds the text of a template, in characters. The CRDs
+	// hold template fields and driver parameters to it too.
+	MaxTextLength = 8192
+
+	// MaxWork bounds the bytes the functions of one render may produce
+	// (fmt and the escapers allocate up to about three times that while
+	// they do). Templates need kilobytes; the operator's memory is shared by
+	// every tenant.
+	MaxWork = 2 << 20
+
+	// MaxValue bounds the strings a template works on, given or made:
+	// comparing or indexing one costs its length, uncharged (see maxRuns).
+	MaxValue = 64 << 10
+)
+
+// Func is a function a caller gives its templates, such as json. It is
+// charged the size of its argument before it runs and the size of its
+// result after.
+type Func func(any) (string, error)
+
+// Template is a parsed user template.
+type Template struct {
+	tmpl  *template.Template
+	text  string
+	funcs map[string]Func
+}
+
+// Parse parses a user template, with funcs besides the built-in ones, and
+// checks that its work is bounded.
+func Parse(name, text string, funcs map[string]Func) (*Template, error) {
+	if n := utf8.RuneCountInString(text); n > MaxTextLength {
+		return nil, fmt.Errorf("the template has %d characters, more than %d", n, MaxTextLength)
 	}
-	t, err := template.New(name).Option("missingkey=error").Funcs(funcs).Parse(text)
+	// The functions are bound to a budget for each render (see Execute);
+	// parsing only needs their names and types.
+	t, err := template.New(name).Option("missingkey=error").Funcs(funcMap(nil, funcs)).Parse(text)
 	if err != nil {
 		return nil, err
 	}
-	if err := boundedLoops(t); err != nil {
+	if err := check(t); err != nil {
 		return nil, err
 	}
-	return t, nil
+	return &Template{tmpl: t, text: text, funcs: funcs}, nil
 }
 
 // Execute renders t with data, failing once the output passes limit bytes.
-// Its errors never print a value of the data (see withoutValues).
-func Execute(t *template.Template, data any, limit int) ([]byte, error) {
+// Its errors are *ExecError, which hold nothing derived from the data.
+func Execute(t *Template, data any, limit int) ([]byte, error) {
+	longest := min(limit, MaxValue)
+	if measure(data).longest > longest {
+		return nil, &ExecError{Reason: fmt.Sprintf("a value given to the template is longer than %d bytes", longest)}
+	}
+	run, err := t.tmpl.Clone()
+	if err != nil {
+		return nil, &ExecError{Reason: "the template could not be run"}
+	}
+	run.Funcs(funcMap(&meter{left: MaxWork, longest: longest}, t.funcs))
 	out := &limitedBuffer{limit: limit}
-	if err := t.Execute(out, data); err != nil {
-		return nil, withoutValues(err)
+	if err := run.Execute(out, data); err != nil {
+		if errors.Is(err, errOutput) {
+			return nil, &ExecError{Reason: fmt.Sprintf("the rendered value is larger than %d bytes", limit)}
+		}
+		return nil, describe(t, err)
 	}
 	return out.Bytes(), nil
 }
 
-// valueErrors are the text/template execution errors that print a value of
-// the data after these words (text/template/exec.go: "range can't iterate
-// over %v", "if/with can't use %v", "range over send-only channel %v",
-// "can't use %v to iterate over more than one variable"). A user can
-// provoke them on purpose, {{ range .AccessToken }} or {{ range . }}, and
-// the data holds tokens and credentials while the error ends up in status,
-// events and logs.
-var valueErrors = []string{"range can't iterate over ", "if/with can't use ", "range over send-only channel ", "can't use "}
-
-// withoutValues cuts an execution error at the first of valueErrors, so
-// that nothing after it (where the value is printed) is kept. Cutting at an
-// earlier occurrence, in a template name say, only drops more.
-func withoutValues(err error) error {
-	msg := err.Error()
-	cut := -1
-	for _, words := range valueErrors {
-		if i := strings.Index(msg, words); i >= 0 && (cut < 0 || i < cut) {
-			cut = i + len(words)
-		}
-	}
-	if cut < 0 {
-		return err
-	}
-	return errors.New(msg[:cut] + "a value of the data (not shown)")
-}
+// errOutput is what limitedBuffer fails with; Execute says which limit.
+var errOutput = errors.New("output limit reached")
 
 // limitedBuffer fails writes past its limit.
 type limitedBuffer struct {
@@ -76,77 +108,7 @@ type limitedBuffer struct {
 
 func (b *limitedBuffer) Write(p []byte) (int, error) {
 	if b.Len()+len(p) > b.limit {
-		return 0, fmt.Errorf("the rendered value is larger than %d bytes", b.limit)
+		return 0, errOutput
 	}
 	return b.Buffer.Write(p)
-}
-
-// maxRangeDepth bounds how deep ranges may nest: the work of nested ranges
-// multiplies, and two levels (a map of lists) is all a value needs.
-const maxRangeDepth = 2
-
-// boundedLoops keeps the work of a template proportional to its data: it
-// may range only over the data it is given (whose lists and maps are
-// small), never over a number or a variable that could hold one, nest
-// ranges at most maxRangeDepth deep, and not call sub-templates, whose
-// calls can double at every level.
-func boundedLoops(t *template.Template) error {
-	if len(t.Templates()) > 1 {
-		return fmt.Errorf("templates may not define sub-templates")
-	}
-	return walk(t.Tree.Root, 0)
-}
-
-func walk(n parse.Node, depth int) error {
-	switch n := n.(type) {
-	case *parse.ListNode:
-		if n == nil {
-			return nil
-		}
-		for _, c := range n.Nodes {
-			if err := walk(c, depth); err != nil {
-				return err
-			}
-		}
-	case *parse.TemplateNode:
-		return fmt.Errorf("templates may not call other templates")
-	case *parse.RangeNode:
-		if !overData(n.Pipe) {
-			return fmt.Errorf("range may only go over the lists and maps of the data, such as .Headers")
-		}
-		if depth+1 > maxRangeDepth {
-			return fmt.Errorf("ranges may nest at most %d deep", maxRangeDepth)
-		}
-		return walkBranches(n.List, n.ElseList, depth+1)
-	case *parse.IfNode:
-		return walkBranches(n.List, n.ElseList, depth)
-	case *parse.WithNode:
-		return walkBranches(n.List, n.ElseList, depth)
-	}
-	return nil
-}
-
-// overData reports whether a range pipeline is a single field of the data:
-// .Headers, $.Channel.EventTypes, (.X).Y.
-func overData(p *parse.PipeNode) bool {
-	if p == nil || len(p.Cmds) != 1 || len(p.Cmds[0].Args) != 1 {
-		return false
-	}
-	switch a := p.Cmds[0].Args[0].(type) {
-	case *parse.FieldNode, *parse.DotNode:
-		return true
-	case *parse.ChainNode:
-		_, fromField := a.Node.(*parse.FieldNode)
-		return fromField
-	case *parse.VariableNode:
-		return len(a.Ident) > 1 && a.Ident[0] == "$"
-	}
-	return false
-}
-
-func walkBranches(list, elseList *parse.ListNode, depth int) error {
-	if err := walk(list, depth); err != nil {
-		return err
-	}
-	return walk(elseList, depth)
 }

@@ -63,7 +63,8 @@ type templateData struct {
 
 // Render returns the Secret data for a token, with the keys of the user
 // template (already validated by the API server not to clash) rendered too.
-// Template errors never quote the token.
+// Templates run under the bounds of shared/safetemplate, and their errors
+// carry no value of the token.
 func Render(t Token, userTemplate map[string]string) (map[string][]byte, error) {
 	headers, err := json.Marshal(t.AllHeaders())
 	if err != nil {
@@ -94,7 +95,6 @@ func Render(t Token, userTemplate map[string]string) (map[string][]byte, error) 
 		}
 		out, err := safetemplate.Execute(tmpl, td, MaxTemplateOutput)
 		if err != nil {
-			// text/template errors name the field, never its value.
 			return nil, fmt.Errorf("template key %q: %w", key, err)
 		}
 		data[key] = out

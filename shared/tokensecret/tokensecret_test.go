@@ -2,6 +2,8 @@ package tokensecret
 
 import (
 	"encoding/json"
+	"fmt"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -141,5 +143,74 @@ func TestTemplatesCannotBurnTheOperator(t *testing.T) {
 				t.Fatal("still rendering after 5s")
 			}
 		})
+	}
+}
+
+// allocated returns the bytes f allocates.
+func allocated(f func()) uint64 {
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	f()
+	runtime.ReadMemStats(&after)
+	return after.TotalAlloc - before.TotalAlloc
+}
+
+// TestTemplatesCannotExhaustTheOperatorsMemory: a template of a few hundred
+// bytes used to make fmt pad to a million bytes per verb, and the operator
+// (512 MiB in the chart) allocated gigabytes before the 64 KiB output limit
+// was checked. Widths and precisions are now refused before anything is
+// padded, and the render stays within a few megabytes.
+func TestTemplatesCannotExhaustTheOperatorsMemory(t *testing.T) {
+	tok := sample()
+	tok.Headers = map[string]string{"A": "1", "B": "2", "C": "3"}
+	ones := strings.Repeat(" 1", 40)
+	for name, tmpl := range map[string]string{
+		"printf with wide verbs":               `{{ printf "` + strings.Repeat("%1000000d", 40) + `"` + ones + ` }}`,
+		"printf with long precisions":          `{{ printf "` + strings.Repeat("%.1000000f", 40) + `"` + strings.Repeat(" 1.5", 40) + ` }}`,
+		"printf with widths from arguments":    `{{ printf "` + strings.Repeat("%*d", 40) + `"` + strings.Repeat(" 1000000 1", 40) + ` }}`,
+		"printf with a format made on the fly": `{{ $f := print "%" "1000000d" }}{{ printf (print $f $f $f $f $f $f $f $f $f $f $f $f $f $f $f $f $f $f $f $f $f $f $f $f $f $f $f $f $f $f $f $f $f $f $f $f $f $f $f $f)` + ones + ` }}`,
+		"wide verbs in every run of a range":   `{{ range $.Headers }}{{ range $.Headers }}{{ $x := printf "%1000000d%1000000d%1000000d" 1 2 3 }}{{ end }}{{ end }}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			var err error
+			if n := allocated(func() { _, err = Render(tok, map[string]string{"k": tmpl}) }); n > 16<<20 {
+				t.Errorf("one render allocated %d MiB", n>>20)
+			}
+			if err == nil || !strings.Contains(err.Error(), "may be at most 64, and not *") {
+				t.Errorf("want the widths refused, naming the limit; got %v", err)
+			}
+		})
+	}
+}
+
+// TestTemplateErrorsDoNotRebuildTheToken: the failing action's message
+// used to print the value it failed on, so that `index "" (index
+// .AccessToken N)` said "index out of range: 101", the token's byte N, in
+// the ApiClient's status and events. The error is now the same whatever the
+// token: it carries neither a character of it nor a number made from one.
+func TestTemplateErrorsDoNotRebuildTheToken(t *testing.T) {
+	tokA, tokB := sample(), sample()
+	tokA.AccessToken = "eyJhbGciOiJSUzI1NiJ9.c2VjcmV0"
+	tokB.AccessToken = "XZabcdefghijklmnopqrstuvwxyz0"
+	for _, tmpl := range []string{
+		`{{ index "" (index .AccessToken %d) }}`,
+		`{{ index .AccessToken (index .AccessToken %d) }}`,
+		`{{ slice .AccessToken (index .AccessToken %d) }}`,
+		`{{ index .Headers (index .AccessToken %d) }}`,
+		`{{ eq (index .AccessToken %d) "" }}`,
+		`{{ range (index .AccessToken %d) }}{{ end }}`,
+		`{{ with (index .AccessToken %d) }}{{ .Field }}{{ end }}`,
+	} {
+		for n := range len(tokA.AccessToken) {
+			key := map[string]string{"k": fmt.Sprintf(tmpl, n)}
+			_, errA := Render(tokA, key)
+			_, errB := Render(tokB, key)
+			if errA == nil || errB == nil {
+				t.Fatalf("%s: want an error, got %v / %v", key["k"], errA, errB)
+			}
+			if errA.Error() != errB.Error() {
+				t.Fatalf("the error depends on the token:\n%v\n%v", errA, errB)
+			}
+		}
 	}
 }

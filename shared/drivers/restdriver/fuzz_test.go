@@ -65,6 +65,8 @@ func FuzzTemplates(f *testing.F) {
 	f.Add(`{{ range slice .Channel.Auth.ClientSecret 1 }}{{ end }}`, "{{.Path}}/{{.ID}}", "", "", "x", "y")
 	f.Add(`{{ range $k, $v := .Channel.Headers }}{{ range $v }}{{ end }}{{ end }}`, "{{.Path}}/{{.ID}}", "", "", "x", "y")
 	f.Add(`{{`, "{{", "", "", "", "")
+	f.Add(`{"x":"{{ printf "%1000000d%1000000d" 1 2 }}"}`, "{{.Path}}/{{ printf (print .ID) 1 }}", "", "", "%1000000d", "n")
+	f.Add(`{{ index "" (index .Channel.Auth.ClientSecret 3) }}`, "{{ index .ID (index .ID 0) }}", "", "", "nc-1", "n")
 	f.Fuzz(func(t *testing.T, body, itemPath, path, method, id, name string) {
 		params := map[string]string{"channels.body": body, "channels.itemPath": itemPath, "channels.path": path,
 			"channels.createMethod": method, "channels.updateMethod": method}

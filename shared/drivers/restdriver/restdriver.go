@@ -23,6 +23,10 @@
 //	                      auth.clientSecret, auth.username, auth.password,
 //	                      auth.scopes, auth.headers (defaults: canonical)
 //
+// Both templates run under the bounds of shared/safetemplate (at most 8192
+// characters, printf widths and precisions at most 64, a budget of work per
+// render), and their errors say where they failed, never a value.
+//
 // The canonical JSON is {"name", "channelType", "method", "webhookURL",
 // "headers", "eventTypes", "authentication": {"type", "tokenURL",
 // "clientID", "clientSecret", "username", "password", "scopes", "headers"}}.
@@ -36,7 +40,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"text/template"
 
 	"github.com/keyport-dev/keyport/shared/drivers"
 	"github.com/keyport-dev/keyport/shared/safetemplate"
@@ -68,9 +71,9 @@ var defaultFields = map[string]string{
 
 // config is the driver's reading of the parameters.
 type config struct {
-	path, itemPath, createMethod, updateMethod, idPath, itemsPath string
-	body                                                          *template.Template
-	fields                                                        map[string]string
+	path, createMethod, updateMethod, idPath, itemsPath string
+	body, itemPath                                      *safetemplate.Template
+	fields                                              map[string]string
 }
 
 func configure(params map[string]string) (*config, error) {
@@ -82,7 +85,6 @@ func configure(params map[string]string) (*config, error) {
 	}
 	c := &config{
 		path:         strings.TrimSuffix(get("channels.path", "/management/v1/notification-channels"), "/"),
-		itemPath:     get("channels.itemPath", "{{.Path}}/{{.ID}}"),
 		createMethod: get("channels.createMethod", http.MethodPost),
 		updateMethod: get("channels.updateMethod", http.MethodPut),
 		idPath:       get("channels.idPath", "id"),
@@ -97,11 +99,16 @@ func configure(params map[string]string) (*config, error) {
 	for k, v := range defaultFields {
 		c.fields[k] = get("field."+k, v)
 	}
-	body, err := safetemplate.Parse("body", get("channels.body", defaultBody), template.FuncMap{"json": jsonString})
+	body, err := safetemplate.Parse("body", get("channels.body", defaultBody), map[string]safetemplate.Func{"json": jsonString})
 	if err != nil {
 		return nil, fmt.Errorf("parameter channels.body is not a valid template: %w", err)
 	}
 	c.body = body
+	itemPath, err := safetemplate.Parse("item", get("channels.itemPath", "{{.Path}}/{{.ID}}"), nil)
+	if err != nil {
+		return nil, fmt.Errorf("parameter channels.itemPath is not a valid template: %w", err)
+	}
+	c.itemPath = itemPath
 	return c, nil
 }
 
@@ -116,11 +123,7 @@ const maxRendered = 256 << 10
 // item is the path of one channel. The id comes from the platform, so it is
 // path-escaped: an id like "../admin" or "x?y" stays one path segment.
 func (c *config) item(id string) (string, error) {
-	t, err := safetemplate.Parse("item", c.itemPath, nil)
-	if err != nil {
-		return "", fmt.Errorf("parameter channels.itemPath is not a valid template: %w", err)
-	}
-	b, err := safetemplate.Execute(t, map[string]string{"Path": c.path, "ID": url.PathEscape(id)}, maxRendered)
+	b, err := safetemplate.Execute(c.itemPath, map[string]string{"Path": c.path, "ID": url.PathEscape(id)}, maxRendered)
 	if err != nil {
 		return "", fmt.Errorf("render channels.itemPath: %w", err)
 	}
@@ -128,7 +131,6 @@ func (c *config) item(id string) (string, error) {
 }
 
 func (c *config) render(ch drivers.NotificationChannel) ([]byte, error) {
-	// Template errors name fields, never values.
 	b, err := safetemplate.Execute(c.body, map[string]any{"Channel": ch}, maxRendered)
 	if err != nil {
 		return nil, fmt.Errorf("render channels.body: %w", err)

@@ -2,6 +2,8 @@ package restdriver
 
 import (
 	"encoding/json"
+	"fmt"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -80,5 +82,74 @@ func TestBadConfigurationIsReportedWithoutSecrets(t *testing.T) {
 	}
 	if strings.Contains(err.Error(), "s3cret") {
 		t.Fatalf("the error quotes the secret: %v", err)
+	}
+}
+
+// allocated returns the bytes f allocates.
+func allocated(f func()) uint64 {
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	f()
+	runtime.ReadMemStats(&after)
+	return after.TotalAlloc - before.TotalAlloc
+}
+
+// TestTemplatesCannotExhaustTheOperatorsMemory: printf widths in
+// channels.body or channels.itemPath used to make the operator allocate
+// hundreds of megabytes per render before the output limit was checked.
+// They are now refused when the parameters are read, naming the parameter
+// and the limit.
+func TestTemplatesCannotExhaustTheOperatorsMemory(t *testing.T) {
+	wide := `{{ printf "` + strings.Repeat("%1000000d", 40) + `"` + strings.Repeat(" 1", 40) + ` }}`
+	for param, value := range map[string]string{
+		"channels.body":     `{"x": "` + wide + `"}`,
+		"channels.itemPath": "{{.Path}}/" + wide,
+	} {
+		t.Run(param, func(t *testing.T) {
+			var err error
+			n := allocated(func() {
+				var c *config
+				if c, err = configure(map[string]string{param: value}); err == nil {
+					if _, err = c.render(sample); err == nil {
+						_, err = c.item("nc-1")
+					}
+				}
+			})
+			if n > 16<<20 {
+				t.Errorf("allocated %d MiB", n>>20)
+			}
+			if err == nil || !strings.Contains(err.Error(), param) || !strings.Contains(err.Error(), "may be at most 64, and not *") {
+				t.Errorf("want %s refused, naming the limit; got %v", param, err)
+			}
+		})
+	}
+}
+
+// TestTemplateErrorsDoNotRebuildSecrets: an error used to print the value
+// its action failed on, so that `index "" (index .Channel.Auth.ClientSecret
+// N)` put the secret's byte N into the NotificationChannel's status. The
+// error is now the same whatever the secret, and whatever the id the
+// platform sent for channels.itemPath.
+func TestTemplateErrorsDoNotRebuildSecrets(t *testing.T) {
+	a, b := sample, sample
+	a.Auth.ClientSecret, b.Auth.ClientSecret = "s3cret-7f3a9c", "XXXXXXXXXXXXX"
+	for n := range len(a.Auth.ClientSecret) {
+		c, err := configure(map[string]string{
+			"channels.body":     fmt.Sprintf(`{{ index "" (index .Channel.Auth.ClientSecret %d) }}`, n),
+			"channels.itemPath": fmt.Sprintf(`{{ index "" (index .ID %d) }}`, n),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, errA := c.render(a)
+		_, errB := c.render(b)
+		if errA == nil || errB == nil || errA.Error() != errB.Error() {
+			t.Fatalf("channels.body: the error depends on the secret:\n%v\n%v", errA, errB)
+		}
+		_, errA = c.item(a.Auth.ClientSecret)
+		_, errB = c.item(b.Auth.ClientSecret)
+		if errA == nil || errB == nil || errA.Error() != errB.Error() {
+			t.Fatalf("channels.itemPath: the error depends on the id:\n%v\n%v", errA, errB)
+		}
 	}
 }

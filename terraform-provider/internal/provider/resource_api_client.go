@@ -19,6 +19,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
 	keyportv1 "github.com/keyport-dev/keyport/api/v1alpha1"
+	"github.com/keyport-dev/keyport/shared/safetemplate"
 	"github.com/keyport-dev/keyport/shared/tokensecret"
 )
 
@@ -180,8 +181,10 @@ func apiClientSchema(ctx context.Context) schema.Schema {
 			"output_template": schema.MapAttribute{Optional: true, ElementType: types.StringType,
 				Validators: []validator.Map{mapvalidator.SizeBetween(1, 16), mapvalidator.KeysAre(
 					stringvalidator.RegexMatches(secretKeyPattern, "must be a Secret key"),
-					stringvalidator.NoneOf(tokensecret.StandardKeys...))},
-				MarkdownDescription: "Extra keys of the output Secret, each a Go template over `.AccessToken`, `.TokenType`, `.Authorization`, `.ExpiresAt` and `.Headers`."},
+					stringvalidator.NoneOf(tokensecret.StandardKeys...)),
+					mapvalidator.ValueStringsAre(stringvalidator.UTF8LengthAtMost(safetemplate.MaxTextLength))},
+				MarkdownDescription: "Extra keys of the output Secret, each a Go template over `.AccessToken`, `.TokenType`, `.Authorization`, `.ExpiresAt` and `.Headers`, " +
+					"of at most 8192 characters, with `printf` widths and precisions of at most 64."},
 			"suspend": schema.BoolAttribute{Optional: true, Computed: true, Default: booldefault.StaticBool(false),
 				MarkdownDescription: "Stop refreshing without deleting anything."},
 

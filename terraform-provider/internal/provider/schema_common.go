@@ -14,6 +14,8 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"github.com/hashicorp/terraform-plugin-framework/types"
+
+	"github.com/keyport-dev/keyport/shared/safetemplate"
 )
 
 // Schema pieces shared by the four resources. Each mirrors one type of
@@ -115,8 +117,9 @@ func platformAttribute(description string, required, driverImmutable bool) schem
 			"allow_insecure_http": schema.BoolAttribute{Optional: true, Computed: true, Default: booldefault.StaticBool(false),
 				MarkdownDescription: "Permit a plain `http://` `management_url`. Only for local testing."},
 			"parameters": schema.MapAttribute{Optional: true, ElementType: types.StringType,
-				Validators:          []validator.Map{mapvalidator.SizeBetween(1, 32)},
-				MarkdownDescription: "Driver-specific settings; each driver documents its own."},
+				Validators: []validator.Map{mapvalidator.SizeBetween(1, 32),
+					mapvalidator.ValueStringsAre(stringvalidator.UTF8LengthAtMost(safetemplate.MaxTextLength))},
+				MarkdownDescription: "Driver-specific settings; each driver documents its own. Each value is at most 8192 characters (some are templates)."},
 		},
 	}
 }

@@ -2,12 +2,15 @@ package provider
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
+
+	"github.com/keyport-dev/keyport/shared/safetemplate"
 )
 
 func TestStringValidators(t *testing.T) {
@@ -143,6 +146,21 @@ resource "keyport_api_client" "x" {
   token_url = "https://login.example.com/token"
   refresh   = { propagation_budget = "2 minutes" }
 }`, wantErr: "must be a duration"},
+		{name: "an output template the CRD would refuse as too long", config: `
+resource "keyport_api_client" "x" {
+  name            = "x"
+  token_url       = "https://login.example.com/token"
+  output_template = { k = "` + strings.Repeat("x", safetemplate.MaxTextLength+1) + `" }
+}`, wantErr: "character count must be at most 8192"},
+		{name: "a driver parameter the CRD would refuse as too long", config: `
+resource "keyport_notification_channel" "x" {
+  name         = "x"
+  platform     = { driver = "generic-rest", api_client_name = "a", management_url = "https://p.example.com",
+                   parameters = { "channels.body" = "` + strings.Repeat("x", safetemplate.MaxTextLength+1) + `" } }
+  channel_name = "c"
+  webhook_url  = "https://hooks.example.com"
+  authentication = { type = "None" }
+}`, wantErr: "character count must be at most 8192"},
 		{name: "a name Kubernetes would refuse", config: `
 resource "keyport_api_client" "x" {
   name      = "Bad_Name"
