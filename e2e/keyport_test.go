@@ -3,6 +3,7 @@ package e2e
 import (
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -10,6 +11,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -163,17 +165,33 @@ func TestKeyportOnANode(t *testing.T) {
 		}
 	})
 
-	t.Run("deleting a namespace with ApiClients finishes", func(t *testing.T) {
+	t.Run("deleting a namespace with ApiClients and NotificationChannels finishes and removes the registrations", func(t *testing.T) {
 		gone := tenant(t, "leaving")
 		create(t, portCommunityClient(gone, "a"))
+		// Two channels registered through the same ApiClient, as a team
+		// subscribes to several event types with one set of credentials.
+		create(t, sandboxChannel(gone, "visits", "a", keyportv1.WebhookAuthentication{Type: keyportv1.WebhookAuthNone}))
+		create(t, sandboxChannel(gone, "vessels", "a", keyportv1.WebhookAuthentication{
+			Type: keyportv1.WebhookAuthStaticBearer, GeneratedSecretName: "vessels-webhook"}))
+		ids := map[string]bool{}
+		for _, name := range []string{"visits", "vessels"} {
+			ids[waitRegistered(t, gone, name)] = true
+		}
+		deleted := time.Now()
 		if err := theNode.Client.Delete(ctx(t), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: gone}}); err != nil {
 			t.Fatal(err)
 		}
 		eventually(t, 2*time.Minute, "namespace "+gone+" deleted", func() (bool, string) {
 			var n corev1.Namespace
 			err := theNode.Client.Get(ctx(t), client.ObjectKey{Name: gone}, &n)
-			return apierrors.IsNotFound(err), fmt.Sprintf("%v %+v", err, n.Status.Conditions)
+			return apierrors.IsNotFound(err), fmt.Sprintf("%v %+v; left: %s", err, n.Status.Conditions, leftovers(t, gone))
 		})
+		t.Logf("namespace deleted in %s", time.Since(deleted).Round(100*time.Millisecond))
+		for _, c := range platform.NotificationChannels() {
+			if ids[c.ID] {
+				t.Errorf("channel %s (%s) is still registered at the platform after its namespace was deleted", c.ID, c.Name)
+			}
+		}
 	})
 	t.Run("helm uninstall leaves the users' Secrets alone", func(t *testing.T) {
 		helmUninstall(t)
@@ -202,6 +220,67 @@ func TestKeyportOnANode(t *testing.T) {
 		kustomizeDelete(t, objs)
 	})
 
+}
+
+// sandboxChannel is a NotificationChannel registered at the sandbox's
+// management API with the token of the ApiClient apiClient. Nothing
+// listens at the webhook: the platform does not call it to register it.
+func sandboxChannel(ns, name, apiClient string, auth keyportv1.WebhookAuthentication) *keyportv1.NotificationChannel {
+	return &keyportv1.NotificationChannel{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Spec: keyportv1.NotificationChannelSpec{
+			Platform:    keyportv1.PlatformReference{Driver: "sandbox", ApiClientName: apiClient, ManagementURL: platform.URL()},
+			ChannelName: ns + "-" + name, WebhookURL: "https://hooks.terminal.example/keyport/" + name,
+			EventTypes: []string{"VisitCreated"}, Authentication: auth,
+		},
+	}
+}
+
+// waitRegistered waits until a NotificationChannel is Ready and the
+// platform holds its registration, and returns the registration's id.
+func waitRegistered(t *testing.T, ns, name string) string {
+	t.Helper()
+	var id string
+	eventually(t, 2*time.Minute, "NotificationChannel "+name+" registered", func() (bool, string) {
+		var nc keyportv1.NotificationChannel
+		if err := theNode.Client.Get(ctx(t), client.ObjectKey{Namespace: ns, Name: name}, &nc); err != nil {
+			return false, err.Error()
+		}
+		ready := apimeta.FindStatusCondition(nc.Status.Conditions, keyportv1.ConditionReady)
+		if ready == nil || ready.Status != metav1.ConditionTrue || nc.Status.ChannelID == "" {
+			return false, fmt.Sprintf("conditions %+v", nc.Status.Conditions)
+		}
+		id = nc.Status.ChannelID
+		return slices.ContainsFunc(platform.NotificationChannels(), func(c sandbox.NotificationChannel) bool { return c.ID == id }),
+			"channel " + id + " is not at the platform"
+	})
+	return id
+}
+
+// leftovers names what is left of Keyport's resources in a namespace and
+// what holds them, for a deletion that does not finish.
+func leftovers(t *testing.T, ns string) string {
+	t.Helper()
+	var out []string
+	var channels keyportv1.NotificationChannelList
+	if err := theNode.Client.List(ctx(t), &channels, client.InNamespace(ns)); err == nil {
+		for _, c := range channels.Items {
+			out = append(out, fmt.Sprintf("NotificationChannel %s %v %+v", c.Name, c.Finalizers, c.Status.Conditions))
+		}
+	}
+	var clients keyportv1.ApiClientList
+	if err := theNode.Client.List(ctx(t), &clients, client.InNamespace(ns)); err == nil {
+		for _, c := range clients.Items {
+			out = append(out, fmt.Sprintf("ApiClient %s %v", c.Name, c.Finalizers))
+		}
+	}
+	var secrets corev1.SecretList
+	if err := theNode.Client.List(ctx(t), &secrets, client.InNamespace(ns)); err == nil {
+		for _, s := range secrets.Items {
+			out = append(out, fmt.Sprintf("Secret %s %v", s.Name, s.Finalizers))
+		}
+	}
+	return strings.Join(out, "; ")
 }
 
 // followRotations waits for n tokens after the one with id current to reach

@@ -87,4 +87,10 @@ const (
 	// AnnotationReloaderIgnore stops rollout tools such as Reloader from
 	// restarting pods each time a short-lived token rotates.
 	AnnotationReloaderIgnore = "reloader.stakater.com/ignore"
+
+	// FinalizerInUse is on an ApiClient, its token Secret and its CA bundle
+	// Secret while a NotificationChannel calls its platform with them:
+	// removing the channel's registration needs them. Deleted, they stay
+	// until no NotificationChannel in their namespace uses them any more.
+	FinalizerInUse = "keyport.dev/in-use"
 )

@@ -24,6 +24,7 @@ import (
 	"k8s.io/client-go/tools/record"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	keyportv1 "github.com/keyport-dev/keyport/api/v1alpha1"
@@ -112,10 +113,13 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	if !ac.DeletionTimestamp.IsZero() {
+	if !ac.DeletionTimestamp.IsZero() && !controllerutil.ContainsFinalizer(ac, keyportv1.FinalizerInUse) {
 		// The output Secret is owned by the ApiClient and goes with it.
 		return ctrl.Result{}, nil
 	}
+	// Deleted but still used by a NotificationChannel, which needs a valid
+	// token to remove its registration: the token is kept fresh until the
+	// ApiClient goes.
 	before := ac.Status.DeepCopy()
 	result, err := r.reconcile(ctx, ac)
 	if statusErr := r.writeStatus(ctx, ac, before); statusErr != nil {

@@ -16,11 +16,13 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	keyportv1 "github.com/keyport-dev/keyport/api/v1alpha1"
 	"github.com/keyport-dev/keyport/operator/controllers/apiclient"
@@ -281,6 +283,64 @@ func TestDeletionPolicies(t *testing.T) {
 	if _, ok := atPlatform(ret.Status.ChannelID); !ok {
 		t.Error("the Retain policy removed the registration")
 	}
+	// No channel uses the ApiClient any more: nothing keeps it or its
+	// Secrets once deleted, even with no operator left to ask.
+	for _, o := range usedByChannels(ns) {
+		optest.Eventually(t, 10*time.Second, fmt.Sprintf("%T %s no longer marked in use", o, o.GetName()), func() (bool, string) {
+			if err := env.Client.Get(context.Background(), client.ObjectKeyFromObject(o), o); err != nil {
+				return false, err.Error()
+			}
+			return !controllerutil.ContainsFinalizer(o, keyportv1.FinalizerInUse), fmt.Sprint(o.GetFinalizers())
+		})
+	}
+}
+
+// usedByChannels are the objects that setup's channels call the platform
+// with: the ApiClient, its token Secret and its CA bundle.
+func usedByChannels(ns string) []client.Object {
+	return []client.Object{
+		&keyportv1.ApiClient{ObjectMeta: metav1.ObjectMeta{Name: "platform", Namespace: ns}},
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "platform-token", Namespace: ns}},
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "sandbox-ca", Namespace: ns}},
+	}
+}
+
+// TestTheRegistrationIsRemovedWhenTheApiClientIsDeletedFirst plays the
+// deletion of a namespace, which deletes everything in it at once and in
+// no particular order: here the ApiClient and every Secret before the
+// channel. What removing the registration needs stays until the channel
+// has removed it, then goes.
+func TestTheRegistrationIsRemovedWhenTheApiClientIsDeletedFirst(t *testing.T) {
+	ns := setup(t)
+	create(t, channel(ns, "leaving", "L-"+ns, keyportv1.WebhookAuthentication{Type: keyportv1.WebhookAuthNone}))
+	nc := registered(t, ns, "leaving")
+	used := usedByChannels(ns)
+	credentials := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "creds", Namespace: ns}}
+	for _, o := range append(used, credentials) {
+		if err := env.Client.Delete(context.Background(), o); err != nil {
+			t.Fatalf("delete %T %s: %v", o, o.GetName(), err)
+		}
+	}
+	// The credentials are not needed to remove a registration; the rest
+	// stays through several resyncs of the channel.
+	objectGone(t, credentials)
+	time.Sleep(2 * time.Second)
+	for _, o := range used {
+		if err := env.Client.Get(context.Background(), client.ObjectKeyFromObject(o), o); err != nil {
+			t.Fatalf("%T %s went while the channel still needs it: %v", o, o.GetName(), err)
+		}
+	}
+
+	if err := env.Client.Delete(context.Background(), nc); err != nil {
+		t.Fatal(err)
+	}
+	gone(t, ns, "leaving")
+	if _, ok := atPlatform(nc.Status.ChannelID); ok {
+		t.Error("the registration is left at the platform")
+	}
+	for _, o := range used {
+		objectGone(t, o)
+	}
 }
 
 func TestDeletionDoesNotHangWhenThePlatformIsDown(t *testing.T) {
@@ -289,8 +349,13 @@ func TestDeletionDoesNotHangWhenThePlatformIsDown(t *testing.T) {
 	nc := registered(t, ns, "stuck")
 	sb.SetFault(sandbox.EndpointManagement, sandbox.Fault{OutageUntil: time.Now().Add(time.Minute)})
 	t.Cleanup(func() { sb.SetFault(sandbox.EndpointManagement, sandbox.Fault{}) })
-	if err := env.Client.Delete(context.Background(), nc); err != nil {
-		t.Fatal(err)
+	// The ApiClient too, as when the namespace is deleted: it waits for the
+	// channel, which waits only up to its bound.
+	apiClient := usedByChannels(ns)[0]
+	for _, o := range []client.Object{apiClient, nc} {
+		if err := env.Client.Delete(context.Background(), o); err != nil {
+			t.Fatal(err)
+		}
 	}
 	optest.Eventually(t, 5*time.Second, "DeletionBlocked", func() (bool, string) {
 		nc := &keyportv1.NotificationChannel{}
@@ -301,6 +366,7 @@ func TestDeletionDoesNotHangWhenThePlatformIsDown(t *testing.T) {
 		return c != nil && c.Reason == keyportv1.ReasonDeletionBlocked, fmt.Sprint(nc.Status.Conditions)
 	})
 	gone(t, ns, "stuck") // after the 3 s bound
+	objectGone(t, apiClient)
 }
 
 func gone(t *testing.T, ns, name string) {
@@ -308,6 +374,14 @@ func gone(t *testing.T, ns, name string) {
 	optest.Eventually(t, 15*time.Second, name+" deleted", func() (bool, string) {
 		err := env.Client.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: name}, &keyportv1.NotificationChannel{})
 		return client.IgnoreNotFound(err) == nil && err != nil, "still there"
+	})
+}
+
+func objectGone(t *testing.T, o client.Object) {
+	t.Helper()
+	optest.Eventually(t, 15*time.Second, fmt.Sprintf("%T %s deleted", o, o.GetName()), func() (bool, string) {
+		err := env.Client.Get(context.Background(), client.ObjectKeyFromObject(o), o)
+		return apierrors.IsNotFound(err), fmt.Sprintf("get: %v, finalizers %v", err, o.GetFinalizers())
 	})
 }
 

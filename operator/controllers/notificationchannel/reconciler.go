@@ -72,7 +72,7 @@ func (r *Reconciler) rotationOverlap() time.Duration {
 // +kubebuilder:rbac:groups=keyport.dev,resources=notificationchannels,verbs=get;list;watch;update;patch
 // +kubebuilder:rbac:groups=keyport.dev,resources=notificationchannels/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=keyport.dev,resources=notificationchannels/finalizers,verbs=update
-// +kubebuilder:rbac:groups=keyport.dev,resources=apiclients,verbs=get;list;watch
+// +kubebuilder:rbac:groups=keyport.dev,resources=apiclients,verbs=get;list;watch;patch
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;update;patch
 
 // Reconcile registers, repairs or removes one channel.
@@ -124,17 +124,27 @@ func (r *Reconciler) reconcileNormal(ctx context.Context, nc *keyportv1.Notifica
 	if err != nil {
 		return r.platformTrouble(nc, err)
 	}
+	// Before anything is registered: removing it will need the same (inuse.go).
+	if err := r.protect(ctx, nc); err != nil {
+		return ctrl.Result{}, err
+	}
 	id := nc.Status.ChannelID
 	if id == "" {
 		// A crash between creating and recording the id must not create a
-		// second registration: adopt one with our name first.
+		// second registration: adopt one with our name first, brought in
+		// line with the spec, which may have changed since.
 		existing, err := api.ListNotificationChannels(ctx, conn)
 		if err != nil {
 			return r.platformTrouble(nc, err)
 		}
 		for _, c := range existing {
 			if c.Name == want.Name && c.WebhookURL == want.WebhookURL {
-				id = c.ID
+				id, want.ID = c.ID, c.ID
+				if !sameRegistration(c, want) {
+					if err := api.UpdateNotificationChannel(ctx, conn, want); err != nil {
+						return r.platformTrouble(nc, err)
+					}
+				}
 				break
 			}
 		}
@@ -182,7 +192,9 @@ func (r *Reconciler) reconcileNormal(ctx context.Context, nc *keyportv1.Notifica
 }
 
 // reconcileDelete removes the registration (unless retained) and then the
-// finalizer; an unreachable platform holds deletion only up to a bound.
+// finalizer; an unreachable platform holds deletion only up to a bound. What
+// the removal needs is still there, even when the namespace is being
+// deleted: protect marked it in use.
 func (r *Reconciler) reconcileDelete(ctx context.Context, nc *keyportv1.NotificationChannel) (ctrl.Result, error) {
 	if !controllerutil.ContainsFinalizer(nc, Finalizer) {
 		return ctrl.Result{}, nil
@@ -286,6 +298,9 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		func(o client.Object) []string {
 			return []string{o.(*keyportv1.NotificationChannel).Spec.Platform.ApiClientName}
 		}); err != nil {
+		return err
+	}
+	if err := setupReleasers(mgr); err != nil {
 		return err
 	}
 	return ctrl.NewControllerManagedBy(mgr).

@@ -9,6 +9,7 @@ import (
 	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -31,7 +32,10 @@ func Connect(ctx context.Context, c client.Reader, namespace string, ref *keypor
 	}
 	ac := &keyportv1.ApiClient{}
 	if err := c.Get(ctx, types.NamespacedName{Namespace: namespace, Name: ref.ApiClientName}, ac); err != nil {
-		return nil, drivers.Conn{}, &NotReadyError{fmt.Sprintf("ApiClient %q: %v", ref.ApiClientName, client.IgnoreNotFound(err))}
+		if apierrors.IsNotFound(err) {
+			return nil, drivers.Conn{}, &NotReadyError{fmt.Sprintf("ApiClient %q does not exist", ref.ApiClientName)}
+		}
+		return nil, drivers.Conn{}, &NotReadyError{fmt.Sprintf("ApiClient %q: %v", ref.ApiClientName, err)}
 	}
 	if ac.Status.OutputSecretName == "" {
 		return nil, drivers.Conn{}, &NotReadyError{fmt.Sprintf("ApiClient %q has no token yet", ref.ApiClientName)}
@@ -57,4 +61,17 @@ func Connect(ctx context.Context, c client.Reader, namespace string, ref *keypor
 		return nil, drivers.Conn{}, err
 	}
 	return d, drivers.Conn{BaseURL: ref.ManagementURL, HTTP: hc, Token: tok, Parameters: ref.Parameters}, nil
+}
+
+// Secrets names the Secrets that Connect reads through an ApiClient: its
+// token Secret and, if it names one, its CA bundle.
+func Secrets(ac *keyportv1.ApiClient) []string {
+	var names []string
+	if ac.Status.OutputSecretName != "" {
+		names = append(names, ac.Status.OutputSecretName)
+	}
+	if t := ac.Spec.TLS; t != nil && t.CABundle != nil {
+		names = append(names, t.CABundle.Name)
+	}
+	return names
 }
