@@ -3,6 +3,8 @@ package e2e
 import (
 	"fmt"
 	"io"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -18,6 +20,7 @@ import (
 
 	keyportv1 "github.com/keyport-dev/keyport/api/v1alpha1"
 	"github.com/keyport-dev/keyport/shared/sandbox"
+	"github.com/keyport-dev/keyport/shared/testenv"
 	"github.com/keyport-dev/keyport/shared/testenv/node"
 	"github.com/keyport-dev/keyport/shared/tokensecret"
 )
@@ -152,7 +155,7 @@ func TestKeyportOnANode(t *testing.T) {
 	}
 
 	t.Run("helm upgrade to a new image rolls the operator while every token stays valid", func(t *testing.T) {
-		tagImage(t, "dev", "upgrade")
+		buildOperatorImage(t, "upgrade")
 		watch := watchTokens(t, ns, "visits-token")
 		helmUpgrade(t, "upgrade")
 		waitOperatorReady(t, 2, operatorImage+":upgrade")
@@ -365,11 +368,17 @@ func (w *tokenWatch) stop() tokenWatchResult {
 	return w.result
 }
 
-// tagImage gives the operator image another tag on the node, as pushing a
-// new build would.
-func tagImage(t *testing.T, from, to string) {
+// buildOperatorImage builds the operator image again with another version
+// (so another digest) and loads it onto the node, as a release would.
+func buildOperatorImage(t *testing.T, version string) {
 	t.Helper()
-	if _, err := theNode.Ctr("images", "tag", "--force", operatorImage+":"+from, operatorImage+":"+to); err != nil {
+	out := t.TempDir()
+	build := exec.Command("go", "run", "./tools/imagebuild/cmd/keyport-image", "-out", out, "-version", version, "-only", "keyport-operator")
+	build.Dir = testenv.RepoRoot()
+	if msg, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build the operator image: %v\n%s", err, msg)
+	}
+	if err := theNode.ImportImage(filepath.Join(out, "keyport-operator.tar")); err != nil {
 		t.Fatal(err)
 	}
 }
