@@ -56,6 +56,13 @@ const (
 	ReasonReconciling          = "Reconciling"
 	ReasonChannelNotFound      = "ChannelNotFound"
 	ReasonCredentialsGenerated = "CredentialsGenerated"
+
+	// ReasonOutputSecretConflict: an ApiClient's output Secret name is
+	// taken by a Secret that is not the ApiClient's.
+	ReasonOutputSecretConflict = "OutputSecretConflict"
+	// ReasonTokenLifetimeTooShort: the platform issues tokens too short to
+	// be delivered; they are asked for at a minimum interval.
+	ReasonTokenLifetimeTooShort = "TokenLifetimeTooShort"
 )
 
 // Labels and annotations on objects Keyport writes. Workloads and tooling may

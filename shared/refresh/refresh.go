@@ -21,6 +21,14 @@ const (
 	// MinUsableTime is the least time a token must be in use before it is
 	// replaced; a policy leaving less is infeasible rather than a loop.
 	MinUsableTime = 5 * time.Second
+	// MinLifetime is the shortest token lifetime a refresh is planned for.
+	// A platform issuing shorter tokens (expires_in: 1) is misconfigured: no
+	// policy can deliver such a token to a workload, and planning by it
+	// would ask the platform several times a second.
+	MinLifetime = 2 * MinUsableTime
+	// MinInterval is the least time between two token requests for a
+	// token shorter than MinLifetime.
+	MinInterval = 30 * time.Second
 )
 
 // Policy decides when a token is replaced.
@@ -52,14 +60,31 @@ func (e *InfeasibleError) Error() string {
 		e.Lifetime, e.Budget, MinUsableTime, e.Lifetime-MinUsableTime)
 }
 
+// TooShortError says that the platform issued a token shorter than
+// MinLifetime: no refresh policy can serve it, only the platform can.
+type TooShortError struct {
+	Lifetime time.Duration
+}
+
+func (e *TooShortError) Error() string {
+	return fmt.Sprintf("the platform issued a token valid for only %v, less than the %v Keyport needs to deliver a token; "+
+		"a new one is requested at most every %v: ask the platform for longer-lived tokens", e.Lifetime, MinLifetime, MinInterval)
+}
+
 // At returns when a token issued at issued and expiring at expires should be
 // replaced: the earlier of issued + fraction×lifetime and expires − budget,
 // moved earlier by jitter (a value in [0, 1) scaled to MaxJitter, but never
-// more than a tenth of the time before the unjittered point).
+// more than a tenth of the time before the unjittered point). A token
+// shorter than MinLifetime gives a *TooShortError, one that leaves less than
+// MinUsableTime of use an *InfeasibleError; Fallback says when to replace
+// those.
 func At(issued, expires time.Time, p Policy, jitter float64) (time.Time, error) {
 	lifetime := expires.Sub(issued)
 	if lifetime <= 0 {
 		return time.Time{}, fmt.Errorf("token expires at %v, not after it was issued at %v", expires, issued)
+	}
+	if lifetime < MinLifetime {
+		return time.Time{}, &TooShortError{Lifetime: lifetime}
 	}
 	fraction := p.Fraction
 	if fraction <= 0 || fraction >= 1 {
@@ -87,6 +112,19 @@ func At(issued, expires time.Time, p Policy, jitter float64) (time.Time, error) 
 	return at, nil
 }
 
+// Fallback is when to replace a token for which At reported a
+// *TooShortError or an *InfeasibleError: at half its life, so that the
+// Secret stays valid, but never sooner than MinInterval after the previous
+// request for a token shorter than MinLifetime, so that such a platform is
+// not asked twice a second forever.
+func Fallback(issued, expires time.Time) time.Time {
+	lifetime := expires.Sub(issued)
+	if lifetime < MinLifetime {
+		return issued.Add(MinInterval)
+	}
+	return issued.Add(lifetime / 2)
+}
+
 // Backoff limits retries after failed refreshes.
 type Backoff struct {
 	// Initial delay after the first failure. Default 1 s.
@@ -98,6 +136,11 @@ type Backoff struct {
 	// already, so the first moment the platform is back counts; the
 	// per-endpoint rate limit still protects the platform. Default 5 s.
 	MaxWithoutToken time.Duration
+	// MaxRetryAfter caps the platform's Retry-After once no valid token is
+	// left: a platform asking for a day would otherwise leave the client
+	// without a token for a day after it is back. While a token is valid,
+	// its remaining life bounds every retry instead. Default 5 min.
+	MaxRetryAfter time.Duration
 }
 
 // WithoutToken is the backoff to use while no valid token is left after a
@@ -116,7 +159,8 @@ func (b Backoff) WithoutToken() Backoff {
 // RetryAt returns when to try again after the given number of consecutive
 // failures (1 for the first). The delay doubles per failure up to Max, with
 // full jitter in its upper half; retryAfter, when the endpoint sent one, is
-// honoured. While a still-valid token exists (expires is not zero and in the
+// honoured up to MaxRetryAfter once no valid token is left. While a
+// still-valid token exists (expires is not zero and in the
 // future), the retry is never planned past the point where that token still
 // has budget left to propagate (and, past that, comes at a quarter of the
 // token's remaining life), so a backoff never makes Keyport sit idle while
@@ -139,6 +183,9 @@ func (b Backoff) RetryAt(now time.Time, failures int, retryAfter time.Duration, 
 	// Full jitter over the upper half keeps retries of many clients apart
 	// while still growing.
 	delay = delay/2 + time.Duration(clamp01(jitter)*float64(delay/2))
+	if expires.IsZero() || !now.Before(expires) {
+		retryAfter = min(retryAfter, b.maxRetryAfter())
+	}
 	if retryAfter > delay {
 		delay = retryAfter
 	}
@@ -162,6 +209,24 @@ func (b Backoff) RetryAt(now time.Time, failures int, retryAfter time.Duration, 
 		}
 	}
 	return at
+}
+
+func (b Backoff) maxRetryAfter() time.Duration {
+	if b.MaxRetryAfter <= 0 {
+		return 5 * time.Minute
+	}
+	return b.MaxRetryAfter
+}
+
+// RejectedCredentials is the backoff after the platform said the
+// credentials are wrong (invalid_client, invalid_grant, 401): the same
+// credentials are tried again only minutes later (changed ones at once, which
+// is the caller's to see). Callers pass no expiry to RetryAt with it, so that
+// retries never come faster as the current token runs out: a password grant
+// locks the account after a few failed attempts, and a lock outlasts any
+// token.
+func RejectedCredentials() Backoff {
+	return Backoff{Initial: 5 * time.Minute, Max: 30 * time.Minute}
 }
 
 func clamp01(x float64) float64 {

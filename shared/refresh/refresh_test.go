@@ -2,6 +2,7 @@ package refresh
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 )
@@ -67,6 +68,39 @@ func TestAtReportsInfeasiblePolicies(t *testing.T) {
 	}
 }
 
+func TestTokensShorterThanTheFloorAreAskedForRarely(t *testing.T) {
+	cases := []struct {
+		name         string
+		lifetime     time.Duration
+		wantTooShort bool
+		wantNext     time.Duration // after issue, from Fallback
+	}{
+		{"a one-second token is too short and replaced no sooner than MinInterval", time.Second, true, MinInterval},
+		{"a token just under the floor is too short", MinLifetime - time.Millisecond, true, MinInterval},
+		{"a token at the floor is merely infeasible with a long budget, replaced at half-life", MinLifetime, false, MinLifetime / 2},
+		{"a 20-second token is replaced at half-life", 20 * time.Second, false, 10 * time.Second},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := At(t0, t0.Add(tc.lifetime), DefaultPolicy(), 0)
+			var tooShort *TooShortError
+			if errors.As(err, &tooShort) != tc.wantTooShort {
+				t.Fatalf("err = %v, want a TooShortError: %v", err, tc.wantTooShort)
+			}
+			var infeasible *InfeasibleError
+			if !tc.wantTooShort && !errors.As(err, &infeasible) {
+				t.Fatalf("err = %v, want an InfeasibleError with a 2-minute budget", err)
+			}
+			if tc.wantTooShort && strings.Contains(err.Error(), "propagationBudget") {
+				t.Errorf("the message advises a budget no policy can have: %s", err)
+			}
+			if got := Fallback(t0, t0.Add(tc.lifetime)).Sub(t0); got != tc.wantNext {
+				t.Errorf("next request %v after issue, want %v", got, tc.wantNext)
+			}
+		})
+	}
+}
+
 func TestRetryAt(t *testing.T) {
 	b := Backoff{Initial: time.Second, Max: 5 * time.Minute}
 	far := t0.Add(24 * time.Hour)
@@ -90,6 +124,9 @@ func TestRetryAt(t *testing.T) {
 		{"and at least a second apart", 30, 0, t0.Add(2 * time.Second), 2 * time.Minute, 0, time.Second},
 		{"without a token the backoff alone decides", 30, 0, time.Time{}, 2 * time.Minute, 0, 150 * time.Second},
 		{"after expiry the backoff alone decides", 30, 0, t0.Add(-time.Minute), 2 * time.Minute, 0, 150 * time.Second},
+		{"a Retry-After of a day waits 5 minutes once no token is left", 1, 24 * time.Hour, time.Time{}, 2 * time.Minute, 0, 5 * time.Minute},
+		{"and the same after the token expired", 1, 24 * time.Hour, t0.Add(-time.Second), 2 * time.Minute, 0, 5 * time.Minute},
+		{"a Retry-After of a day is bounded by the valid token's life", 1, 24 * time.Hour, t0.Add(10 * time.Minute), 2 * time.Minute, 0, 8 * time.Minute},
 	}
 	outage := b.WithoutToken()
 	if d := outage.RetryAt(t0, 30, 0, time.Time{}, 0, 0.99).Sub(t0); d > 5*time.Second || d < 2*time.Second {
@@ -101,6 +138,9 @@ func TestRetryAt(t *testing.T) {
 	if d := outage.RetryAt(t0, 30, time.Minute, time.Time{}, 0, 0).Sub(t0); d != time.Minute {
 		t.Errorf("without a token, Retry-After is still honoured; got %v", d)
 	}
+	if d := (Backoff{MaxRetryAfter: 3 * time.Second}).WithoutToken().RetryAt(t0, 1, 24*time.Hour, time.Time{}, 0, 0).Sub(t0); d != 3*time.Second {
+		t.Errorf("MaxRetryAfter caps Retry-After without a token; got %v", d)
+	}
 	if got := (Backoff{Max: 5 * time.Second}).WithoutToken().Max; got != 5*time.Second {
 		t.Errorf("a Max below the cap stays; got %v", got)
 	}
@@ -109,6 +149,36 @@ func TestRetryAt(t *testing.T) {
 			got := b.RetryAt(t0, tc.failures, tc.retryAfter, tc.expires, tc.budget, tc.jitter)
 			if d := got.Sub(t0); d != tc.want {
 				t.Fatalf("retry after %v, want %v", d, tc.want)
+			}
+		})
+	}
+}
+
+// TestRejectedCredentialsAreRetriedRarely: against a password grant that
+// locks accounts, refused credentials are tried again minutes later, never
+// faster than once a minute, and never faster as the current token runs out
+// (RetryAt is given no expiry for them).
+func TestRejectedCredentialsAreRetriedRarely(t *testing.T) {
+	b := RejectedCredentials()
+	cases := []struct {
+		name     string
+		failures int
+		jitter   float64
+		want     time.Duration
+	}{
+		{"the first retry with the least jitter is minutes away", 1, 0, 150 * time.Second},
+		{"the first retry with the most jitter", 1, 0.999999, 5 * time.Minute},
+		{"the delay doubles", 2, 0, 5 * time.Minute},
+		{"and stops at half an hour", 30, 0.999999, 30 * time.Minute},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got := b.RetryAt(t0, tc.failures, 0, time.Time{}, 0, tc.jitter).Sub(t0)
+			if got.Round(time.Second) != tc.want {
+				t.Fatalf("retry after %v, want %v", got, tc.want)
+			}
+			if got < time.Minute {
+				t.Fatalf("retry after %v: faster than once a minute", got)
 			}
 		})
 	}

@@ -12,7 +12,8 @@ const (
 	keep action = iota
 	// request a new token now.
 	request
-	// wait: a refresh is due but the backoff after a failure has not passed.
+	// wait: a refresh is due but the backoff after a failure has not
+	// passed, or the request for it is on its way.
 	wait
 	// suspended: the user paused refreshing; touch nothing.
 	suspended
@@ -41,6 +42,9 @@ type observation struct {
 	// retryInputsMAC is the inputsMAC the failure happened with; new inputs
 	// (a fixed secret) are tried at once instead of waiting out the backoff.
 	retryInputsMAC string
+	// inFlight says that a token request for this ApiClient is on its way;
+	// its answer queues the ApiClient again.
+	inFlight bool
 }
 
 // storedToken is the part of the output Secret the plan needs.
@@ -64,15 +68,31 @@ type decision struct {
 // token in the Secret can be kept. It never requests a token for a still-fresh
 // Secret written with the same inputs, which is what makes restarts, leader
 // changes and resyncs free (one token request per token lifetime).
+//
+// Whatever it decides, it looks again no later than the stored token's
+// expiry, so that Ready turns False when that token expires even while a
+// request hangs or waits for a slot at the platform.
 func plan(o observation) decision {
 	if o.suspend {
 		return decision{action: suspended, why: "spec.suspend is true"}
 	}
+	d := decide(o)
+	if s := o.stored; s != nil && o.now.Before(s.expiresAt) {
+		d.requeueAt = earliest(d.requeueAt, s.expiresAt)
+	}
+	return d
+}
+
+func decide(o observation) decision {
 	var why string
 	switch s := o.stored; {
 	case s != nil && o.forceRefresh != "" && o.forceRefresh != s.handledForce:
 		// A person asked; that overrides the backoff.
-		return decision{action: request, why: "a refresh was requested with the keyport.dev/refresh annotation"}
+		why = "a refresh was requested with the keyport.dev/refresh annotation"
+		if o.inFlight {
+			return decision{action: wait, why: why + "; a token request is on its way"}
+		}
+		return decision{action: request, why: why}
 	case s == nil:
 		why = "the output Secret holds no usable token"
 	case s.inputsMAC != o.inputsMAC:
@@ -81,6 +101,10 @@ func plan(o observation) decision {
 		why = "the token reached its refresh time"
 	default:
 		return decision{action: keep, why: "the token is fresh", requeueAt: s.refreshAt}
+	}
+	if o.inFlight {
+		// Its answer comes back by itself.
+		return decision{action: wait, why: why + "; a token request is on its way"}
 	}
 	if !o.retryAt.IsZero() && o.now.Before(o.retryAt) && o.retryInputsMAC == o.inputsMAC {
 		return decision{action: wait, why: why + "; retrying after the previous failure", requeueAt: o.retryAt}

@@ -10,6 +10,9 @@ func TestPlan(t *testing.T) {
 	fresh := &storedToken{expiresAt: now.Add(4 * time.Minute), refreshAt: now.Add(time.Minute), inputsMAC: "mac-1"}
 	due := &storedToken{expiresAt: now.Add(2 * time.Minute), refreshAt: now.Add(-time.Second), inputsMAC: "mac-1"}
 	forced := &storedToken{expiresAt: now.Add(4 * time.Minute), refreshAt: now.Add(time.Minute), inputsMAC: "mac-1", handledForce: "1"}
+	// A one-second token, replaced no sooner than refresh.MinInterval.
+	tooShort := &storedToken{expiresAt: now.Add(time.Second), refreshAt: now.Add(30 * time.Second), inputsMAC: "mac-1"}
+	expiredTooShort := &storedToken{expiresAt: now.Add(-time.Second), refreshAt: now.Add(28 * time.Second), inputsMAC: "mac-1"}
 
 	cases := []struct {
 		name       string
@@ -28,19 +31,19 @@ func TestPlan(t *testing.T) {
 			wantAction: request,
 		},
 		{
-			name:       "a token at its refresh time is replaced",
+			name:       "a token at its refresh time is replaced, and looked at again when it expires",
 			obs:        observation{now: now, stored: due, inputsMAC: "mac-1"},
-			wantAction: request,
+			wantAction: request, wantAt: due.expiresAt,
 		},
 		{
 			name:       "rotated credentials replace a fresh token",
 			obs:        observation{now: now, stored: fresh, inputsMAC: "mac-2"},
-			wantAction: request,
+			wantAction: request, wantAt: fresh.expiresAt,
 		},
 		{
 			name:       "a new refresh annotation value replaces a fresh token",
 			obs:        observation{now: now, stored: forced, inputsMAC: "mac-1", forceRefresh: "2"},
-			wantAction: request,
+			wantAction: request, wantAt: forced.expiresAt,
 		},
 		{
 			name:       "a refresh annotation already answered changes nothing",
@@ -50,7 +53,37 @@ func TestPlan(t *testing.T) {
 		{
 			name:       "a forced refresh overrides the backoff",
 			obs:        observation{now: now, stored: forced, inputsMAC: "mac-1", forceRefresh: "2", retryAt: now.Add(time.Minute), retryInputsMAC: "mac-1"},
-			wantAction: request,
+			wantAction: request, wantAt: forced.expiresAt,
+		},
+		{
+			name:       "a forced refresh waits for the request already on its way",
+			obs:        observation{now: now, stored: forced, inputsMAC: "mac-1", forceRefresh: "2", inFlight: true},
+			wantAction: wait, wantAt: forced.expiresAt,
+		},
+		{
+			name:       "a due refresh with its request on its way waits, and looks again when the token expires",
+			obs:        observation{now: now, stored: due, inputsMAC: "mac-1", inFlight: true},
+			wantAction: wait, wantAt: due.expiresAt,
+		},
+		{
+			name:       "a missing token with its request on its way waits for the answer alone",
+			obs:        observation{now: now, inputsMAC: "mac-1", inFlight: true},
+			wantAction: wait,
+		},
+		{
+			name:       "a backoff past the expiry still looks again when the token expires",
+			obs:        observation{now: now, stored: due, inputsMAC: "mac-1", retryAt: now.Add(time.Hour), retryInputsMAC: "mac-1"},
+			wantAction: wait, wantAt: due.expiresAt,
+		},
+		{
+			name:       "a token that expires before the platform may be asked again is kept, and looked at again when it expires",
+			obs:        observation{now: now, stored: tooShort, inputsMAC: "mac-1"},
+			wantAction: keep, wantAt: tooShort.expiresAt,
+		},
+		{
+			name:       "once it expired, it is still not replaced before its refresh time",
+			obs:        observation{now: now, stored: expiredTooShort, inputsMAC: "mac-1"},
+			wantAction: keep, wantAt: expiredTooShort.refreshAt,
 		},
 		{
 			name:       "a due refresh waits out the backoff after a failure",
@@ -60,12 +93,12 @@ func TestPlan(t *testing.T) {
 		{
 			name:       "a due refresh goes ahead once the backoff has passed",
 			obs:        observation{now: now, stored: due, inputsMAC: "mac-1", retryAt: now.Add(-time.Second), retryInputsMAC: "mac-1"},
-			wantAction: request,
+			wantAction: request, wantAt: due.expiresAt,
 		},
 		{
 			name:       "fixed credentials are tried without waiting out the backoff of the old ones",
 			obs:        observation{now: now, stored: due, inputsMAC: "mac-2", retryAt: now.Add(time.Minute), retryInputsMAC: "mac-1"},
-			wantAction: request,
+			wantAction: request, wantAt: due.expiresAt,
 		},
 		{
 			name:       "a suspended client does nothing, even without a token",

@@ -54,8 +54,8 @@ type Reconciler struct {
 	EndpointRate  float64
 	EndpointBurst int
 	// Workers is how many ApiClients are reconciled at once. Token requests
-	// wait on the network, so several workers keep refreshes on time when
-	// thousands of clients share a replica. Zero means 8.
+	// run off the workers (see tokenCalls); the workers wait on the API
+	// server only. Zero means 8.
 	Workers int
 	// OmitTokenTimes leaves the current token's times out of the status
 	// (see StatusTimes in status.go). False keeps them exact.
@@ -64,6 +64,7 @@ type Reconciler struct {
 	once     sync.Once
 	clients  *httpClients
 	limiter  *endpointLimiter
+	calls    tokenCalls
 	failures sync.Map // types.UID → failureState
 	issued   sync.Map // types.UID → issuedToken, to repair a deleted Secret
 	revoked  sync.Map // types.UID → string, why the last reissue revoked the previous token
@@ -110,6 +111,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		if apierrors.IsNotFound(err) {
 			forgetMetrics(req.Namespace, req.Name)
 			r.written.Delete(req.NamespacedName)
+			r.calls.forget(req.NamespacedName)
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
@@ -131,9 +133,18 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 // reconcile does the work; the caller writes the status once at the end.
 func (r *Reconciler) reconcile(ctx context.Context, ac *keyportv1.ApiClient) (ctrl.Result, error) {
 	now := r.Now()
+	key := client.ObjectKeyFromObject(ac)
 	ac.Status.OutputSecretName = outputSecretName(ac)
 
 	stored, err := r.readOutput(ctx, ac)
+	var conflict *outputConflictError
+	if errors.As(err, &conflict) {
+		// Nothing is requested for a Secret that cannot be written. The
+		// Secret watch brings the ApiClient back when that Secret goes;
+		// until then it is looked at rarely.
+		r.reportFailure(ac, nil, now, keyportv1.ReasonOutputSecretConflict, conflict.Error())
+		return ctrl.Result{RequeueAfter: conflictRecheck}, nil
+	}
 	if err != nil {
 		return ctrl.Result{}, err
 	}
@@ -152,12 +163,16 @@ func (r *Reconciler) reconcile(ctx context.Context, ac *keyportv1.ApiClient) (ct
 	inputsMAC := in.mac(r.MACKey, &ac.Spec)
 	stored = r.recoverFromMemory(ac, stored, inputsMAC, now)
 
+	answer, inFlight := r.calls.take(key, ac.UID, inputsMAC)
+	if answer != nil && !ac.Spec.Suspend {
+		return r.settle(ctx, ac, stored, inputsMAC, answer)
+	}
 	failure, _ := r.failures.Load(ac.UID)
 	fs, _ := failure.(failureState)
 	d := plan(observation{
 		now: now, stored: storedView(stored), inputsMAC: inputsMAC,
 		forceRefresh: ac.Annotations[keyportv1.AnnotationRefresh], suspend: ac.Spec.Suspend,
-		retryAt: fs.retryAt, retryInputsMAC: fs.inputsMAC,
+		retryAt: fs.retryAt, retryInputsMAC: fs.inputsMAC, inFlight: inFlight,
 	})
 	log.FromContext(ctx).V(1).Info("planned", "action", d.action.String(), "why", d.why)
 
@@ -169,13 +184,19 @@ func (r *Reconciler) reconcile(ctx context.Context, ac *keyportv1.ApiClient) (ct
 		return ctrl.Result{}, nil
 	case wait:
 		r.reportWaiting(ac, stored, now)
-		return requeueAt(now, earliest(d.requeueAt, validUntil(stored, now))), nil
+		return requeueAt(now, d.requeueAt), nil
 	case keep:
 		if err := r.ensureSecret(ctx, ac, *stored); err != nil {
 			return ctrl.Result{}, err
 		}
-		r.reportSuccess(ac, *stored, now, false)
-		return ctrl.Result{RequeueAfter: d.requeueAt.Sub(now)}, nil
+		if tokenValid(stored, now) == metav1.ConditionTrue {
+			r.reportSuccess(ac, *stored, now, false)
+		} else {
+			// The token expired before the platform may be asked again
+			// (tokens shorter than refresh.MinLifetime).
+			r.reportWaiting(ac, stored, now)
+		}
+		return requeueAt(now, d.requeueAt), nil
 	}
 
 	// request
@@ -184,36 +205,56 @@ func (r *Reconciler) reconcile(ctx context.Context, ac *keyportv1.ApiClient) (ct
 		// Waiting for a slot at the platform: the conditions still follow
 		// the token in the Secret.
 		r.reportWaiting(ac, stored, now)
-		return requeueAt(now, earliest(now.Add(delay), validUntil(stored, now))), nil
-	}
-	if stored != nil && !stored.refreshAt.IsZero() && now.After(stored.refreshAt) {
-		refreshLateness.Observe(now.Sub(stored.refreshAt).Seconds())
+		return requeueAt(now, earliest(now.Add(delay), d.requeueAt)), nil
 	}
 	hc, bundle, err := r.connection(ac, in)
 	if err != nil {
 		return r.handleFailure(ctx, ac, stored, inputsMAC, now, err)
 	}
-	reqCtx, cancel := requestContext(ctx, stored, now)
-	fresh, err := r.requestToken(reqCtx, ac, in, hc, bundle)
-	cancel()
-	if err != nil {
-		// Judged at the time the call ended: the token may have expired
-		// while it hung.
-		return r.handleFailure(ctx, ac, stored, inputsMAC, r.Now(), err)
+	call := tokenCall{
+		hc: hc, req: tokenRequest(ac, in, bundle), policy: policyOf(&ac.Spec), jitter: r.Jitter(),
+		inputsMAC: inputsMAC, force: ac.Annotations[keyportv1.AnnotationRefresh],
+		deadline: attemptDeadline(now, validUntil(stored, now)), now: r.Now,
 	}
-	fresh.inputsMAC = inputsMAC
-	fresh.handledForce = ac.Annotations[keyportv1.AnnotationRefresh]
+	call.req.Now = r.Now
+	if stored == nil {
+		call.connectTimeout = firstConnectTimeout
+	}
+	r.reportWaiting(ac, stored, now)
+	if !r.calls.start(key, ac.UID, inputsMAC, call.run) {
+		// The namespace has as many requests on their way as it may; one
+		// ending queues this ApiClient again.
+		return requeueAt(now, earliest(now.Add(time.Minute), d.requeueAt)), nil
+	}
+	if stored != nil && !stored.refreshAt.IsZero() && now.After(stored.refreshAt) {
+		refreshLateness.Observe(now.Sub(stored.refreshAt).Seconds())
+	}
+	return requeueAt(now, d.requeueAt), nil
+}
+
+// settle acts on the answer to a token request: a new token goes into the
+// Secret, a failure keeps the current token and plans the retry.
+func (r *Reconciler) settle(ctx context.Context, ac *keyportv1.ApiClient, stored *issuedToken, inputsMAC string, a *answer) (ctrl.Result, error) {
+	if a.err != nil {
+		return r.handleFailure(ctx, ac, stored, inputsMAC, a.at, a.err)
+	}
+	fresh := *a.fresh
 	// Remembered before the write: if the API server is away, the retry
 	// writes this token instead of asking the platform for another.
-	r.issued.Store(ac.UID, *fresh)
+	r.issued.Store(ac.UID, fresh)
 	r.failures.Delete(ac.UID)
-	if err := r.ensureSecret(ctx, ac, *fresh); err != nil {
+	if err := r.ensureSecret(ctx, ac, fresh); err != nil {
 		return ctrl.Result{}, err
 	}
-	if p := ac.Spec.RevocationProbe; p != nil && stored != nil && now.Before(stored.token.ExpiresAt) {
-		r.checkRevocation(ctx, ac, hc, p.URL, stored.token, fresh.token)
+	now := r.Now()
+	if p := ac.Spec.RevocationProbe; p != nil && tokenValid(stored, now) == metav1.ConditionTrue {
+		// Off the workers too: the probe calls the platform.
+		previous, uid := stored.token, ac.UID
+		r.calls.spawn(client.ObjectKeyFromObject(ac), func(ctx context.Context) {
+			r.checkRevocation(ctx, uid, a.hc, p.URL, previous, fresh.token)
+		})
 	}
-	r.reportSuccess(ac, *fresh, now, true)
+	r.reportSuccess(ac, fresh, now, true)
 	return ctrl.Result{RequeueAfter: fresh.refreshAt.Sub(now)}, nil
 }
 
@@ -230,7 +271,7 @@ func (r *Reconciler) readOutput(ctx context.Context, ac *keyportv1.ApiClient) (*
 		return nil, fmt.Errorf("read output Secret: %w", err)
 	}
 	if !metav1.IsControlledBy(s, ac) {
-		return nil, fmt.Errorf("Secret %q exists and is not managed by this ApiClient; choose another output.secretName", s.Name)
+		return nil, &outputConflictError{secret: s.Name, owner: metav1.GetControllerOf(s)}
 	}
 	t, err := readSecret(s, r.MACKey)
 	if err != nil {
@@ -258,16 +299,6 @@ func (r *Reconciler) recoverFromMemory(ac *keyportv1.ApiClient, stored *issuedTo
 	return &t
 }
 
-// requestContext bounds a token request by attemptDeadline, so that a call
-// that hangs is given up while the current token still has time for a retry.
-func requestContext(ctx context.Context, stored *issuedToken, now time.Time) (context.Context, context.CancelFunc) {
-	deadline := attemptDeadline(now, validUntil(stored, now))
-	if deadline.IsZero() {
-		return ctx, func() {}
-	}
-	return context.WithDeadline(ctx, deadline)
-}
-
 // connection returns the HTTP client and the decoded client certificate for
 // the inputs.
 func (r *Reconciler) connection(ac *keyportv1.ApiClient, in *inputs) (*http.Client, *certs.Bundle, error) {
@@ -285,36 +316,6 @@ func (r *Reconciler) connection(ac *keyportv1.ApiClient, in *inputs) (*http.Clie
 		return nil, nil, &inputError{keyportv1.ReasonCertificateNotReady, "the CA bundle cannot be used: " + err.Error()}
 	}
 	return hc, bundle, nil
-}
-
-// requestToken asks the platform for a new token.
-func (r *Reconciler) requestToken(ctx context.Context, ac *keyportv1.ApiClient, in *inputs, hc *http.Client, bundle *certs.Bundle) (*issuedToken, error) {
-	req := tokenRequest(ac, in, bundle)
-	req.Now = r.Now
-	start := time.Now()
-	tok, err := token.Fetch(ctx, hc, req)
-	tokenRequestDuration.Observe(time.Since(start).Seconds())
-	if err != nil {
-		tokenRequests.WithLabelValues(resultLabel(err)).Inc()
-		return nil, err
-	}
-	tokenRequests.WithLabelValues("success").Inc()
-	at, err := refresh.At(tok.IssuedAt, tok.ExpiresAt, policyOf(&ac.Spec), r.Jitter())
-	var infeasible *refresh.InfeasibleError
-	switch {
-	case errors.As(err, &infeasible):
-		// Keep the valid token, and refresh at half-life so the Secret stays
-		// valid; reportSuccess says plainly that the policy cannot be met.
-		at = tok.IssuedAt.Add(tok.Lifetime() / 2)
-	case err != nil:
-		return nil, &token.Error{Kind: token.KindMalformedResponse, Host: hostOf(ac.Spec.TokenURL), Err: err}
-	}
-	return &issuedToken{
-		token: tokensecret.Token{AccessToken: tok.AccessToken, TokenType: tok.TokenType,
-			ExpiresAt: tok.ExpiresAt, Headers: tok.Headers},
-		issuedAt:  tok.IssuedAt,
-		refreshAt: at,
-	}, nil
 }
 
 // ensureSecret writes the token to the output Secret if it is not there in
@@ -340,14 +341,19 @@ func (r *Reconciler) handleFailure(ctx context.Context, ac *keyportv1.ApiClient,
 	if errors.As(err, &te) {
 		retryAfter = te.RetryAfter
 	}
-	backoff := r.Backoff
-	if te != nil && te.Retryable() && tokenValid(stored, now) == metav1.ConditionFalse {
+	backoff, expires := r.Backoff, expiryOf(stored)
+	switch {
+	case te != nil && te.Kind == token.KindInvalidCredentials:
+		// Not bound by the current token's expiry: retrying faster as it
+		// runs out is how a password grant locks the account.
+		backoff, expires = refresh.RejectedCredentials(), time.Time{}
+	case te != nil && te.Retryable() && tokenValid(stored, now) == metav1.ConditionFalse:
 		backoff = backoff.WithoutToken()
 	}
-	retryAt := backoff.RetryAt(now, failures, retryAfter, expiryOf(stored), policyOf(&ac.Spec).PropagationBudget, r.Jitter())
+	retryAt := backoff.RetryAt(now, failures, retryAfter, expires, policyOf(&ac.Spec).PropagationBudget, r.Jitter())
 	r.failures.Store(ac.UID, failureState{retryAt: retryAt, inputsMAC: inputsMAC})
 	reason, message := failureReason(err)
-	r.reportFailure(ac, stored, now, reason, message)
+	r.reportFailure(ac, stored, now, reason, message+nextAttempt(ac, te, now, retryAt, stored))
 	ac.Status.NextRefreshTime = &metav1.Time{Time: retryAt}
 	nextRefresh.WithLabelValues(ac.Namespace, ac.Name).Set(float64(retryAt.Unix()))
 	log.FromContext(ctx).Info("token refresh failed", "reason", reason, "failures", failures, "retryAt", retryAt.Format(time.RFC3339))
@@ -397,16 +403,16 @@ func earliest(a, b time.Time) time.Time {
 
 // checkRevocation probes whether the platform revoked the previous token
 // when it issued the new one, and remembers the answer for the conditions.
-func (r *Reconciler) checkRevocation(ctx context.Context, ac *keyportv1.ApiClient, hc *http.Client, url string, previous, current tokensecret.Token) {
+func (r *Reconciler) checkRevocation(ctx context.Context, uid types.UID, hc *http.Client, url string, previous, current tokensecret.Token) {
 	revoked, err := revokedOnReissue(ctx, hc, url, previous, current)
 	switch {
 	case err != nil:
 		log.FromContext(ctx).Info("revocation probe inconclusive", "err", err.Error())
 	case revoked:
-		r.revoked.Store(ac.UID, "the platform revoked the previous token when it issued a new one: pods that have not yet "+
+		r.revoked.Store(uid, "the platform revoked the previous token when it issued a new one: pods that have not yet "+
 			"seen the new token fail until the kubelet syncs their volume; ask the platform to keep tokens valid until they expire")
 	default:
-		r.revoked.Delete(ac.UID)
+		r.revoked.Delete(uid)
 	}
 }
 
@@ -430,6 +436,29 @@ func failureReason(err error) (string, string) {
 		return keyportv1.ReasonTokenEndpointRejected, err.Error()
 	}
 	return keyportv1.ReasonTokenEndpointUnreachable, err.Error()
+}
+
+// nextAttempt says when the same request is tried again where the retry
+// does not simply back off: refused credentials wait for a change, and a
+// Retry-After is cut short so that a client is not left without a token.
+func nextAttempt(ac *keyportv1.ApiClient, te *token.Error, now, retryAt time.Time, stored *issuedToken) string {
+	at := retryAt.UTC().Format(time.RFC3339)
+	switch {
+	case te == nil:
+		return ""
+	case te.Kind == token.KindInvalidCredentials:
+		changed := "the credentials"
+		if c := ac.Spec.Credentials; c != nil {
+			changed = fmt.Sprintf("the credentials (Secret %q)", c.SecretName)
+		}
+		return fmt.Sprintf("; not tried again until %s or the spec change, or at %s", changed, at)
+	case te.RetryAfter > 0 && retryAt.Before(now.Add(te.RetryAfter)):
+		if tokenValid(stored, now) == metav1.ConditionTrue {
+			return fmt.Sprintf("; retrying at %s, sooner than the platform asked, before the current token runs out", at)
+		}
+		return fmt.Sprintf("; retrying at %s, sooner than the platform asked, since no valid token is left", at)
+	}
+	return ""
 }
 
 func resultLabel(err error) string {
@@ -458,8 +487,8 @@ func (r *Reconciler) reportSuccess(ac *keyportv1.ApiClient, t issuedToken, now t
 		setCondition(ac, keyportv1.ConditionReady, metav1.ConditionTrue, keyportv1.ReasonTokenRefreshed, msg)
 		if why, ok := r.revoked.Load(ac.UID); ok {
 			setCondition(ac, keyportv1.ConditionDegraded, metav1.ConditionTrue, keyportv1.ReasonTokenRevokedOnReissue, why.(string))
-		} else if problem := infeasibility(ac, t); problem != "" {
-			setCondition(ac, keyportv1.ConditionDegraded, metav1.ConditionTrue, keyportv1.ReasonPolicyInfeasible, problem)
+		} else if reason, problem := infeasibility(ac, t); problem != "" {
+			setCondition(ac, keyportv1.ConditionDegraded, metav1.ConditionTrue, reason, problem)
 		} else {
 			setCondition(ac, keyportv1.ConditionDegraded, metav1.ConditionFalse, keyportv1.ReasonTokenRefreshed, "the last refresh succeeded")
 		}
@@ -470,15 +499,19 @@ func (r *Reconciler) reportSuccess(ac *keyportv1.ApiClient, t issuedToken, now t
 }
 
 // infeasibility explains why the refresh policy cannot be met for the token,
-// or returns "" when it can. The platform decides lifetimes, so this is
-// known only once a token arrived.
-func infeasibility(ac *keyportv1.ApiClient, t issuedToken) string {
+// with the reason to report, or returns "" when it can. The platform decides
+// lifetimes, so this is known only once a token arrived.
+func infeasibility(ac *keyportv1.ApiClient, t issuedToken) (reason, problem string) {
 	_, err := refresh.At(t.issuedAt, t.token.ExpiresAt, policyOf(&ac.Spec), 0)
 	var infeasible *refresh.InfeasibleError
-	if errors.As(err, &infeasible) {
-		return infeasible.Error()
+	var tooShort *refresh.TooShortError
+	switch {
+	case errors.As(err, &tooShort):
+		return keyportv1.ReasonTokenLifetimeTooShort, tooShort.Error()
+	case errors.As(err, &infeasible):
+		return keyportv1.ReasonPolicyInfeasible, infeasible.Error()
 	}
-	return ""
+	return "", ""
 }
 
 // reportFailure sets conditions after a failure: the ApiClient stays Ready

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	keyportv1 "github.com/keyport-dev/keyport/api/v1alpha1"
 	"github.com/keyport-dev/keyport/shared/tokensecret"
@@ -32,6 +33,28 @@ func outputSecretName(ac *keyportv1.ApiClient) string {
 	}
 	return ac.Name + defaultOutputNameSuffix
 }
+
+// outputConflictError is an output Secret that exists and is not the
+// ApiClient's: another ApiClient's, or created by someone else. Keyport never
+// touches it.
+type outputConflictError struct {
+	secret string
+	owner  *metav1.OwnerReference
+}
+
+func (e *outputConflictError) Error() string {
+	whose := "it was not created by this ApiClient"
+	if e.owner != nil {
+		whose = fmt.Sprintf("it belongs to %s %q", e.owner.Kind, e.owner.Name)
+	}
+	return fmt.Sprintf("the output Secret %q already exists and %s; Keyport leaves it untouched: choose another spec.output.secretName, or delete that Secret",
+		e.secret, whose)
+}
+
+// conflictRecheck is how often an ApiClient whose output Secret is someone
+// else's looks again without being told: the Secret watch queues it as soon
+// as that Secret changes or goes.
+const conflictRecheck = 5 * time.Minute
 
 // issuedToken is a token with the bookkeeping the controller keeps beside it.
 type issuedToken struct {

@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	keyportv1 "github.com/keyport-dev/keyport/api/v1alpha1"
 )
@@ -24,6 +25,7 @@ import (
 const (
 	indexSecretRefs      = "keyport.dev/secret-refs"
 	indexCertificateRefs = "keyport.dev/m2mcertificate-refs"
+	indexOutputSecret    = "keyport.dev/output-secret"
 )
 
 // referencedSecrets lists every Secret an ApiClient reads.
@@ -64,6 +66,11 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	}); err != nil {
 		return err
 	}
+	if err := mgr.GetFieldIndexer().IndexField(ctx, &keyportv1.ApiClient{}, indexOutputSecret, func(o client.Object) []string {
+		return []string{outputSecretName(o.(*keyportv1.ApiClient))}
+	}); err != nil {
+		return err
+	}
 	workers := r.Workers
 	if workers <= 0 {
 		workers = 8
@@ -76,14 +83,26 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Owns(&corev1.Secret{}).
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.secretReferrers)).
 		Watches(&keyportv1.M2MCertificate{}, handler.EnqueueRequestsFromMapFunc(r.referrers(indexCertificateRefs))).
+		// Answers of token requests made off the workers.
+		WatchesRawSource(source.Func(r.calls.begin)).
 		Complete(r)
 }
 
 // secretReferrers maps a Secret to the ApiClients that read it: directly, or
 // as the output of an M2MCertificate they use, so that a rotated certificate
-// is used for the next token at once.
+// is used for the next token at once. It also maps a Secret to the
+// ApiClients that name it as their output without owning it, so that they
+// take the name as soon as the Secret goes (its owner hears through Owns).
 func (r *Reconciler) secretReferrers(ctx context.Context, o client.Object) []reconcile.Request {
 	out := r.referrers(indexSecretRefs)(ctx, o)
+	var named keyportv1.ApiClientList
+	if err := r.Client.List(ctx, &named, client.InNamespace(o.GetNamespace()), client.MatchingFields{indexOutputSecret: o.GetName()}); err == nil {
+		for _, ac := range named.Items {
+			if !metav1.IsControlledBy(o, &ac) {
+				out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: ac.Namespace, Name: ac.Name}})
+			}
+		}
+	}
 	if cert := o.GetLabels()[keyportv1.LabelM2MCertificate]; cert != "" {
 		ref := &metav1.PartialObjectMetadata{ObjectMeta: metav1.ObjectMeta{Namespace: o.GetNamespace(), Name: cert}}
 		out = append(out, r.referrers(indexCertificateRefs)(ctx, ref)...)

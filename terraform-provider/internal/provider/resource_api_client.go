@@ -42,6 +42,8 @@ var apiClientKind = &kind[apiClientModel, *apiClientModel, *keyportv1.ApiClient]
 		keyportv1.ReasonUnknownTokenLifetime:   true,
 		keyportv1.ReasonTokenEndpointRejected:  true,
 		keyportv1.ReasonMalformedTokenResponse: true,
+		// The output Secret is someone else's: waiting does not free the name.
+		keyportv1.ReasonOutputSecretConflict: true,
 	},
 	configValidators: []resource.ConfigValidator{
 		httpsOnly{url: path.Root("token_url"), allow: path.Root("tls").AtName("allow_insecure_http")},

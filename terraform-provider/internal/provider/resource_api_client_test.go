@@ -384,6 +384,47 @@ resource "keyport_api_client" "rejected" {
 	}
 }
 
+// TestAccApiClient_FailsFastOnAnOutputSecretConflict plays an operator
+// that finds the output Secret name taken by a Secret that is not the
+// ApiClient's: the apply fails at once with the operator's message instead
+// of waiting for a name that does not free itself.
+func TestAccApiClient_FailsFastOnAnOutputSecretConflict(t *testing.T) {
+	ns := env.Namespace(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	go func() {
+		ac, err := eventually(ctx, ktypes.NamespacedName{Namespace: ns, Name: "conflicted"}, func() *keyportv1.ApiClient { return &keyportv1.ApiClient{} })
+		if err != nil {
+			return
+		}
+		_ = setStatus(ctx, ac, ac.Generation, nil, readyCondition(metav1.ConditionFalse, keyportv1.ReasonOutputSecretConflict,
+			`the output Secret "shared" already exists and it belongs to ApiClient "other"`))
+	}()
+	start := time.Now()
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: newFactories(),
+		Steps: []resource.TestStep{{
+			Config: providerConfig(t, ns) + `
+resource "keyport_api_client" "conflicted" {
+  name                     = "conflicted"
+  token_url                = "https://login.example.com/token"
+  client_id                = "conflicted"
+  client_secret_wo         = "secret"
+  client_secret_wo_version = 1
+  output_secret_name       = "shared"
+  timeouts {
+    create = "10m"
+  }
+}
+`,
+			ExpectError: wrapped(`OutputSecretConflict: the output Secret "shared" already exists`),
+		}},
+	})
+	if elapsed := time.Since(start); elapsed > 2*time.Minute {
+		t.Errorf("the failure took %v: it waited instead of failing fast", elapsed)
+	}
+}
+
 // managedBy reports whether manager owns fields of obj through operation.
 func managedBy(obj client.Object, manager string, op metav1.ManagedFieldsOperationType) bool {
 	for _, f := range obj.GetManagedFields() {

@@ -1,0 +1,236 @@
+package apiclient_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	keyportv1 "github.com/keyport-dev/keyport/api/v1alpha1"
+	"github.com/keyport-dev/keyport/operator/controllers/apiclient"
+	"github.com/keyport-dev/keyport/shared/sandbox"
+)
+
+// TestEndpointsThatNeverAnswerDoNotHoldBackOtherClients: a dozen ApiClients
+// name a token endpoint that accepts connections and never answers. Another
+// ApiClient of the same operator gets its token at once and keeps a valid
+// one in its Secret through its rotations, and when its own platform hangs,
+// Ready turns False as its token expires. (With token requests on the
+// workers, the hanging requests held every worker: the other ApiClient
+// waited behind them for its first token, and later with an expired one
+// while its status still said Ready.)
+func TestEndpointsThatNeverAnswerDoNotHoldBackOtherClients(t *testing.T) {
+	ns := setup(t)
+	short := shortSandbox(t, ns)
+	hole := apiclient.Blackhole(t)
+	startOperator(t, ns, func(r *apiclient.Reconciler) { r.Workers = 2 })
+	for i := range 12 {
+		create(t, newApiClient(ns, fmt.Sprint("blackholed-", i), keyportv1.ApiClientSpec{TokenURL: hole}))
+	}
+	create(t, shortClient(ns, "victim", short))
+	waitReady(t, ns, "victim")
+
+	first, _, _ := tokenIn(t, ns, "victim-token")
+	seen := map[string]bool{first.AccessToken: true}
+	deadline := time.Now().Add(25 * time.Second)
+	for time.Now().Before(deadline) {
+		tok, _, ok := tokenIn(t, ns, "victim-token")
+		if !ok || !time.Now().Before(tok.ExpiresAt) {
+			t.Fatalf("the victim's Secret held no valid token at %v", time.Now().Format(time.RFC3339))
+		}
+		seen[tok.AccessToken] = true
+		time.Sleep(200 * time.Millisecond)
+	}
+	if len(seen) < 3 {
+		t.Fatalf("the victim's token rotated %d times in 25 s, want at least 2 (every ~10 s)", len(seen)-1)
+	}
+	for i := range 12 {
+		ac := get(t, ns, fmt.Sprint("blackholed-", i), &keyportv1.ApiClient{})
+		if status, reason, _ := condition(ac, keyportv1.ConditionReady); status != metav1.ConditionFalse || reason != keyportv1.ReasonTokenEndpointUnreachable {
+			t.Errorf("a blackholed ApiClient does not say why it has no token: %s", describe(ac))
+		}
+	}
+
+	// The victim's own platform now hangs too: its status must not claim a
+	// token that has expired.
+	short.SetFault(sandbox.EndpointConnectToken, sandbox.Fault{Latency: time.Hour})
+	last, _, _ := tokenIn(t, ns, "victim-token")
+	time.Sleep(time.Until(last.ExpiresAt))
+	eventually(t, 3*time.Second, "Ready=False once the victim's token expired", func() (bool, string) {
+		ac := get(t, ns, "victim", &keyportv1.ApiClient{})
+		status, _, _ := condition(ac, keyportv1.ConditionReady)
+		return status == metav1.ConditionFalse, describe(ac)
+	})
+}
+
+// TestALongRetryAfterIsCutShortWithoutAToken: a platform that answers
+// "Retry-After: 86400" to a client that has no valid token would leave it
+// without one for a day after the platform is back. The retry comes within
+// minutes, and the condition says what the platform asked for.
+func TestALongRetryAfterIsCutShortWithoutAToken(t *testing.T) {
+	ns := setup(t)
+	throttling := shortSandbox(t, ns)
+	throttling.SetFault(sandbox.EndpointConnectToken, sandbox.Fault{RateLimitRate: 1, RetryAfter: 24 * time.Hour})
+	startOperator(t, ns, nil)
+	create(t, shortClient(ns, "throttled", throttling))
+	eventually(t, 15*time.Second, "RateLimited with the retry within 5 minutes", func() (bool, string) {
+		ac := get(t, ns, "throttled", &keyportv1.ApiClient{})
+		status, reason, _ := condition(ac, keyportv1.ConditionReady)
+		next := ac.Status.NextRefreshTime
+		return status == metav1.ConditionFalse && reason == keyportv1.ReasonRateLimited &&
+			next != nil && next.Time.Before(time.Now().Add(5*time.Minute+time.Second)), fmt.Sprintf("%s; next refresh %v", describe(ac), next)
+	})
+	ac := get(t, ns, "throttled", &keyportv1.ApiClient{})
+	if msg := describe(ac); !strings.Contains(msg, "retry after 24h0m0s") || !strings.Contains(msg, "sooner than the platform asked") {
+		t.Errorf("the condition does not say what the platform asked and what Keyport does instead: %s", msg)
+	}
+	if n := throttling.Counters().Requests(sandbox.EndpointConnectToken, ""); n != 1 {
+		t.Errorf("the platform saw %d token requests, want 1", n)
+	}
+}
+
+// TestOneSecondTokensAreAskedForAtAMinimumInterval: a platform issuing
+// tokens valid for one second is not asked twice a second forever. The
+// ApiClient says what the platform did, without advising a negative
+// propagation budget, and Ready follows the short token's expiry.
+func TestOneSecondTokensAreAskedForAtAMinimumInterval(t *testing.T) {
+	ns := setup(t)
+	brief, err := sandbox.Start(sandbox.Config{
+		Clients:       []sandbox.Client{{ID: clientID, Secret: clientSecret, Username: username, Password: password, SubscriptionKey: subKey}},
+		TokenLifetime: time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = brief.Close() })
+	create(t, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "brief-ca", Namespace: ns}, Data: map[string][]byte{"ca.crt": brief.CACertPEM()}})
+	startOperator(t, ns, nil)
+	ac := newApiClient(ns, "brief", keyportv1.ApiClientSpec{TokenURL: brief.URL() + "/connect/token"})
+	ac.Spec.TLS.CABundle.Name = "brief-ca"
+	create(t, ac)
+
+	eventually(t, 10*time.Second, "Ready=False for TokenLifetimeTooShort once the one-second token expired", func() (bool, string) {
+		ac := get(t, ns, "brief", &keyportv1.ApiClient{})
+		ready, readyReason, _ := condition(ac, keyportv1.ConditionReady)
+		degraded, reason, _ := condition(ac, keyportv1.ConditionDegraded)
+		return ready == metav1.ConditionFalse && readyReason == keyportv1.ReasonTokenLifetimeTooShort &&
+			degraded == metav1.ConditionTrue && reason == keyportv1.ReasonTokenLifetimeTooShort, describe(ac)
+	})
+	if msg := describe(get(t, ns, "brief", &keyportv1.ApiClient{})); strings.Contains(msg, "propagationBudget") {
+		t.Errorf("the condition advises a budget no policy can have: %s", msg)
+	}
+	consistently(t, 8*time.Second, "one token request in all", func() (bool, string) {
+		n := brief.Counters().Requests(sandbox.EndpointConnectToken, "")
+		return n == 1, fmt.Sprintf("%d token requests", n)
+	})
+}
+
+// TestAnOutputSecretThatIsNotTheApiClientsIsReportedAtOnce: an output
+// Secret name taken by someone else's Secret, or by another ApiClient's, is
+// left alone and reported at once (Ready=False, a Warning event), an old
+// Ready=True is not kept, the ApiClient is not retried every few seconds,
+// and it takes the name as soon as the Secret goes.
+func TestAnOutputSecretThatIsNotTheApiClientsIsReportedAtOnce(t *testing.T) {
+	ns := setup(t)
+	startOperator(t, ns, nil)
+	foreign := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "someone-elses", Namespace: ns}, StringData: map[string]string{"token": "theirs"}}
+	create(t, foreign)
+	create(t, newApiClient(ns, "first", keyportv1.ApiClientSpec{TokenURL: sb.URL() + "/connect/token"}))
+	waitReady(t, ns, "first")
+
+	second := newApiClient(ns, "second", keyportv1.ApiClientSpec{TokenURL: sb.URL() + "/connect/token",
+		Output: &keyportv1.TokenOutput{SecretName: "first-token"}})
+	create(t, second)
+	first := get(t, ns, "first", &keyportv1.ApiClient{})
+	patch := client.MergeFrom(first.DeepCopy())
+	first.Spec.Output = &keyportv1.TokenOutput{SecretName: "someone-elses"}
+	if err := env.Client.Patch(context.Background(), first, patch); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"first", "second"} {
+		eventually(t, 10*time.Second, name+" reports OutputSecretConflict", func() (bool, string) {
+			ac := get(t, ns, name, &keyportv1.ApiClient{})
+			status, reason, observed := condition(ac, keyportv1.ConditionReady)
+			return status == metav1.ConditionFalse && reason == keyportv1.ReasonOutputSecretConflict && observed == ac.Generation, describe(ac)
+		})
+		eventually(t, 10*time.Second, name+"'s Warning event", func() (bool, string) {
+			var events corev1.EventList
+			_ = env.Client.List(context.Background(), &events, client.InNamespace(ns))
+			for _, e := range events.Items {
+				if e.InvolvedObject.Name == name && e.Type == corev1.EventTypeWarning && e.Reason == keyportv1.ReasonOutputSecretConflict {
+					return true, ""
+				}
+			}
+			return false, fmt.Sprintf("%d events, none for %s", len(events.Items), name)
+		})
+	}
+	if msg := describe(get(t, ns, "second", &keyportv1.ApiClient{})); !strings.Contains(msg, `ApiClient "first"`) {
+		t.Errorf("the condition does not say whose Secret it is: %s", msg)
+	}
+
+	// No retry every few seconds: nothing is written and nothing fails.
+	quiet := get(t, ns, "second", &keyportv1.ApiClient{}).ResourceVersion
+	errorsBefore := strings.Count(logs.String(), `"name":"second","namespace":"`+ns+`"`)
+	consistently(t, 6*time.Second, "the conflicted ApiClient left alone", func() (bool, string) {
+		ac := get(t, ns, "second", &keyportv1.ApiClient{})
+		n := strings.Count(logs.String(), `"name":"second","namespace":"`+ns+`"`) - errorsBefore
+		return ac.ResourceVersion == quiet && n == 0, fmt.Sprintf("rewritten: %t, %d log lines", ac.ResourceVersion != quiet, n)
+	})
+	if s := get(t, ns, "someone-elses", &corev1.Secret{}); string(s.Data["token"]) != "theirs" || len(s.OwnerReferences) != 0 {
+		t.Errorf("the foreign Secret was touched: %v", s.OwnerReferences)
+	}
+
+	// The Secret goes: the ApiClient takes the name without waiting.
+	if err := env.Client.Delete(context.Background(), foreign); err != nil {
+		t.Fatal(err)
+	}
+	waitReady(t, ns, "first")
+	if _, _, ok := tokenIn(t, ns, "someone-elses"); !ok {
+		t.Error("the freed name holds no token")
+	}
+}
+
+// TestRefusedCredentialsAreNotRetriedUntilTheyChange: the platform stops
+// accepting the client's credentials (as a password grant does before it
+// locks the account). The refused credentials are not tried again as the
+// current token runs out, the condition says when they will be, and fixed
+// credentials are tried at once.
+func TestRefusedCredentialsAreNotRetriedUntilTheyChange(t *testing.T) {
+	ns := setup(t)
+	strict := shortSandbox(t, ns)
+	startOperator(t, ns, nil)
+	create(t, shortClient(ns, "locked", strict))
+	waitReady(t, ns, "locked")
+	old, _, _ := tokenIn(t, ns, "locked-token")
+
+	strict.AddClient(sandbox.Client{ID: clientID, Secret: "changed-at-the-platform", Username: username, Password: password, SubscriptionKey: subKey})
+	base := strict.Counters().Requests(sandbox.EndpointConnectToken, "")
+	time.Sleep(time.Until(old.ExpiresAt))
+	eventually(t, 3*time.Second, "Ready=False for InvalidCredentials once the token expired", func() (bool, string) {
+		ac := get(t, ns, "locked", &keyportv1.ApiClient{})
+		status, reason, _ := condition(ac, keyportv1.ConditionReady)
+		return status == metav1.ConditionFalse && reason == keyportv1.ReasonInvalidCredentials, describe(ac)
+	})
+	if n := strict.Counters().Requests(sandbox.EndpointConnectToken, "") - base; n > 1 {
+		t.Errorf("the refused credentials were tried %d times while the token ran out, want once", n)
+	}
+	if msg := describe(get(t, ns, "locked", &keyportv1.ApiClient{})); !strings.Contains(msg, `not tried again until the credentials (Secret "cpu-credentials") or the spec change`) {
+		t.Errorf("the condition does not say when the credentials are tried again: %s", msg)
+	}
+
+	creds := get(t, ns, "cpu-credentials", &corev1.Secret{})
+	creds.Data["client_secret"] = []byte("changed-at-the-platform")
+	if err := env.Client.Update(context.Background(), creds); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "a token with the fixed credentials", func() (bool, string) {
+		tok, _, ok := tokenIn(t, ns, "locked-token")
+		return ok && tok.AccessToken != old.AccessToken && time.Now().Before(tok.ExpiresAt), "still the old token"
+	})
+	scanForSecrets(t, ns, "changed-at-the-platform")
+}

@@ -1,0 +1,113 @@
+package apiclient
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/workqueue"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/keyport-dev/keyport/shared/outbound"
+	"github.com/keyport-dev/keyport/shared/refresh"
+	"github.com/keyport-dev/keyport/shared/token"
+)
+
+// TestANamespaceHasABoundedNumberOfRequestsOnTheirWay: one namespace's
+// requests that never end hold no more than maxRequestsPerNamespace slots;
+// another namespace is not affected, and a refused ApiClient is queued
+// again as soon as a slot frees.
+func TestANamespaceHasABoundedNumberOfRequestsOnTheirWay(t *testing.T) {
+	queue := workqueue.NewTypedRateLimitingQueue(workqueue.DefaultTypedControllerRateLimiter[reconcile.Request]())
+	defer queue.ShutDown()
+	var calls tokenCalls
+	_ = calls.begin(context.Background(), queue)
+	release := make(chan struct{})
+	hang := func(context.Context) answer { <-release; return answer{} }
+	key := func(ns string, i int) types.NamespacedName {
+		return types.NamespacedName{Namespace: ns, Name: fmt.Sprint("client-", i)}
+	}
+
+	for i := range maxRequestsPerNamespace {
+		if !calls.start(key("hostile", i), types.UID(fmt.Sprint(i)), "mac", hang) {
+			t.Fatalf("request %d was refused below the bound", i)
+		}
+	}
+	if calls.start(key("hostile", maxRequestsPerNamespace), "late", "mac", hang) {
+		t.Fatal("a request beyond the namespace's bound went out")
+	}
+	if !calls.start(key("victim", 0), "victim", "mac", func(context.Context) answer { return answer{} }) {
+		t.Fatal("another namespace's request was refused")
+	}
+	if _, inFlight := calls.take(key("hostile", 0), "0", "mac"); !inFlight {
+		t.Fatal("a request on its way is not reported as such")
+	}
+
+	close(release)
+	woken := map[string]bool{}
+	for len(woken) < maxRequestsPerNamespace+2 {
+		item, _ := queue.Get()
+		woken[item.Name+"/"+item.Namespace] = true
+		queue.Done(item)
+	}
+	if !woken[fmt.Sprint("client-", maxRequestsPerNamespace)+"/hostile"] {
+		t.Error("the refused ApiClient was not queued again when a slot freed")
+	}
+	if a, inFlight := calls.take(key("hostile", 0), "0", "mac"); a == nil || inFlight {
+		t.Error("the answer of an ended request is not there to take")
+	}
+	if a, _ := calls.take(key("hostile", 1), "1", "other-mac"); a != nil {
+		t.Error("an answer for inputs that changed meanwhile was used")
+	}
+}
+
+// TestAClientThatNeverConnectsIsGivenUpWithAReason: an endpoint that accepts
+// connections and never answers (a TLS handshake that never ends) is given
+// up after the connect timeout, and the error says so.
+func TestAClientThatNeverConnectsIsGivenUpWithAReason(t *testing.T) {
+	url := blackhole(t)
+	hc, err := outbound.NewClient(outbound.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	call := tokenCall{hc: hc, req: token.Request{URL: url, GrantType: token.GrantClientCredentials, ClientID: "x", ClientSecret: "y"},
+		policy: refresh.DefaultPolicy(), connectTimeout: 50 * time.Millisecond, now: time.Now}
+	a := call.run(context.Background())
+	if token.KindOf(a.err) != token.KindUnreachable || !strings.Contains(a.err.Error(), "no connection within 50ms") {
+		t.Fatalf("err = %v, want the endpoint unreachable with no connection within 50ms", a.err)
+	}
+}
+
+// Blackhole is blackhole for the tests against a control plane.
+var Blackhole = blackhole
+
+// blackhole is a loopback address that accepts connections and never
+// answers, as an address a firewall drops would (but without waiting for a
+// TCP timeout).
+func blackhole(t testing.TB) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var conns []net.Conn
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				for _, c := range conns {
+					_ = c.Close()
+				}
+				return
+			}
+			conns = append(conns, c)
+		}
+	}()
+	t.Cleanup(func() { _ = l.Close(); <-done })
+	return "https://" + l.Addr().String() + "/token"
+}
