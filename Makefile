@@ -193,7 +193,7 @@ test: lint testbin nodebin images oidc-deps terraform ## Run every test against 
 # fuzz` longer (FUZZTIME=10m make fuzz for a soak). The parsers of platform
 # answers, the certificate decoders, the user templates of output Secrets and
 # of the generic REST driver, and the management-URL guard.
-FUZZ_TARGETS := ./shared/token:FuzzParseResponse ./shared/certs:FuzzDecodePKCS12 ./shared/certs:FuzzDecodePEM \
+FUZZ_TARGETS := ./shared/token:FuzzParseResponse ./shared/certs:FuzzDecodePKCS12 ./shared/certs:FuzzDecodePKCS12Cost ./shared/certs:FuzzDecodePEM \
 	./shared/tokensecret:FuzzRender ./shared/safetemplate:FuzzTemplateCost ./shared/drivers/restdriver:FuzzTemplates ./shared/drivers:FuzzRequestURL
 FUZZTIME ?= 1m
 SMOKE_FUZZTIME ?= 5s

@@ -61,6 +61,11 @@ type options struct {
 	omitTokenTimes   bool
 	pprofAddr        string
 	zap              zap.Options
+
+	// The M2MCertificate controller's workers, and the ClusterIssuers its
+	// M2MCertificates may name.
+	m2mCertificateWorkers int
+	allowedClusterIssuers []string
 }
 
 func parseFlags(args []string) (options, error) {
@@ -82,6 +87,11 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.macKeySecret, "mac-key-secret", "keyport-system/keyport-mac-key",
 		"namespace/name of the Secret holding the key for change-detection MACs; created when missing")
 	fs.IntVar(&o.apiClientWorkers, "apiclient-workers", 8, "ApiClients reconciled in parallel")
+	fs.IntVar(&o.m2mCertificateWorkers, "m2mcertificate-workers", m2mcertificate.DefaultWorkers,
+		"M2MCertificates reconciled in parallel, so that one bundle being decoded or one slow platform does not hold the others")
+	clusterIssuers := fs.String("allowed-cluster-issuers", "",
+		"comma-separated cert-manager ClusterIssuers that M2MCertificates may name (<group>/<name> for an external issuer's); empty allows none. "+
+			"A ClusterIssuer signs for every namespace; Issuers in an M2MCertificate's own namespace are always allowed")
 	fs.Float64Var(&o.endpointRate, "token-requests-per-host", 20,
 		"token requests per second to one token endpoint host, so that many ApiClients of one platform never stampede it")
 	fs.IntVar(&o.endpointBurst, "token-request-burst-per-host", 50, "token requests to one host that may go out at once before the rate applies")
@@ -96,6 +106,11 @@ func parseFlags(args []string) (options, error) {
 	for _, ns := range strings.Split(*watch, ",") {
 		if ns = strings.TrimSpace(ns); ns != "" {
 			o.watchNamespaces = append(o.watchNamespaces, ns)
+		}
+	}
+	for _, name := range strings.Split(*clusterIssuers, ",") {
+		if name = strings.TrimSpace(name); name != "" {
+			o.allowedClusterIssuers = append(o.allowedClusterIssuers, name)
 		}
 	}
 	switch *statusTimes {
@@ -215,8 +230,10 @@ func setupControllers(mgr ctrl.Manager, macKey []byte, o options) error {
 		return fmt.Errorf("set up the ApiClient controller: %w", err)
 	}
 	if err := (&m2mcertificate.Reconciler{
-		Client:   mgr.GetClient(),
-		Recorder: mgr.GetEventRecorderFor("keyport-m2mcertificate"),
+		Client:                mgr.GetClient(),
+		Recorder:              mgr.GetEventRecorderFor("keyport-m2mcertificate"),
+		Workers:               o.m2mCertificateWorkers,
+		AllowedClusterIssuers: o.allowedClusterIssuers,
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("set up the M2MCertificate controller: %w", err)
 	}

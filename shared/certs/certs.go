@@ -92,9 +92,15 @@ func DecodeCertificatesPEM(data []byte) ([]*x509.Certificate, error) {
 }
 
 // DecodePKCS12 reads a provider-issued .p12/.pfx bundle. Legacy (RC2, 3DES)
-// and modern (AES) encryptions are supported.
+// and modern (AES) encryptions are supported. A bundle over MaxBundleBytes
+// or MaxCertificates is refused with ErrBundleTooLarge, one that asks for
+// more than MaxKDFIterations with ErrBundleTooExpensive, before any key is
+// derived.
 func DecodePKCS12(data []byte, passphrase string) (*Bundle, error) {
-	key, leaf, cas, err := pkcs12.DecodeChain(data, passphrase)
+	if err := checkPKCS12(data, passphrase); err != nil {
+		return nil, err
+	}
+	key, leaf, cas, err := decodeChain(data, passphrase)
 	if err != nil {
 		switch {
 		case errors.Is(err, pkcs12.ErrIncorrectPassword), errors.Is(err, pkcs12.ErrDecryption):
@@ -113,29 +119,52 @@ func DecodePKCS12(data []byte, passphrase string) (*Bundle, error) {
 		return nil, ErrKeyMismatch
 	}
 	b := &Bundle{Leaf: leaf, Key: signer}
-	// A bundle's extra certificates are the leaf's chain when one issued the
-	// other; keep the intermediates in chain order, and roots (self-signed)
-	// and unrelated certificates as trust anchors.
-	issuer := leaf
-	remaining := cas
-	for {
-		next := -1
-		for i, c := range remaining {
-			if issuer.CheckSignatureFrom(c) == nil && !c.Equal(issuer) && !selfSigned(c) {
-				next = i
-				break
-			}
-		}
-		if next < 0 {
-			break
-		}
-		b.Chain = append(b.Chain, remaining[next])
-		issuer = remaining[next]
-		remaining = append(remaining[:next:next], remaining[next+1:]...)
-	}
-	b.CAs = remaining
+	b.Chain, b.CAs = splitChain(leaf, cas)
 	return b, nil
 }
+
+// splitChain sorts a bundle's extra certificates: the leaf's issuers, in
+// order, are its chain; roots (self-signed) and unrelated certificates are
+// trust anchors. An issuer is looked for among the certificates whose
+// subject is the issuer name, and each is looked at once: one that did not
+// sign the certificate before it is not tried again for the next, which
+// bears another issuer name (unless a CA certified its own new key under its
+// old name, which a client's bundle does not carry). So n certificates cost
+// at most 2n signature checks, where trying every certificate at every step
+// cost n² (47 s for 150 P-521 certificates).
+func splitChain(leaf *x509.Certificate, cas []*x509.Certificate) (chain, anchors []*x509.Certificate) {
+	bySubject := make(map[string][]int, len(cas))
+	for i, c := range cas {
+		bySubject[string(c.RawSubject)] = append(bySubject[string(c.RawSubject)], i)
+	}
+	inChain := make([]bool, len(cas))
+	for cur := leaf; cur != nil; {
+		candidates := bySubject[string(cur.RawIssuer)]
+		var next *x509.Certificate
+		for len(candidates) > 0 && next == nil {
+			i := candidates[0]
+			candidates = candidates[1:]
+			if c := cas[i]; !c.Equal(cur) && checkSignature(cur, c) == nil && !selfSigned(c) {
+				next, inChain[i] = c, true
+			}
+		}
+		bySubject[string(cur.RawIssuer)] = candidates
+		if next != nil {
+			chain = append(chain, next)
+		}
+		cur = next
+	}
+	for i, c := range cas {
+		if !inChain[i] {
+			anchors = append(anchors, c)
+		}
+	}
+	return chain, anchors
+}
+
+// checkSignature checks that parent signed child; a variable so that tests
+// can count the checks.
+var checkSignature = func(child, parent *x509.Certificate) error { return child.CheckSignatureFrom(parent) }
 
 // CertificatePEM encodes the leaf and its chain.
 func (b *Bundle) CertificatePEM() []byte {
@@ -227,7 +256,7 @@ func (h *Holder) Get() (*tls.Certificate, error) {
 }
 
 func selfSigned(c *x509.Certificate) bool {
-	return bytes.Equal(c.RawSubject, c.RawIssuer) && c.CheckSignatureFrom(c) == nil
+	return bytes.Equal(c.RawSubject, c.RawIssuer) && checkSignature(c, c) == nil
 }
 
 func publicKeysEqual(a, b crypto.PublicKey) bool {

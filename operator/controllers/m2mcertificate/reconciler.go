@@ -21,6 +21,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
@@ -38,6 +39,25 @@ import (
 // platform (its thumbprint), so that it is registered once.
 const annotationRegistered = "keyport.dev/registered-thumbprint"
 
+// Reasons of the conditions only this controller sets.
+const (
+	// ReasonBundleTooLarge: the PKCS#12 bundle is over the size or
+	// certificate-count limit of shared/certs.
+	ReasonBundleTooLarge = "BundleTooLarge"
+	// ReasonBundleTooExpensive: the bundle asks for more key-derivation work
+	// than Keyport allows.
+	ReasonBundleTooExpensive = "BundleTooExpensive"
+	// ReasonIssuerNotAllowed: the spec names a ClusterIssuer the cluster
+	// admin has not allowed.
+	ReasonIssuerNotAllowed = "IssuerNotAllowed"
+)
+
+// DefaultWorkers is how many M2MCertificates are reconciled at once when
+// Workers is unset. A reconcile may decode a bundle (up to about a quarter
+// second of CPU) or wait on a platform to register a certificate: with one
+// worker, one tenant's M2MCertificate held every other tenant's.
+const DefaultWorkers = 4
+
 var certificateExpiry = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 	Name: "keyport_certificate_expiry_timestamp_seconds",
 	Help: "notAfter of each M2MCertificate's current certificate, as a Unix timestamp.",
@@ -51,12 +71,22 @@ type Reconciler struct {
 	Recorder record.EventRecorder
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Workers is how many M2MCertificates are reconciled at once; 0 means
+	// DefaultWorkers.
+	Workers int
+	// AllowedClusterIssuers are the ClusterIssuers an M2MCertificate may
+	// name: cert-manager.io ones by name, others as <group>/<name>. Issuers
+	// in the M2MCertificate's own namespace are always allowed.
+	AllowedClusterIssuers []string
+
+	// decodePKCS12 is certs.DecodePKCS12; tests replace it to hold a decode.
+	decodePKCS12 func(data []byte, passphrase string) (*certs.Bundle, error)
 }
 
 // +kubebuilder:rbac:groups=keyport.dev,resources=m2mcertificates,verbs=get;list;watch
 // +kubebuilder:rbac:groups=keyport.dev,resources=m2mcertificates/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=keyport.dev,resources=m2mcertificates/finalizers,verbs=update
-// +kubebuilder:rbac:groups=cert-manager.io,resources=certificates,verbs=get;list;watch;create;update;patch
+// +kubebuilder:rbac:groups=cert-manager.io,resources=certificates,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;update;patch
 
 // Reconcile brings one M2MCertificate's output Secret and status up to date.
@@ -99,8 +129,13 @@ func (r *Reconciler) reconcile(ctx context.Context, m *keyportv1.M2MCertificate)
 		if !errors.As(err, &se) {
 			return ctrl.Result{}, err
 		}
-		// The previous certificate, if any, stays in the output Secret.
-		setCondition(m, keyportv1.ConditionReady, r.outputStillValid(ctx, m, now), se.reason, se.message)
+		// The previous certificate, if any, stays in the output Secret. It
+		// is not Ready when its issuer is no longer allowed.
+		ready := r.outputStillValid(ctx, m, now)
+		if se.reason == ReasonIssuerNotAllowed {
+			ready = metav1.ConditionFalse
+		}
+		setCondition(m, keyportv1.ConditionReady, ready, se.reason, se.message)
 		setCondition(m, keyportv1.ConditionDegraded, metav1.ConditionTrue, se.reason, se.message)
 		if se.reason == keyportv1.ReasonCertificateNotReady {
 			return ctrl.Result{RequeueAfter: 5 * time.Second}, nil
@@ -274,8 +309,13 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		func(o client.Object) []string { return sourceSecrets(o.(*keyportv1.M2MCertificate)) }); err != nil {
 		return err
 	}
+	workers := r.Workers
+	if workers <= 0 {
+		workers = DefaultWorkers
+	}
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("m2mcertificate").
+		WithOptions(controller.Options{MaxConcurrentReconciles: workers}).
 		For(&keyportv1.M2MCertificate{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Owns(&corev1.Secret{}).
 		Owns(&cmapi.Certificate{}).

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
+	"github.com/cert-manager/cert-manager/pkg/apis/certmanager"
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	cmmeta "github.com/cert-manager/cert-manager/pkg/apis/meta/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -75,8 +77,16 @@ func (r *Reconciler) load(ctx context.Context, m *keyportv1.M2MCertificate) (*lo
 		if !ok {
 			return nil, &sourceError{keyportv1.ReasonSourceSecretNotFound, fmt.Sprintf("Secret %q has no key %q", p.Passphrase.Name, p.Passphrase.Key)}
 		}
-		b, err := certs.DecodePKCS12(data, string(passphrase))
+		decode := r.decodePKCS12
+		if decode == nil {
+			decode = certs.DecodePKCS12
+		}
+		b, err := decode(data, string(passphrase))
 		switch {
+		case errors.Is(err, certs.ErrBundleTooLarge):
+			return nil, &sourceError{ReasonBundleTooLarge, fmt.Sprintf("the bundle in Secret %q key %q is refused: %v", p.SecretName, key, err)}
+		case errors.Is(err, certs.ErrBundleTooExpensive):
+			return nil, &sourceError{ReasonBundleTooExpensive, fmt.Sprintf("the bundle in Secret %q key %q is refused: %v", p.SecretName, key, err)}
 		case errors.Is(err, certs.ErrWrongPassphrase):
 			return nil, &sourceError{keyportv1.ReasonWrongPassphrase,
 				fmt.Sprintf("the passphrase in Secret %q key %q does not open the bundle in Secret %q", p.Passphrase.Name, p.Passphrase.Key, p.SecretName)}
@@ -112,9 +122,22 @@ func certManagerSecretName(m *keyportv1.M2MCertificate) string { return m.Name +
 // loadFromCertManager keeps the owned cert-manager Certificate in line with
 // the spec and reads what cert-manager issued.
 func (r *Reconciler) loadFromCertManager(ctx context.Context, m *keyportv1.M2MCertificate) (*loaded, error) {
+	spec := certificateSpec(m)
 	crt := &cmapi.Certificate{ObjectMeta: metav1.ObjectMeta{Name: m.Name, Namespace: m.Namespace}}
+	if refusal := r.issuerRefusal(spec.IssuerRef, m.Namespace); refusal != "" {
+		// One created before the issuer was refused would go on renewing.
+		if err := r.Client.Get(ctx, client.ObjectKeyFromObject(crt), crt); err == nil && metav1.IsControlledBy(crt, m) {
+			if err := r.Client.Delete(ctx, crt); client.IgnoreNotFound(err) != nil {
+				return nil, fmt.Errorf("delete cert-manager Certificate %q of a refused issuer: %w", crt.Name, err)
+			}
+		} else if client.IgnoreNotFound(err) != nil {
+			return nil, fmt.Errorf("read cert-manager Certificate %q: %w", crt.Name, err)
+		}
+		m.Status.CertificateName = ""
+		return nil, &sourceError{ReasonIssuerNotAllowed, refusal}
+	}
 	_, err := controllerutil.CreateOrUpdate(ctx, r.Client, crt, func() error {
-		crt.Spec = certificateSpec(m)
+		crt.Spec = spec
 		return controllerutil.SetControllerReference(m, crt, r.Client.Scheme())
 	})
 	if err != nil {
@@ -139,6 +162,27 @@ func (r *Reconciler) loadFromCertManager(ctx context.Context, m *keyportv1.M2MCe
 		return nil, &sourceError{keyportv1.ReasonInvalidCertificateData, fmt.Sprintf("cert-manager's Secret %q: %v", s.Name, err)}
 	}
 	return &loaded{bundle: b, caPEM: s.Data["ca.crt"], renewable: true}, nil
+}
+
+// issuerRefusal says why ref may not sign for an M2MCertificate in
+// namespace, or "" when it may. Keyport creates the Certificate with its
+// own rights, and a ClusterIssuer signs for every namespace: a tenant naming
+// one would get certificates for any identity from a cluster-wide CA. So
+// ClusterIssuers are used only when the cluster admin allows them; an
+// Issuer is the tenant's own namespace's.
+func (r *Reconciler) issuerRefusal(ref cmmeta.IssuerReference, namespace string) string {
+	if ref.Kind != cmapi.ClusterIssuerKind {
+		return ""
+	}
+	name := ref.Name
+	if ref.Group != certmanager.GroupName {
+		name = ref.Group + "/" + ref.Name
+	}
+	if slices.Contains(r.AllowedClusterIssuers, name) {
+		return ""
+	}
+	return fmt.Sprintf("ClusterIssuer %q is not one the cluster admin allows M2MCertificates to use (operator flag --allowed-cluster-issuers); "+
+		"use an Issuer in namespace %q or ask the admin to allow it", name, namespace)
 }
 
 // certificateSpec maps the M2MCertificate's cert-manager source.

@@ -23,6 +23,8 @@ type KeyType int
 const (
 	ECDSA KeyType = iota
 	RSA
+	// P521 is ECDSA on P-521, whose signatures are the slowest to check.
+	P521
 )
 
 // CA is a certificate authority that signs server and client certificates.
@@ -83,7 +85,12 @@ func NewCA(name string) (*CA, error) {
 
 // Intermediate issues a sub-CA signed by ca.
 func (ca *CA) Intermediate(name string) (*CA, error) {
-	key, err := newKey(ECDSA)
+	return ca.IntermediateWithKey(name, ECDSA)
+}
+
+// IntermediateWithKey issues a sub-CA with a key of type t signed by ca.
+func (ca *CA) IntermediateWithKey(name string, t KeyType) (*CA, error) {
+	key, err := newKey(t)
 	if err != nil {
 		return nil, err
 	}
@@ -196,8 +203,11 @@ func (c *Cert) TLS() tls.Certificate {
 }
 
 func newKey(t KeyType) (crypto.Signer, error) {
-	if t == RSA {
+	switch t {
+	case RSA:
 		return rsa.GenerateKey(rand.Reader, 2048)
+	case P521:
+		return ecdsa.GenerateKey(elliptic.P521(), rand.Reader)
 	}
 	return ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 }
