@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -66,6 +67,23 @@ func TestParseFlagsDefaults(t *testing.T) {
 	}
 	if _, err := parseFlags([]string{"--status-token-times", "sometimes"}); err == nil {
 		t.Error("an unknown --status-token-times was accepted")
+	}
+}
+
+func TestParseFlagsCertificates(t *testing.T) {
+	o, err := parseFlags(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.m2mCertificateWorkers != 4 || len(o.allowedClusterIssuers) != 0 {
+		t.Errorf("defaults: %d M2MCertificate workers, ClusterIssuers %q; want 4 and none", o.m2mCertificateWorkers, o.allowedClusterIssuers)
+	}
+	o, err = parseFlags([]string{"--allowed-cluster-issuers", " internal-ca, issuers.example.com/vault ,", "--m2mcertificate-workers=2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"internal-ca", "issuers.example.com/vault"}; !slices.Equal(o.allowedClusterIssuers, want) || o.m2mCertificateWorkers != 2 {
+		t.Errorf("parsed ClusterIssuers %q, workers %d; want %q and 2", o.allowedClusterIssuers, o.m2mCertificateWorkers, want)
 	}
 }
 
