@@ -32,7 +32,6 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/yaml"
 
 	"github.com/keyport-dev/keyport/shared/testenv"
 )
@@ -141,21 +140,24 @@ func typed[T any](t *testing.T, u *unstructured.Unstructured) *T {
 	return out
 }
 
-// generatedRole is config/rbac/role.yaml, which `make manifests` generates.
-func generatedRole(t *testing.T) *rbacv1.ClusterRole {
+// generatedRoles are the roles of config/rbac/role.yaml, which `make
+// manifests` generates: the ClusterRole of the controllers and the Role of
+// the operator's own namespace.
+func generatedRoles(t *testing.T) (*rbacv1.ClusterRole, *rbacv1.Role) {
 	t.Helper()
 	data, err := os.ReadFile(root("config", "rbac", "role.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	role := &rbacv1.ClusterRole{}
-	if err := yaml.UnmarshalStrict(data, role); err != nil {
-		t.Fatalf("config/rbac/role.yaml: %v", err)
+	objs := decode(t, "config/rbac/role.yaml", data)
+	if len(objs) != 2 {
+		t.Fatalf("config/rbac/role.yaml holds %d objects, want a ClusterRole and a Role", len(objs))
 	}
-	if len(role.Rules) == 0 {
-		t.Fatal("config/rbac/role.yaml has no rules")
+	clusterRole, role := one[rbacv1.ClusterRole](t, objs, "ClusterRole"), one[rbacv1.Role](t, objs, "Role")
+	if len(clusterRole.Rules) == 0 || len(role.Rules) == 0 {
+		t.Fatal("config/rbac/role.yaml has a role without rules")
 	}
-	return role
+	return clusterRole, role
 }
 
 // generatedCRDs are the files of config/crd/bases by file name.
@@ -354,49 +356,64 @@ func checkManifests(t *testing.T, objs []*unstructured.Unstructured, w want) (*c
 		t.Errorf("metrics Service ports %+v, want metrics %d to the container's metrics port", svc.Spec.Ports, metricsPort)
 	}
 
-	// RBAC: exactly the generated rules, bound to this ServiceAccount.
-	role := one[rbacv1.ClusterRole](t, objs, "ClusterRole")
-	if diff := cmp.Diff(generatedRole(t).Rules, role.Rules); diff != "" {
+	// RBAC: exactly the generated rules, bound to this ServiceAccount: the
+	// ClusterRole where Keyport resources are reconciled, the Role in the
+	// operator's own namespace only.
+	wantClusterRole, wantRole := generatedRoles(t)
+	clusterRole := one[rbacv1.ClusterRole](t, objs, "ClusterRole")
+	if diff := cmp.Diff(wantClusterRole.Rules, clusterRole.Rules); diff != "" {
 		t.Errorf("the ClusterRole's rules differ from config/rbac/role.yaml (-generated +installed):\n%s", diff)
 	}
-	if role.AggregationRule != nil {
+	if clusterRole.AggregationRule != nil {
 		t.Error("the ClusterRole aggregates other roles")
 	}
-	if len(ofKind(objs, "Role")) != 0 {
-		t.Error("the install adds a Role beside the generated ClusterRole")
+	role := one[rbacv1.Role](t, objs, "Role")
+	if diff := cmp.Diff(wantRole.Rules, role.Rules); diff != "" {
+		t.Errorf("the Role's rules differ from config/rbac/role.yaml (-generated +installed):\n%s", diff)
 	}
-	checkBinding := func(kind, name string, ref rbacv1.RoleRef, subjects []rbacv1.Subject) {
-		if ref.Kind != "ClusterRole" || ref.Name != role.Name {
-			t.Errorf("%s %s binds %s %s, want ClusterRole %s", kind, name, ref.Kind, ref.Name, role.Name)
+	if role.Namespace != w.namespace {
+		t.Errorf("the Role is in %q, want the operator's namespace %q", role.Namespace, w.namespace)
+	}
+	subjects := []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: sa.Name, Namespace: sa.Namespace}}
+	var clusterRoleIn, roleIn []string
+	for _, u := range ofKind(objs, "RoleBinding") {
+		b := typed[rbacv1.RoleBinding](t, u)
+		switch b.RoleRef {
+		case rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: clusterRole.Name}:
+			clusterRoleIn = append(clusterRoleIn, b.Namespace)
+		case rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: role.Name}:
+			roleIn = append(roleIn, b.Namespace)
+		default:
+			t.Errorf("RoleBinding %s/%s binds %+v, neither the generated ClusterRole nor the Role", b.Namespace, b.Name, b.RoleRef)
 		}
-		want := []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: sa.Name, Namespace: sa.Namespace}}
-		if diff := cmp.Diff(want, subjects); diff != "" {
-			t.Errorf("%s %s subjects (-want +got):\n%s", kind, name, diff)
+		if diff := cmp.Diff(subjects, b.Subjects); diff != "" {
+			t.Errorf("RoleBinding %s/%s subjects (-want +got):\n%s", b.Namespace, b.Name, diff)
 		}
 	}
-	crbs, rbs := ofKind(objs, "ClusterRoleBinding"), ofKind(objs, "RoleBinding")
+	if !slices.Equal(roleIn, []string{w.namespace}) {
+		t.Errorf("the Role is bound in %v, want in the operator's namespace %s only", roleIn, w.namespace)
+	}
+	crbs := ofKind(objs, "ClusterRoleBinding")
 	if len(w.watchNamespaces) == 0 {
-		if len(crbs) != 1 || len(rbs) != 0 {
-			t.Fatalf("a cluster-wide install wants one ClusterRoleBinding and no RoleBinding, got %d and %d", len(crbs), len(rbs))
+		if len(crbs) != 1 || len(clusterRoleIn) != 0 {
+			t.Fatalf("a cluster-wide install wants one ClusterRoleBinding and no RoleBinding of the ClusterRole, got %d and %d", len(crbs), len(clusterRoleIn))
 		}
 		b := typed[rbacv1.ClusterRoleBinding](t, crbs[0])
-		checkBinding("ClusterRoleBinding", b.Name, b.RoleRef, b.Subjects)
+		if b.RoleRef.Kind != "ClusterRole" || b.RoleRef.Name != clusterRole.Name {
+			t.Errorf("ClusterRoleBinding %s binds %s %s, want ClusterRole %s", b.Name, b.RoleRef.Kind, b.RoleRef.Name, clusterRole.Name)
+		}
+		if diff := cmp.Diff(subjects, b.Subjects); diff != "" {
+			t.Errorf("ClusterRoleBinding %s subjects (-want +got):\n%s", b.Name, diff)
+		}
 	} else {
 		if len(crbs) != 0 {
 			t.Errorf("a namespace-scoped install binds the ClusterRole cluster-wide")
 		}
-		wantNS := append([]string{w.namespace}, w.watchNamespaces...)
+		wantNS := slices.Clone(w.watchNamespaces)
 		slices.Sort(wantNS)
-		wantNS = slices.Compact(wantNS)
-		var gotNS []string
-		for _, u := range rbs {
-			b := typed[rbacv1.RoleBinding](t, u)
-			gotNS = append(gotNS, b.Namespace)
-			checkBinding("RoleBinding", b.Namespace+"/"+b.Name, b.RoleRef, b.Subjects)
-		}
-		slices.Sort(gotNS)
-		if !slices.Equal(gotNS, wantNS) {
-			t.Errorf("RoleBindings in %v, want in the watched namespaces and the operator's: %v", gotNS, wantNS)
+		slices.Sort(clusterRoleIn)
+		if !slices.Equal(clusterRoleIn, slices.Compact(wantNS)) {
+			t.Errorf("the ClusterRole is bound in %v, want in the watched namespaces %v only", clusterRoleIn, wantNS)
 		}
 	}
 	return sa, dep
@@ -546,6 +563,12 @@ func neverAllowed(ns string) []access {
 		{authorizationv1.ResourceAttributes{Verb: "create", Resource: "serviceaccounts", Subresource: "token", Namespace: ns}, false, "mints no tokens"},
 		{authorizationv1.ResourceAttributes{Verb: "update", Group: "apiextensions.k8s.io", Resource: "customresourcedefinitions"}, false, "does not change CRDs"},
 		{authorizationv1.ResourceAttributes{Verb: "delete", Group: "keyport.dev", Resource: "apiclients", Namespace: ns}, false, "does not delete users' resources"},
+		{authorizationv1.ResourceAttributes{Verb: "update", Group: "keyport.dev", Resource: "notificationchannels", Namespace: ns}, false, "changes no user's spec"},
+		{authorizationv1.ResourceAttributes{Verb: "delete", Resource: "secrets", Namespace: ns}, false, "deletes no Secret"},
+		{authorizationv1.ResourceAttributes{Verb: "get", Resource: "secrets", Namespace: ns}, false, "reads Secrets through its cache only"},
+		{authorizationv1.ResourceAttributes{Verb: "update", Group: "coordination.k8s.io", Resource: "leases", Namespace: "kube-system"}, false,
+			"other components' leader elections and the nodes' heartbeats are not its own"},
+		{authorizationv1.ResourceAttributes{Verb: "create", Group: "coordination.k8s.io", Resource: "leases", Namespace: ns}, false, "Leases only in its own namespace"},
 	}
 }
 
@@ -790,17 +813,18 @@ func TestHelmOptions(t *testing.T) {
 	if pod.NodeSelector["kubernetes.io/os"] != "linux" || len(pod.Tolerations) != 1 {
 		t.Errorf("nodeSelector %v, tolerations %v", pod.NodeSelector, pod.Tolerations)
 	}
-	// The release namespace is also watched: one RoleBinding there, not two.
-	var nss []string
+	// The release namespace is also watched: the ClusterRole is bound
+	// there, beside the Role, under another name.
+	var bindings []string
 	for _, u := range ofKind(r.objs, "RoleBinding") {
 		b := typed[rbacv1.RoleBinding](t, u)
-		nss = append(nss, b.Namespace)
+		bindings = append(bindings, b.Namespace+"/"+b.Name+" "+b.RoleRef.Kind)
 		if len(b.Subjects) != 1 || b.Subjects[0].Name != "existing" || b.Subjects[0].Namespace != "ops" {
 			t.Errorf("RoleBinding %s/%s subjects %v, want ServiceAccount ops/existing", b.Namespace, b.Name, b.Subjects)
 		}
 	}
-	slices.Sort(nss)
-	if !slices.Equal(nss, []string{"apps", "ops"}) {
-		t.Errorf("RoleBindings in %v, want apps and ops", nss)
+	slices.Sort(bindings)
+	if want := []string{"apps/kp-keyport ClusterRole", "ops/kp-keyport ClusterRole", "ops/kp-keyport-own-namespace Role"}; !slices.Equal(bindings, want) {
+		t.Errorf("RoleBindings %v, want %v", bindings, want)
 	}
 }

@@ -16,10 +16,10 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/yaml"
 
 	keyportv1 "github.com/keyport-dev/keyport/api/v1alpha1"
 	"github.com/keyport-dev/keyport/shared/sandbox"
@@ -30,21 +30,40 @@ import (
 // Tests of the operator as it is deployed: with exactly the generated RBAC,
 // scoped to namespaces, and split into shards.
 
-// generatedRole is config/rbac/role.yaml, the ClusterRole `make manifests`
-// generates from the code's markers, under a name unique to the test.
-func generatedRole(t *testing.T, name string) *rbacv1.ClusterRole {
+// generatedRoles are the roles in config/rbac/role.yaml, which `make
+// manifests` generates from the code's markers: the ClusterRole of the
+// controllers and the Role of what the operator does in its own namespace.
+// They are created under name, the Role in namespace.
+func generatedRoles(t *testing.T, name, namespace string) (*rbacv1.ClusterRole, *rbacv1.Role) {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "config", "rbac", "role.yaml"))
+	path := filepath.Join(testenv.RepoRoot(), "config", "rbac", "role.yaml")
+	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	role := &rbacv1.ClusterRole{}
-	if err := yaml.Unmarshal(data, role); err != nil {
-		t.Fatal(err)
+	clusterRole, role := &rbacv1.ClusterRole{}, &rbacv1.Role{}
+	for _, u := range testenv.DecodeManifests(t, path, data) {
+		var into any
+		switch u.GetKind() {
+		case "ClusterRole":
+			into = clusterRole
+		case "Role":
+			into = role
+		default:
+			t.Fatalf("%s holds a %s", path, u.GetKind())
+		}
+		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, into); err != nil {
+			t.Fatal(err)
+		}
 	}
-	role.Name = name
+	if len(clusterRole.Rules) == 0 || len(role.Rules) == 0 {
+		t.Fatalf("%s lacks the ClusterRole or the Role", path)
+	}
+	clusterRole.ObjectMeta = metav1.ObjectMeta{Name: name}
+	role.ObjectMeta = metav1.ObjectMeta{Name: name, Namespace: namespace}
+	create(t, clusterRole)
 	create(t, role)
-	return role
+	return clusterRole, role
 }
 
 func create(t *testing.T, obj client.Object) {
@@ -54,11 +73,15 @@ func create(t *testing.T, obj client.Object) {
 	}
 }
 
+// sandboxOnLoopback is the admin's flag that lets the operator reach the
+// sandbox, which the tests run on loopback.
+const sandboxOnLoopback = "--outbound-allow-cidrs=127.0.0.0/8,::1/128"
+
 // startOperator runs the operator as main does, with cfg's identity and
 // args, until the test ends.
 func startOperator(t *testing.T, cfg *rest.Config, args ...string) {
 	t.Helper()
-	o, err := parseFlags(append([]string{"--metrics-bind-address", "0", "--health-probe-bind-address", "0"}, args...))
+	o, err := parseFlags(append([]string{"--metrics-bind-address", "0", "--health-probe-bind-address", "0", sandboxOnLoopback}, args...))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,30 +141,42 @@ func describe(c *metav1.Condition) string {
 }
 
 // TestScopedOperatorWorksWithTheGeneratedRoleAndNoMore binds the generated
-// ClusterRole to a fresh user only in the watched namespace and the
-// operator's own, the way a namespace-scoped install does, and runs the
-// operator as that user: tokens arrive, and Secrets elsewhere stay out of
-// its reach.
+// ClusterRole to a fresh user only in the watched namespace, and the Role
+// in the operator's own, the way a namespace-scoped install does, and runs
+// the operator as that user: tokens arrive, nothing it asks is refused, and
+// Secrets elsewhere stay out of its reach.
 func TestScopedOperatorWorksWithTheGeneratedRoleAndNoMore(t *testing.T) {
 	watched, system, other := env.Namespace(t), env.Namespace(t), env.Namespace(t)
-	role := generatedRole(t, "keyport-operator-"+watched)
 	user := "keyport-operator-" + watched
-	for _, ns := range []string{watched, system} {
+	clusterRole, role := generatedRoles(t, user, system)
+	for ns, ref := range map[string]rbacv1.RoleRef{
+		watched: {APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: clusterRole.Name},
+		system:  {APIGroup: rbacv1.GroupName, Kind: "Role", Name: role.Name},
+	} {
 		create(t, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "keyport-operator", Namespace: ns},
-			RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role.Name},
-			Subjects: []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: user}}})
+			RoleRef: ref, Subjects: []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: user}}})
 	}
 	cfg, err := env.UserConfig(user)
 	if err != nil {
 		t.Fatal(err)
 	}
+	probe := rest.CopyConfig(cfg) // the test's own requests, refused below
+	uses := &apiUses{used: map[apiUse]bool{}}
+	cfg.Wrap(uses.wrap)
+	t.Cleanup(func() {
+		uses.mu.Lock()
+		defer uses.mu.Unlock()
+		for _, f := range uses.forbidden {
+			t.Errorf("the API server refused the scoped operator: %s", f)
+		}
+	})
 	create(t, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "someone-elses", Namespace: other}, StringData: map[string]string{"password": "x"}})
 
 	startOperator(t, cfg, "--watch-namespace", watched, "--leader-election-namespace", system, "--mac-key-secret", system+"/keyport-mac-key")
 	sandboxClient(t, watched, "scoped", "scoped-app", nil)
 	waitReady(t, watched, "scoped")
 
-	as, err := client.New(cfg, client.Options{Scheme: env.Scheme})
+	as, err := client.New(probe, client.Options{Scheme: env.Scheme})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,24 +187,6 @@ func TestScopedOperatorWorksWithTheGeneratedRoleAndNoMore(t *testing.T) {
 	if err := as.List(context.Background(), &corev1.SecretList{}); !apierrors.IsForbidden(err) {
 		t.Fatalf("the scoped operator's identity listed Secrets cluster-wide: %v", err)
 	}
-}
-
-// TestClusterWideOperatorWorksWithTheGeneratedRole is the default install:
-// the generated ClusterRole bound cluster-wide, nothing else.
-func TestClusterWideOperatorWorksWithTheGeneratedRole(t *testing.T) {
-	ns, system := env.Namespace(t), env.Namespace(t)
-	role := generatedRole(t, "keyport-operator-"+ns)
-	user := "keyport-operator-" + ns
-	create(t, &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: user},
-		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role.Name},
-		Subjects: []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: user}}})
-	cfg, err := env.UserConfig(user)
-	if err != nil {
-		t.Fatal(err)
-	}
-	startOperator(t, cfg, "--leader-election-namespace", system, "--leader-election-id", "keyport-"+ns, "--mac-key-secret", system+"/keyport-mac-key")
-	sandboxClient(t, ns, "cluster-wide", "cluster-wide-app", nil)
-	waitReady(t, ns, "cluster-wide")
 }
 
 // TestShardsSplitTheResourcesAndNeverShareOne runs two operators with
@@ -252,7 +269,7 @@ func BenchmarkShardSplit(b *testing.B) {
 	for _, shard := range shards {
 		cfg := rest.CopyConfig(env.Config)
 		cfg.UserAgent = "keyport-shard-" + shard
-		o, err := parseFlags([]string{"--metrics-bind-address", "0", "--health-probe-bind-address", "0", "--shard", shard,
+		o, err := parseFlags([]string{"--metrics-bind-address", "0", "--health-probe-bind-address", "0", sandboxOnLoopback, "--shard", shard,
 			"--watch-namespace", ns, "--leader-election-namespace", ns, "--mac-key-secret", ns + "/keyport-mac-key"})
 		if err != nil {
 			b.Fatal(err)

@@ -33,6 +33,7 @@ import (
 	"github.com/keyport-dev/keyport/operator/controllers/m2mcertificate"
 	"github.com/keyport-dev/keyport/operator/controllers/notificationchannel"
 	"github.com/keyport-dev/keyport/operator/internal/mackey"
+	"github.com/keyport-dev/keyport/shared/outbound"
 
 	// Provider drivers register themselves by name.
 	_ "github.com/keyport-dev/keyport/shared/drivers/restdriver"
@@ -66,6 +67,10 @@ type options struct {
 	// M2MCertificates may name.
 	m2mCertificateWorkers int
 	allowedClusterIssuers []string
+
+	// What the operator may call on tenants' behalf: the URLs are theirs,
+	// the rules the cluster admin's.
+	outbound outbound.Policy
 }
 
 func parseFlags(args []string) (options, error) {
@@ -95,6 +100,18 @@ func parseFlags(args []string) (options, error) {
 	fs.Float64Var(&o.endpointRate, "token-requests-per-host", 20,
 		"token requests per second to one token endpoint host, so that many ApiClients of one platform never stampede it")
 	fs.IntVar(&o.endpointBurst, "token-request-burst-per-host", 50, "token requests to one host that may go out at once before the rate applies")
+	allowCIDRs := fs.String("outbound-allow-cidrs", "",
+		"comma-separated CIDR ranges the operator may call although refused by default or by --outbound-deny-cidrs, "+
+			"such as 127.0.0.1/32 for a platform on the node itself. Refused by default: loopback, link-local and cloud metadata "+
+			"addresses, also in their IPv4-mapped, NAT64, 6to4 and other IPv6 forms. The narrowest range holding an address decides, "+
+			"so 169.254.0.0/16 allows link-local addresses but not the metadata addresses among them")
+	denyCIDRs := fs.String("outbound-deny-cidrs", "",
+		"comma-separated CIDR ranges the operator refuses to call besides the default ones: set the cluster's Pod and Service ranges, "+
+			"so that no resource can make the operator call an in-cluster service")
+	optOuts := fs.String("outbound-tenant-opt-outs", "",
+		`comma-separated opt-outs of the resources that the operator honours: "insecure-http" (allowInsecureHTTP: plain http:// `+
+			`token and management URLs) and "link-local" (an ApiClient's spec.tls.allowLinkLocal: link-local addresses, never the `+
+			`metadata ones). Empty honours none: those fields are written by tenants`)
 	statusTimes := fs.String("status-token-times", "exact",
 		`"exact" shows each ApiClient's token expiry and refresh times in its status (about 1.5 API writes per refresh); `+
 			`"omit" leaves them to the Secret's annotations and the metrics, so that a refresh costs one API write`)
@@ -112,6 +129,10 @@ func parseFlags(args []string) (options, error) {
 		if name = strings.TrimSpace(name); name != "" {
 			o.allowedClusterIssuers = append(o.allowedClusterIssuers, name)
 		}
+	}
+	var err error
+	if o.outbound, err = outboundPolicy(*allowCIDRs, *denyCIDRs, *optOuts); err != nil {
+		return o, err
 	}
 	switch *statusTimes {
 	case "exact":
@@ -209,6 +230,8 @@ func run(ctx context.Context, cfg *rest.Config, o options) error {
 	if err != nil {
 		return fmt.Errorf("load the MAC key: %w", err)
 	}
+	// Every client the controllers make follows it.
+	outbound.SetDefaultPolicy(o.outbound)
 	if err := setupControllers(mgr, key, o); err != nil {
 		return err
 	}
@@ -250,6 +273,30 @@ func setupControllers(mgr ctrl.Manager, macKey []byte, o options) error {
 		return fmt.Errorf("set up the NotificationChannel controller: %w", err)
 	}
 	return nil
+}
+
+// outboundPolicy reads the --outbound-* flags.
+func outboundPolicy(allow, deny, optOuts string) (outbound.Policy, error) {
+	var p outbound.Policy
+	var err error
+	if p.Allow, err = outbound.ParseRanges(allow); err != nil {
+		return p, fmt.Errorf("--outbound-allow-cidrs: %w", err)
+	}
+	if p.Deny, err = outbound.ParseRanges(deny); err != nil {
+		return p, fmt.Errorf("--outbound-deny-cidrs: %w", err)
+	}
+	for _, opt := range strings.Split(optOuts, ",") {
+		switch opt = strings.TrimSpace(opt); opt {
+		case "":
+		case "insecure-http":
+			p.HonourInsecureHTTP = true
+		case "link-local":
+			p.HonourLinkLocal = true
+		default:
+			return p, fmt.Errorf(`--outbound-tenant-opt-outs: %q is neither "insecure-http" nor "link-local"`, opt)
+		}
+	}
+	return p, nil
 }
 
 // shardSelectors narrows the cache to one shard's Keyport resources. A

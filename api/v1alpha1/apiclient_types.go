@@ -289,12 +289,15 @@ type TLSSettings struct {
 	CABundle *SecretKeySelector `json:"caBundle,omitempty"`
 
 	// AllowInsecureHTTP permits a plain http:// tokenURL. Only for local
-	// testing: credentials would cross the network unencrypted.
+	// testing: credentials would cross the network unencrypted. Honoured
+	// only when the operator runs with --outbound-tenant-opt-outs=insecure-http.
 	// +optional
 	AllowInsecureHTTP bool `json:"allowInsecureHTTP,omitempty"`
 
-	// AllowLinkLocal permits token endpoints that resolve to link-local or
-	// cloud metadata addresses, which Keyport refuses by default.
+	// AllowLinkLocal permits token endpoints that resolve to link-local
+	// addresses, which Keyport refuses by default. Honoured only when the
+	// operator runs with --outbound-tenant-opt-outs=link-local, and never
+	// for cloud metadata addresses.
 	// +optional
 	AllowLinkLocal bool `json:"allowLinkLocal,omitempty"`
 }

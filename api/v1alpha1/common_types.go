@@ -75,7 +75,8 @@ type PlatformReference struct {
 	ManagementURL string `json:"managementURL"`
 
 	// AllowInsecureHTTP permits a plain http:// managementURL. Only for local
-	// testing: tokens would cross the network unencrypted.
+	// testing: tokens would cross the network unencrypted. Honoured only
+	// when the operator runs with --outbound-tenant-opt-outs=insecure-http.
 	// +optional
 	AllowInsecureHTTP bool `json:"allowInsecureHTTP,omitempty"`
 

@@ -166,7 +166,7 @@ func TestHolderRotatesWithoutANewClient(t *testing.T) {
 	var holder certs.Holder
 	c1 := first.TLS()
 	holder.Set(&c1)
-	hc, err := outbound.NewClient(outbound.Options{CABundle: ca.CertPEM(), ClientCertificate: holder.Get})
+	hc, err := outbound.NewClient(outbound.Options{CABundle: ca.CertPEM(), Policy: &outbound.Policy{Allow: outbound.Loopback()}, ClientCertificate: holder.Get})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,10 +14,12 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
 
+	"github.com/keyport-dev/keyport/shared/redact"
 	"github.com/keyport-dev/keyport/shared/tokensecret"
 )
 
@@ -52,8 +54,10 @@ func (c Conn) url(path string) (string, error) {
 
 // Do sends one JSON request to the management API with the ApiClient's
 // headers and decodes a JSON answer into out (when out is not nil). A 404
-// is ErrNotFound; other refusals name the status only, since an error body
-// could echo the request's secrets.
+// is ErrNotFound. Errors quote no body: the management URL is a tenant's to
+// choose and may point at a service whose answers are not the tenant's to
+// read. A refusal says its status and, from a JSON error answer, the
+// platform's structured error fields, redacted and short.
 func (c Conn) Do(ctx context.Context, method, path string, body []byte, out any) error {
 	var r io.Reader
 	if body != nil {
@@ -81,20 +85,81 @@ func (c Conn) Do(ctx context.Context, method, path string, body []byte, out any)
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if err != nil {
-		return err
+		return fmt.Errorf("%s %s: read the response: %w", method, path, err)
 	}
 	switch {
 	case resp.StatusCode == http.StatusNotFound:
 		return ErrNotFound
 	case resp.StatusCode < 200 || resp.StatusCode > 299:
-		return fmt.Errorf("%s %s: HTTP %d", method, path, resp.StatusCode)
+		return fmt.Errorf("%s %s: HTTP %d %s%s", method, path, resp.StatusCode, http.StatusText(resp.StatusCode),
+			platformReason(data, c.secrets(body)))
 	}
 	if out != nil && len(bytes.TrimSpace(data)) > 0 {
 		if err := json.Unmarshal(data, out); err != nil {
-			return fmt.Errorf("%s %s: the response is not JSON", method, path)
+			var typeErr *json.UnmarshalTypeError
+			if errors.As(err, &typeErr) && typeErr.Field != "" {
+				// Field is the driver's own name and Value a JSON type.
+				return fmt.Errorf("%s %s: the response's %s is a JSON %s, not what the driver expects", method, path, typeErr.Field, typeErr.Value)
+			}
+			return fmt.Errorf("%s %s: the response (%d bytes) is not the JSON the driver expects", method, path, len(data))
 		}
 	}
 	return nil
+}
+
+// platformReason is ": " and the structured error fields of a JSON error
+// answer (RFC 6749 error and error_description, RFC 9457 title and detail,
+// the common message), redacted and short; "" for any other answer.
+func platformReason(data []byte, secrets []string) string {
+	var fields map[string]json.RawMessage
+	if json.Unmarshal(data, &fields) != nil {
+		return ""
+	}
+	var parts []string
+	for _, name := range []string{"error", "error_description", "title", "detail", "message"} {
+		var v string
+		if json.Unmarshal(fields[name], &v) == nil && v != "" && !slices.Contains(parts, v) {
+			parts = append(parts, v)
+		}
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return ": " + redact.Clip(strings.Join(parts, ": "), 200, secrets...)
+}
+
+// secrets are what a platform may echo that is not the tenant's to read
+// back: the token and headers of the call, and the strings of the request
+// body (generated webhook credentials among them; short ones such as a
+// method name are left, they would only blot out words).
+func (c Conn) secrets(body []byte) []string {
+	out := []string{c.Token.AccessToken}
+	for _, v := range c.Token.Headers {
+		out = append(out, v)
+	}
+	var doc any
+	if json.Unmarshal(body, &doc) == nil {
+		out = appendStrings(out, doc)
+	}
+	return out
+}
+
+func appendStrings(out []string, v any) []string {
+	switch v := v.(type) {
+	case string:
+		if len(v) >= 8 {
+			out = append(out, v)
+		}
+	case []any:
+		for _, e := range v {
+			out = appendStrings(out, e)
+		}
+	case map[string]any:
+		for _, e := range v {
+			out = appendStrings(out, e)
+		}
+	}
+	return out
 }
 
 // Driver is a platform's management API.

@@ -1,19 +1,21 @@
 // Package outbound builds the HTTP clients Keyport uses to reach partner
-// platforms, with the safety rules of ARCHITECTURE §5 built in: TLS 1.2 at
-// least, an optional custom CA bundle and client certificate, https only
-// unless a resource opts out, no link-local or cloud-metadata targets unless
-// allowed (checked on the resolved address when dialling, so DNS rebinding
-// cannot get around it), no redirects, and a timeout on every call.
+// platforms, with its safety rules built in: TLS 1.2 at least, an optional
+// custom CA bundle and client certificate, https only, no redirects, a
+// timeout on every call, and a Policy on which addresses may be dialled
+// (checked on the resolved address when dialling, so DNS rebinding cannot
+// get around it). The URLs come from resources that tenants write; what
+// they may reach is decided by whoever runs the process, through the
+// Policy.
 package outbound
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
-	"net/netip"
 	"net/url"
 	"syscall"
 	"time"
@@ -33,10 +35,14 @@ type Options struct {
 	// for every handshake, so a rotated certificate is used without a new
 	// client. Nil means no client certificate.
 	ClientCertificate func() (*tls.Certificate, error)
-	// AllowInsecureHTTP permits http:// URLs (local testing only).
+	// AllowInsecureHTTP and AllowLinkLocal are a resource's own opt-outs
+	// (plain http:// URLs; link-local addresses). They count only where
+	// the Policy honours them: a tenant cannot lift the operator's rules.
 	AllowInsecureHTTP bool
-	// AllowLinkLocal permits link-local and cloud metadata addresses.
-	AllowLinkLocal bool
+	AllowLinkLocal    bool
+	// Policy decides which addresses may be dialled; nil means the
+	// process's default (SetDefaultPolicy).
+	Policy *Policy
 	// Timeout bounds a whole call, body included. Default DefaultTimeout.
 	Timeout time.Duration
 }
@@ -63,10 +69,14 @@ func NewClient(o Options) (*http.Client, error) {
 			return get()
 		}
 	}
-	dialer := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
-	if !o.AllowLinkLocal {
-		dialer.Control = refuseLinkLocal
+	policy := DefaultPolicy()
+	if o.Policy != nil {
+		policy = *o.Policy
 	}
+	dialer := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second,
+		Control: func(_, address string, _ syscall.RawConn) error {
+			return policy.check(address, o.AllowLinkLocal)
+		}}
 	transport := &http.Transport{
 		DialContext:           dialer.DialContext,
 		TLSClientConfig:       tlsConfig,
@@ -80,10 +90,11 @@ func NewClient(o Options) (*http.Client, error) {
 	if timeout <= 0 {
 		timeout = DefaultTimeout
 	}
-	allowHTTP := o.AllowInsecureHTTP
+	guard := schemeGuard{allowHTTP: o.AllowInsecureHTTP && policy.HonourInsecureHTTP, next: transport}
+	guard.refusedOptIn = o.AllowInsecureHTTP && !guard.allowHTTP
 	return &http.Client{
 		Timeout:   timeout,
-		Transport: schemeGuard{allowHTTP: allowHTTP, next: transport},
+		Transport: guard,
 		CheckRedirect: func(*http.Request, []*http.Request) error {
 			return ErrRedirect
 		},
@@ -91,17 +102,30 @@ func NewClient(o Options) (*http.Client, error) {
 }
 
 // schemeGuard refuses plain http unless allowed, on every request the client
-// makes, so no caller can forget the check.
+// makes, so no caller can forget the check; and it keeps what the server
+// sent out of the errors it returns.
 type schemeGuard struct {
 	allowHTTP bool
-	next      http.RoundTripper
+	// refusedOptIn: the resource opted into plain http, the Policy did not
+	// honour it; the refusal says so.
+	refusedOptIn bool
+	next         http.RoundTripper
 }
 
 func (g schemeGuard) RoundTrip(r *http.Request) (*http.Response, error) {
 	if err := CheckURL(r.URL, g.allowHTTP); err != nil {
+		if g.refusedOptIn {
+			err = fmt.Errorf("%w; the operator does not let resources opt into plain HTTP", err)
+		}
 		return nil, err
 	}
-	return g.next.RoundTrip(r)
+	resp, err := g.next.RoundTrip(r)
+	if cause := context.Cause(r.Context()); err != nil && (cause == nil || !errors.Is(err, cause)) {
+		// A call its caller ended keeps the caller's reason; any other
+		// error is checked for what the server sent.
+		err = scrub(err)
+	}
+	return resp, err
 }
 
 // CloseIdleConnections lets http.Client.CloseIdleConnections reach the
@@ -121,49 +145,7 @@ func CheckURL(u *url.URL, allowHTTP bool) error {
 	case u.Scheme == "http" && allowHTTP:
 		return nil
 	case u.Scheme == "http":
-		return fmt.Errorf("refusing plain http:// to %s: use https://, or opt into plain HTTP for local testing", u.Host)
+		return fmt.Errorf("refusing plain http:// to %s: use https://", u.Host)
 	}
 	return fmt.Errorf("refusing URL scheme %q: only https:// is supported", u.Scheme)
-}
-
-// metadataAddresses are cloud metadata endpoints outside the link-local
-// ranges.
-var metadataAddresses = []netip.Addr{
-	netip.MustParseAddr("100.100.100.200"), // Alibaba Cloud
-	netip.MustParseAddr("fd00:ec2::254"),   // AWS over IPv6
-}
-
-// ErrForbiddenAddress is returned when a target resolves to a link-local or
-// metadata address.
-var ErrForbiddenAddress = errors.New("refusing to connect to a link-local or cloud metadata address")
-
-// refuseLinkLocal runs after DNS resolution, on the address actually dialled.
-func refuseLinkLocal(_, address string, _ syscall.RawConn) error {
-	host, _, err := net.SplitHostPort(address)
-	if err != nil {
-		return err
-	}
-	ip, err := netip.ParseAddr(host)
-	if err != nil {
-		return err
-	}
-	if IsForbidden(ip) {
-		return fmt.Errorf("%w (%s)", ErrForbiddenAddress, ip)
-	}
-	return nil
-}
-
-// IsForbidden reports whether ip is link-local (169.254.0.0/16, fe80::/10,
-// which hold most clouds' metadata services) or another metadata address.
-func IsForbidden(ip netip.Addr) bool {
-	ip = ip.Unmap()
-	if ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() {
-		return true
-	}
-	for _, m := range metadataAddresses {
-		if ip == m {
-			return true
-		}
-	}
-	return false
 }

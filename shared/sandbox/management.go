@@ -1,10 +1,12 @@
 package sandbox
 
 import (
+	"cmp"
 	"encoding/json"
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/keyport-dev/keyport/shared/certs"
@@ -87,16 +89,26 @@ func (s *Sandbox) notificationChannels(w http.ResponseWriter, r *http.Request) {
 	st := s.store
 	switch {
 	case r.Method == http.MethodGet && id == "":
+		// Pages in the order of creation, each with a link to the next one,
+		// the way most platforms page their lists: a channel created or
+		// deleted meanwhile moves no other to another page.
+		after, _ := strconv.ParseUint(r.URL.Query().Get("after"), 10, 64)
 		st.mu.Lock()
 		var out []NotificationChannel
 		for _, c := range st.notifications {
-			if c.Owner == claims.Subject {
+			if c.Owner == claims.Subject && c.seq > after {
 				out = append(out, c)
 			}
 		}
 		st.mu.Unlock()
-		slices.SortFunc(out, func(a, b NotificationChannel) int { return strings.Compare(a.ID, b.ID) })
-		writeJSON(w, http.StatusOK, map[string]any{"items": out})
+		slices.SortFunc(out, func(a, b NotificationChannel) int { return cmp.Compare(a.seq, b.seq) })
+		page := map[string]any{}
+		if size := s.pageSize(); len(out) > size {
+			out = out[:size]
+			page["next"] = r.URL.Path + "?after=" + strconv.FormatUint(out[size-1].seq, 10)
+		}
+		page["items"] = out
+		writeJSON(w, http.StatusOK, page)
 	case r.Method == http.MethodPost && id == "":
 		var c NotificationChannel
 		if !decodeJSON(w, r, &c) {
@@ -108,6 +120,8 @@ func (s *Sandbox) notificationChannels(w http.ResponseWriter, r *http.Request) {
 		}
 		c.ID, c.Owner = "nc-"+randomHex(8), claims.Subject
 		st.mu.Lock()
+		st.seq++
+		c.seq = st.seq
 		st.notifications[c.ID] = c
 		st.mu.Unlock()
 		writeJSON(w, http.StatusCreated, c)
@@ -131,7 +145,7 @@ func (s *Sandbox) notificationChannels(w http.ResponseWriter, r *http.Request) {
 				http.Error(w, msg, http.StatusUnprocessableEntity)
 				return
 			}
-			upd.ID, upd.Owner = id, claims.Subject
+			upd.ID, upd.Owner, upd.seq = id, claims.Subject, c.seq
 			st.mu.Lock()
 			st.notifications[id] = upd
 			st.mu.Unlock()

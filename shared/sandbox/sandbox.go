@@ -15,7 +15,8 @@
 //	POST /softpos/appenrollment/token   seed 004: form client_credentials over mTLS
 //	GET  /softpos/par/jwks.json         seed 004: the sandbox's public keys
 //	POST /softpos/as/par                seed 004: RFC 9126 PAR with a client assertion, over mTLS
-//	/management/v1/notification-channels[/{id}]  notification channel CRUD (bearer token)
+//	/management/v1/notification-channels[/{id}]  notification channel CRUD (bearer token), listed in
+//	                                    pages that link to the next with "next"
 //	/management/v1/ingestion-channels[/{id}]     ingestion channel CRUD (bearer token)
 //	/management/v1/certificates[/{id}]           client certificate registration (bearer token)
 //	/admin/...                          counters, faults, notify, deliveries, messages, reset
@@ -80,6 +81,9 @@ type Config struct {
 	Faults map[string]Fault
 	// Seed makes fault randomness repeatable; 0 picks one.
 	Seed uint64
+	// PageSize is how many notification channels one page of the
+	// management API's list holds. Default 100.
+	PageSize int
 }
 
 // Endpoint names, for faults and counters.
@@ -201,6 +205,13 @@ func Start(cfg Config) (*Sandbox, error) {
 	}
 	go func() { _ = s.server.ServeTLS(ln, "", "") }()
 	return s, nil
+}
+
+func (s *Sandbox) pageSize() int {
+	if s.cfg.PageSize > 0 {
+		return s.cfg.PageSize
+	}
+	return 100
 }
 
 // URL is the sandbox's base URL, https://127.0.0.1:port.

@@ -33,7 +33,7 @@ func start(t *testing.T, cfg sandbox.Config) (*sandbox.Sandbox, *http.Client) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = sb.Close() })
-	hc, err := outbound.NewClient(outbound.Options{CABundle: sb.CACertPEM()})
+	hc, err := outbound.NewClient(outbound.Options{CABundle: sb.CACertPEM(), Policy: &outbound.Policy{Allow: outbound.Loopback()}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -353,7 +353,7 @@ func TestCertificateRegistrationEnablesMutualTLS(t *testing.T) {
 	ca, _ := certstest.NewCA("own CA")
 	own, _ := ca.Issue("app", certstest.Options{})
 	ownTLS := own.TLS()
-	mtls, _ := outbound.NewClient(outbound.Options{CABundle: sb.CACertPEM(),
+	mtls, _ := outbound.NewClient(outbound.Options{CABundle: sb.CACertPEM(), Policy: &outbound.Policy{Allow: outbound.Loopback()},
 		ClientCertificate: func() (*tls.Certificate, error) { return &ownTLS, nil }})
 	tlsAuth := token.Request{URL: sb.URL() + "/connect/token", GrantType: token.GrantClientCredentials, ClientAuth: token.TLSClientAuth, ClientID: "app"}
 	if _, err := token.Fetch(context.Background(), mtls, tlsAuth); token.KindOf(err) != token.KindInvalidCredentials {
@@ -393,4 +393,46 @@ func errorsAs(err error, target **token.Error) bool {
 		*target = te
 	}
 	return ok
+}
+
+// TestNotificationChannelsAreListedInLinkedPages: the list comes in pages
+// of PageSize in the order of creation, each linking to the next; a channel
+// updated on the way keeps its place.
+func TestNotificationChannelsAreListedInLinkedPages(t *testing.T) {
+	sb, hc := start(t, sandbox.Config{PageSize: 2})
+	tok, err := getToken(t, sb, hc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for _, name := range []string{"e", "d", "c", "b", "a"} {
+		_, body := call(t, hc, http.MethodPost, sb.URL()+"/management/v1/notification-channels", tok.AccessToken, nil,
+			sandbox.NotificationChannel{Name: name, WebhookURL: "https://hooks.example/" + name})
+		var c sandbox.NotificationChannel
+		_ = json.Unmarshal(body, &c)
+		want = append(want, c.ID)
+		if name == "c" {
+			c.WebhookURL = "https://hooks.example/changed"
+			call(t, hc, http.MethodPut, sb.URL()+"/management/v1/notification-channels/"+c.ID, tok.AccessToken, nil, c)
+		}
+	}
+	var got []string
+	pages := 0
+	for next := "/management/v1/notification-channels"; next != ""; pages++ {
+		status, body := call(t, hc, http.MethodGet, sb.URL()+next, tok.AccessToken, nil, nil)
+		var page struct {
+			Items []sandbox.NotificationChannel `json:"items"`
+			Next  string                        `json:"next"`
+		}
+		if err := json.Unmarshal(body, &page); status != http.StatusOK || err != nil {
+			t.Fatalf("GET %s: %d %s", next, status, body)
+		}
+		for _, c := range page.Items {
+			got = append(got, c.ID)
+		}
+		next = page.Next
+	}
+	if pages != 3 || strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Errorf("%d pages listing %v, want 3 pages listing %v", pages, got, want)
+	}
 }

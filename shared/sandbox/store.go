@@ -20,6 +20,8 @@ type NotificationChannel struct {
 	// Authentication is None, OAuth2ClientCredentials or OAuth2Password (a
 	// static bearer is None with an Authorization header).
 	Authentication WebhookAuth `json:"authentication"`
+
+	seq uint64 // order of creation, the order of the list's pages
 }
 
 // WebhookAuth is how the platform authenticates to a webhook.
@@ -75,6 +77,7 @@ type Delivery struct {
 type store struct {
 	mu            sync.Mutex
 	notifications map[string]NotificationChannel
+	seq           uint64 // of the last notification channel created
 	ingestion     map[string]IngestionChannel
 	certificates  map[string]CertificateRegistration
 	messages      []Message

@@ -5,14 +5,15 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"mime"
 	"net"
 	"net/http"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/keyport-dev/keyport/shared/outbound"
+	"github.com/keyport-dev/keyport/shared/redact"
 )
 
 // Kind sorts failures by what a person (or a retry loop) should do next.
@@ -74,8 +75,10 @@ type Error struct {
 	Description string
 	// RetryAfter is the endpoint's Retry-After, 0 when absent.
 	RetryAfter time.Duration
-	// Excerpt is a short, redacted piece of an unusable body.
-	Excerpt string
+	// Body describes an unusable body by its size and media type. It holds
+	// none of it: a 2xx body is a token or was meant to be one, and any
+	// body may be the answer of a service the URL should not point at.
+	Body string
 	// Err is the underlying cause, if any (already free of secrets).
 	Err error
 }
@@ -90,7 +93,7 @@ func (e *Error) Error() string {
 			fmt.Fprintf(&b, ": %s", e.Description)
 		}
 	case e.StatusCode != 0 && e.Kind != KindMalformedResponse:
-		fmt.Fprintf(&b, "HTTP %d", e.StatusCode)
+		fmt.Fprintf(&b, "HTTP %d %s", e.StatusCode, http.StatusText(e.StatusCode))
 	}
 	if e.Err != nil {
 		if e.ErrorCode != "" || (e.StatusCode != 0 && e.Kind != KindMalformedResponse) {
@@ -101,8 +104,8 @@ func (e *Error) Error() string {
 	if e.RetryAfter > 0 {
 		fmt.Fprintf(&b, " (retry after %v)", e.RetryAfter)
 	}
-	if e.Excerpt != "" {
-		fmt.Fprintf(&b, "; response began %q", e.Excerpt)
+	if e.Body != "" {
+		fmt.Fprintf(&b, " (body: %s)", e.Body)
 	}
 	return b.String()
 }
@@ -169,6 +172,8 @@ func transportError(host string, err error) *Error {
 	case errors.As(err, &unknownAuthority), errors.As(err, &invalidCert), errors.As(err, &hostnameErr),
 		errors.As(err, &verifyErr):
 		e.Kind = KindTLS
+	case errors.Is(err, outbound.ErrNotHTTP):
+		e.Kind = KindMalformedResponse
 	case errors.As(err, &recordErr), errors.As(err, &alertErr),
 		strings.Contains(err.Error(), "protocol version"):
 		e.Kind = KindTLS
@@ -200,37 +205,15 @@ func parseRetryAfter(v string, now time.Time) time.Duration {
 	return 0
 }
 
-// jwtLike matches anything shaped like a JWS compact serialization.
-var jwtLike = regexp.MustCompile(`[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*`)
-
-// tokenField matches the value of a token-bearing JSON field.
-var tokenField = regexp.MustCompile(`("(?:access_token|refresh_token|id_token|client_secret|password|client_assertion)"\s*:\s*")[^"]*`)
-
-const maxExcerpt = 120
-
-// redact removes every secret of the request, and anything token-shaped,
-// from a piece of a response before it may appear in an error.
-func redact(s string, secrets ...string) string {
-	for _, secret := range secrets {
-		if len(secret) >= 3 {
-			s = strings.ReplaceAll(s, secret, "[redacted]")
-		}
+// describeBody says what a body is without quoting any of it.
+func describeBody(resp *http.Response, body []byte) string {
+	ct := resp.Header.Get("Content-Type")
+	if ct == "" {
+		return fmt.Sprintf("%d bytes without a Content-Type", len(body))
 	}
-	s = tokenField.ReplaceAllString(s, `${1}[redacted]`)
-	s = jwtLike.ReplaceAllString(s, "[redacted]")
-	return s
-}
-
-// excerpt is the start of a body, redacted, on one line, short.
-func excerpt(body []byte, secrets ...string) string {
-	s := string(body)
-	if len(s) > 4*maxExcerpt {
-		s = s[:4*maxExcerpt]
+	mediaType, _, err := mime.ParseMediaType(ct)
+	if err != nil {
+		return fmt.Sprintf("%d bytes with an unreadable Content-Type", len(body))
 	}
-	s = redact(s, secrets...)
-	s = strings.Join(strings.Fields(s), " ")
-	if len(s) > maxExcerpt {
-		s = s[:maxExcerpt] + "…"
-	}
-	return strings.ToValidUTF8(s, "")
+	return fmt.Sprintf("%d bytes of %s", len(body), redact.Clip(mediaType, 64))
 }

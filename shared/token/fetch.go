@@ -63,11 +63,11 @@ func interpret(resp *http.Response, body []byte, issued time.Time, host string, 
 	status := resp.StatusCode
 	if status < 200 || status > 299 {
 		e := &Error{Host: host, StatusCode: status, RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), req.now())}
-		if oe, err := parseErrorBody(body); err == nil {
-			e.ErrorCode = redact(oe.Error, secrets...)
-			e.Description = redact(oe.ErrorDescription, secrets...)
+		// Only the RFC 6749 error fields are read out of an error answer.
+		if oe, err := parseErrorBody(body, secrets...); err == nil {
+			e.ErrorCode, e.Description = oe.Error, oe.ErrorDescription
 		} else if len(body) > 0 {
-			e.Excerpt = excerpt(body, secrets...)
+			e.Body = describeBody(resp, body)
 		}
 		e.Kind = kindForStatus(status, e.ErrorCode)
 		if status >= 300 && status < 400 {
@@ -75,15 +75,21 @@ func interpret(resp *http.Response, body []byte, issued time.Time, host string, 
 		}
 		return nil, e
 	}
+	// A 2xx body is quoted nowhere, not even in part: an answer of an
+	// unexpected shape ({"token": ...}, a form) holds a real token.
 	malformed := func(err error) error {
-		return &Error{Kind: KindMalformedResponse, Host: host, StatusCode: status, Err: err, Excerpt: excerpt(body, secrets...)}
+		return &Error{Kind: KindMalformedResponse, Host: host, StatusCode: status, Err: err, Body: describeBody(resp, body)}
 	}
 	if ct := resp.Header.Get("Content-Type"); ct != "" {
 		if mediaType, _, err := mime.ParseMediaType(ct); err != nil || !isJSONMediaType(mediaType) {
 			// Some endpoints mislabel JSON; accept it if it parses, but a
-			// labelled HTML page is a login or error page, never a token.
-			if mediaType == "text/html" {
-				return nil, malformed(fmt.Errorf("the response is %s, not JSON", mediaType))
+			// labelled HTML page is a login or error page, and a form is
+			// what some endpoints send a token as when not asked for JSON.
+			switch mediaType {
+			case "text/html":
+				return nil, malformed(errors.New("the response is an HTML page, not JSON"))
+			case "application/x-www-form-urlencoded":
+				return nil, malformed(fmt.Errorf("%w: it is form-encoded", ErrNotJSON))
 			}
 		}
 	}
@@ -178,9 +184,16 @@ func (r *Request) build(ctx context.Context, u *url.URL) (*http.Request, string,
 	return req, assertion, nil
 }
 
-// secrets are the request's values that must never appear in an error.
+// secrets are the request's values that must never appear in an error,
+// with the Basic credentials built from them (package redact finds the
+// secrets' own encodings).
 func (r *Request) secrets() []string {
-	return []string{r.ClientSecret, r.Password}
+	secrets := []string{r.ClientSecret, r.Password}
+	if r.ClientSecret != "" {
+		basic := func(id, secret string) string { return base64.StdEncoding.EncodeToString([]byte(id + ":" + secret)) }
+		secrets = append(secrets, basic(r.ClientID, r.ClientSecret), basic(url.QueryEscape(r.ClientID), url.QueryEscape(r.ClientSecret)))
+	}
+	return secrets
 }
 
 // scrubURLError drops the URL from *url.Error: a URL may carry a query with

@@ -3,11 +3,13 @@ package token_test
 import (
 	"context"
 	"crypto/tls"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -93,7 +95,7 @@ func TestHostileAndBrokenResponses(t *testing.T) {
 				w.Header().Set("Retry-After", time.Now().Add(90*time.Second).UTC().Format(http.TimeFormat))
 				w.WriteHeader(503)
 			}},
-		{name: "a 500 HTML error page", want: token.KindServerError, wantMsg: "Internal error",
+		{name: "a 500 HTML error page", want: token.KindServerError, wantMsg: "HTTP 500 Internal Server Error (body: 23 bytes of text/html)",
 			reply: func(w http.ResponseWriter, _ *http.Request) {
 				w.Header().Set("Content-Type", "text/html")
 				w.WriteHeader(500)
@@ -123,7 +125,7 @@ func TestHostileAndBrokenResponses(t *testing.T) {
 			server: func(t *testing.T, h http.Handler) (string, *http.Client) {
 				s := httptest.NewTLSServer(h) // httptest's own CA, not trusted below
 				t.Cleanup(s.Close)
-				hc, _ := outbound.NewClient(outbound.Options{})
+				hc, _ := outbound.NewClient(outbound.Options{Policy: local})
 				return s.URL, hc
 			}},
 		{name: "an expired server certificate", want: token.KindTLS,
@@ -200,9 +202,99 @@ func serveTLS(t *testing.T, h http.Handler, cfg *tls.Config, ca *certstest.CA) (
 	s.TLS = cfg
 	s.StartTLS()
 	t.Cleanup(s.Close)
-	hc, err := outbound.NewClient(outbound.Options{CABundle: ca.CertPEM()})
+	hc, err := outbound.NewClient(outbound.Options{CABundle: ca.CertPEM(), Policy: local})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return s.URL, hc
+}
+
+// TestNoPartOfAnAnswerIsQuoted: a 2xx answer of an unexpected shape holds a
+// real token, and any answer may come from a service the URL should not
+// point at. Errors say what was wrong with the shape; of an error answer
+// they keep only the RFC 6749 fields, redacted of the request's secrets in
+// every form they travel in, also where a cut would split one.
+func TestNoPartOfAnAnswerIsQuoted(t *testing.T) {
+	const (
+		tok    = "QxTok7-hidden-in-an-odd-shape-91f3"
+		secret = "Zk!9 secret/with+odd=chars&more-text-to-be-long"
+		id     = "shape-app"
+	)
+	basic := base64.StdEncoding.EncodeToString([]byte(id + ":" + secret))
+	basicForm := base64.StdEncoding.EncodeToString([]byte(url.QueryEscape(id) + ":" + url.QueryEscape(secret)))
+	reply := func(status int, contentType, body string) http.HandlerFunc {
+		return func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", contentType)
+			w.WriteHeader(status)
+			_, _ = io.WriteString(w, body)
+		}
+	}
+	cases := []struct {
+		name    string
+		reply   http.HandlerFunc
+		wantErr error
+		wantMsg string
+	}{
+		{name: "a token under another name", wantErr: token.ErrNoAccessToken, wantMsg: "the field is missing (body: 64 bytes of application/json)",
+			reply: reply(200, "application/json", `{"token":"`+tok+`","expires_in":3600}`)},
+		{name: "an access_token that is an object", wantErr: token.ErrNoAccessToken, wantMsg: "it is a JSON object, not a string",
+			reply: reply(200, "application/json", `{"access_token":{"value":"`+tok+`"},"expires_in":3600}`)},
+		{name: "a form-encoded token", wantErr: token.ErrNotJSON, wantMsg: "form-encoded",
+			reply: reply(200, "application/x-www-form-urlencoded", "access_token="+tok+"&token_type=bearer&expires_in=3600")},
+		{name: "a form-encoded token labelled as text", wantErr: token.ErrNotJSON, wantMsg: "bytes of text/plain",
+			reply: reply(200, "text/plain", "access_token="+tok+"&token_type=bearer&expires_in=3600")},
+		{name: "a token in an array", wantErr: token.ErrNotJSON, wantMsg: "it is a JSON array",
+			reply: reply(200, "application/json", `["`+tok+`"]`)},
+		{name: "a token with a space in it", wantErr: token.ErrNoAccessToken, wantMsg: "whitespace",
+			reply: reply(200, "application/json", `{"access_token":"`+tok+` `+tok+`","expires_in":3600}`)},
+		{name: "a token on an HTML page", wantMsg: "HTML page",
+			reply: reply(200, "text/html", "<p>"+tok+"</p>")},
+		{name: "an error page of some other service", wantMsg: "HTTP 502 Bad Gateway (body: ",
+			reply: reply(502, "text/plain", "upstream answered: access_token="+tok)},
+		{name: "an error that echoes the Basic header", wantMsg: "invalid_client: header Authorization: Basic [redacted]",
+			reply: reply(401, "application/json", `{"error":"invalid_client","error_description":"header Authorization: Basic `+basic+` refused"}`)},
+		{name: "an error that echoes the form-encoded Basic credentials", wantMsg: "invalid_client: credentials [redacted]",
+			reply: reply(401, "application/json", `{"error":"invalid_client","error_description":"credentials `+basicForm+` refused"}`)},
+		{name: "an error that echoes the URL-encoded secret", wantMsg: "invalid_request: got [redacted]",
+			reply: reply(400, "application/json", `{"error":"invalid_request","error_description":"got `+url.QueryEscape(secret)+` in the body"}`)},
+		{name: "an error that echoes the path-encoded secret", wantMsg: "invalid_request: got [redacted]",
+			reply: reply(400, "application/json", `{"error":"invalid_request","error_description":"got `+url.PathEscape(secret)+` in the path"}`)},
+		{name: "an error whose description cuts through the secret", wantMsg: "invalid_client: " + strings.Repeat("x", 150),
+			reply: reply(401, "application/json", `{"error":"invalid_client","error_description":"`+strings.Repeat("x", 190)+secret+`"}`)},
+		{name: "an error cut by the platform inside the secret", wantMsg: "invalid_client: the secret was [redacted]",
+			reply: reply(401, "application/json", `{"error":"invalid_client","error_description":"the secret was `+secret[:12]+`"}`)},
+		{name: "an error that echoes an earlier token", wantMsg: "invalid_grant: token [redacted] was revoked",
+			reply: reply(400, "application/json", `{"error":"invalid_grant","error_description":"token 8fK2c9QxTok7aLmN3pQ5rS7tU9vW1xY3 was revoked"}`)},
+		{name: "an error code that is a secret", wantMsg: "HTTP 400 [redacted]",
+			reply: reply(400, "application/json", `{"error":"`+secret+`"}`)},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEndpoint(t, tc.reply, nil)
+			_, err := token.Fetch(context.Background(), e.client(t, nil), token.Request{URL: e.URL + "/token",
+				GrantType: token.GrantClientCredentials, ClientAuth: token.ClientSecretBasic, ClientID: id, ClientSecret: secret,
+				DefaultLifetime: time.Hour})
+			if err == nil {
+				t.Fatal("Fetch succeeded")
+			}
+			msg := err.Error()
+			if tc.wantErr != nil && !errors.Is(err, tc.wantErr) {
+				t.Errorf("err = %v, want it to wrap %v", err, tc.wantErr)
+			}
+			if !strings.Contains(msg, tc.wantMsg) {
+				t.Errorf("err = %q, want it to say %q", msg, tc.wantMsg)
+			}
+			for _, leak := range []string{tok[:6], "hidden", "upstream", "8fK2c9", basic[:8], basicForm[:8],
+				url.QueryEscape(secret)[:6], url.PathEscape(secret)[:6]} {
+				if strings.Contains(msg, leak) {
+					t.Errorf("the error quotes %q: %s", leak, msg)
+				}
+			}
+			for n := 4; n <= len(secret); n++ {
+				if strings.Contains(msg, secret[:n]) {
+					t.Fatalf("the error holds the first %d characters of the secret: %s", n, msg)
+				}
+			}
+		})
+	}
 }

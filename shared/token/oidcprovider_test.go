@@ -119,7 +119,7 @@ func TestAgainstOIDCProvider(t *testing.T) {
 	}
 
 	httpClient := func(cert *certstest.Cert) *http.Client {
-		o := outbound.Options{CABundle: serverCA.CertPEM()}
+		o := outbound.Options{CABundle: serverCA.CertPEM(), Policy: local}
 		if cert != nil {
 			c := cert.TLS()
 			o.ClientCertificate = func() (*tls.Certificate, error) { return &c, nil }

@@ -108,8 +108,8 @@ func PushAuthorizationRequest(ctx context.Context, hc *http.Client, par PushedAu
 	}
 	if status != http.StatusCreated && status != http.StatusOK {
 		msg := fmt.Sprintf("HTTP %d", status)
-		if oe, err := parseErrorBody(body); err == nil {
-			msg += " " + redact(oe.Error+": "+oe.ErrorDescription, assertion)
+		if oe, err := parseErrorBody(body, assertion); err == nil {
+			msg += " " + oe.Error + ": " + oe.ErrorDescription
 		}
 		return nil, fmt.Errorf("push authorization request to %s: %s", u.Host, msg)
 	}

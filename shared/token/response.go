@@ -5,10 +5,13 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/keyport-dev/keyport/shared/redact"
 )
 
 // MaxLifetime is the longest lifetime Keyport believes; anything longer is
@@ -18,7 +21,7 @@ const MaxLifetime = 366 * 24 * time.Hour
 // Parse errors, wrapped in *Error by Fetch.
 var (
 	ErrNotJSON          = errors.New("the response is not a JSON object")
-	ErrNoAccessToken    = errors.New("the response has no access_token")
+	ErrNoAccessToken    = errors.New("the response has no usable access_token")
 	ErrBadExpiresIn     = errors.New("the response's expires_in is not a positive number of seconds")
 	ErrAbsurdLifetime   = errors.New("the response's token lifetime is longer than a year")
 	ErrNoExpiry         = errors.New("the token's lifetime is unknown: the response has no expires_in, the token is not a JWT with exp, and no default lifetime is declared")
@@ -38,20 +41,25 @@ type response struct {
 // request was sent (a token's life starts no later than that), and
 // defaultLifetime applies when neither expires_in nor a JWT exp says more.
 func ParseResponse(body []byte, issued time.Time, defaultLifetime time.Duration) (*Token, error) {
+	// Errors say what is wrong with the shape, never what the body holds.
 	var r response
 	dec := json.NewDecoder(bytes.NewReader(body))
-	if err := dec.Decode(&r); err != nil {
-		return nil, ErrNotJSON
-	}
-	if dec.More() {
+	if err := dec.Decode(&r); err != nil || dec.More() {
+		if json.Valid(body) {
+			return nil, fmt.Errorf("%w: it is a JSON %s", ErrNotJSON, jsonType(body))
+		}
 		return nil, ErrNotJSON
 	}
 	var access string
-	if err := json.Unmarshal(r.AccessToken, &access); err != nil || strings.TrimSpace(access) == "" {
-		return nil, ErrNoAccessToken
-	}
-	if strings.ContainsAny(access, " \t\r\n") {
-		return nil, ErrNoAccessToken
+	switch {
+	case len(r.AccessToken) == 0 || string(r.AccessToken) == "null":
+		return nil, fmt.Errorf("%w: the field is missing", ErrNoAccessToken)
+	case json.Unmarshal(r.AccessToken, &access) != nil:
+		return nil, fmt.Errorf("%w: it is a JSON %s, not a string", ErrNoAccessToken, jsonType(r.AccessToken))
+	case strings.TrimSpace(access) == "":
+		return nil, fmt.Errorf("%w: it is empty", ErrNoAccessToken)
+	case strings.ContainsAny(access, " \t\r\n"):
+		return nil, fmt.Errorf("%w: it holds whitespace", ErrNoAccessToken)
 	}
 	tokenType, err := parseTokenType(r.TokenType)
 	if err != nil {
@@ -149,28 +157,40 @@ func jwtExpiry(token string) (time.Time, bool) {
 	return time.Unix(int64(sec), int64(frac*1e9)), true
 }
 
+// jsonType names the type of a JSON value.
+func jsonType(raw []byte) string {
+	switch v := bytes.TrimSpace(raw); {
+	case len(v) == 0:
+		return "nothing"
+	case v[0] == '{':
+		return "object"
+	case v[0] == '[':
+		return "array"
+	case v[0] == '"':
+		return "string"
+	case v[0] == 't' || v[0] == 'f':
+		return "boolean"
+	case v[0] == 'n':
+		return "null"
+	}
+	return "number"
+}
+
 // errorResponse is an RFC 6749 §5.2 error body.
 type errorResponse struct {
 	Error            string `json:"error"`
 	ErrorDescription string `json:"error_description"`
 }
 
-// parseErrorBody reads an RFC 6749 error body, if the body is one.
-func parseErrorBody(body []byte) (errorResponse, error) {
+// parseErrorBody reads an RFC 6749 error body, if the body is one, and
+// returns its fields redacted of secrets and short.
+func parseErrorBody(body []byte, secrets ...string) (errorResponse, error) {
 	var e errorResponse
 	if err := json.Unmarshal(body, &e); err != nil || e.Error == "" {
 		return e, errNotAnErrorObject
 	}
 	// error is ASCII per RFC 6749; keep it and the description short.
-	e.Error = clip(e.Error, 64)
-	e.ErrorDescription = clip(e.ErrorDescription, 200)
+	e.Error = redact.Clip(e.Error, 64, secrets...)
+	e.ErrorDescription = redact.Clip(e.ErrorDescription, 200, secrets...)
 	return e, nil
-}
-
-func clip(s string, n int) string {
-	s = strings.Join(strings.Fields(s), " ")
-	if len(s) > n {
-		return s[:n] + "…"
-	}
-	return s
 }

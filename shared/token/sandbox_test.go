@@ -147,7 +147,7 @@ func TestEveryDialectAgainstTheSandbox(t *testing.T) {
 
 func sandboxClient(t *testing.T, sb *sandbox.Sandbox, cert *tls.Certificate) *http.Client {
 	t.Helper()
-	o := outbound.Options{CABundle: sb.CACertPEM()}
+	o := outbound.Options{CABundle: sb.CACertPEM(), Policy: local}
 	if cert != nil {
 		o.ClientCertificate = func() (*tls.Certificate, error) { return cert, nil }
 	}

@@ -20,7 +20,9 @@
 // The HTTP client is passed in (build it with package outbound), so mutual
 // TLS, CA bundles and the outbound safety rules are decided in one place.
 // Errors never contain a secret: not the client secret, password, assertion
-// or token, not even in a quoted excerpt of a response.
+// or token. They quote no part of a successful response (one of an
+// unexpected shape may hold a token), and of an error response only its
+// RFC 6749 error and error_description, redacted.
 package token
 
 import (

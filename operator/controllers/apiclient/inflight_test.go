@@ -70,7 +70,7 @@ func TestANamespaceHasABoundedNumberOfRequestsOnTheirWay(t *testing.T) {
 // up after the connect timeout, and the error says so.
 func TestAClientThatNeverConnectsIsGivenUpWithAReason(t *testing.T) {
 	url := blackhole(t)
-	hc, err := outbound.NewClient(outbound.Options{})
+	hc, err := outbound.NewClient(outbound.Options{Policy: &outbound.Policy{Allow: outbound.Loopback()}})
 	if err != nil {
 		t.Fatal(err)
 	}

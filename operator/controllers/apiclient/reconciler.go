@@ -97,11 +97,11 @@ func (r *Reconciler) init() {
 	})
 }
 
-// +kubebuilder:rbac:groups=keyport.dev,resources=apiclients,verbs=get;list;watch
-// +kubebuilder:rbac:groups=keyport.dev,resources=apiclients/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=keyport.dev,resources=apiclients,verbs=list;watch
+// +kubebuilder:rbac:groups=keyport.dev,resources=apiclients/status,verbs=patch
 // +kubebuilder:rbac:groups=keyport.dev,resources=apiclients/finalizers,verbs=update
-// +kubebuilder:rbac:groups=keyport.dev,resources=m2mcertificates,verbs=get;list;watch
-// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;update;patch
+// +kubebuilder:rbac:groups=keyport.dev,resources=m2mcertificates,verbs=list;watch
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=list;watch;create;update
 
 // Reconcile brings one ApiClient's Secret and status up to date.
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {

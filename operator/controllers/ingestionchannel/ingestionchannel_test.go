@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -210,6 +211,26 @@ func TestThePlatformIsAskedAboutTheChannel(t *testing.T) {
 	waitReason(t, ns, "wrong-customer", keyportv1.ConditionReady, metav1.ConditionFalse, keyportv1.ReasonPlatformRejected)
 	create(t, channel(ns, "unknown", "acme", ns+"-nope", "ContainerEvent"))
 	waitReason(t, ns, "unknown", keyportv1.ConditionReady, metav1.ConditionFalse, keyportv1.ReasonPlatformRejected)
+}
+
+// TestThePlatformsAnswerIsNotQuoted: a mismatch says what did not match,
+// not what the platform answered: another customer's name, or whatever a
+// management URL pointed elsewhere returns.
+func TestThePlatformsAnswerIsNotQuoted(t *testing.T) {
+	ns := setup(t)
+	registerAtPlatform(t, ns+"-other", "other-customer-Qh7", "ContainerEvent")
+	registerAtPlatform(t, ns+"-type", "acme", "InternalType-Qh7")
+	create(t, channel(ns, "other", "acme", ns+"-other", "ContainerEvent"))
+	create(t, channel(ns, "type", "acme", ns+"-type", "ContainerEvent"))
+	for _, name := range []string{"other", "type"} {
+		waitReason(t, ns, name, keyportv1.ConditionReady, metav1.ConditionFalse, keyportv1.ReasonPlatformRejected)
+		_, _, ch := condition(t, ns, name, keyportv1.ConditionReady)
+		for _, c := range ch.Status.Conditions {
+			if strings.Contains(c.Message, "Qh7") {
+				t.Errorf("%s: condition %s quotes the platform's answer: %s", name, c.Type, c.Message)
+			}
+		}
+	}
 }
 
 func TestAnApiClientThatIsNotReadyDegradesTheChannel(t *testing.T) {

@@ -83,11 +83,11 @@ type Reconciler struct {
 	decodePKCS12 func(data []byte, passphrase string) (*certs.Bundle, error)
 }
 
-// +kubebuilder:rbac:groups=keyport.dev,resources=m2mcertificates,verbs=get;list;watch
-// +kubebuilder:rbac:groups=keyport.dev,resources=m2mcertificates/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=keyport.dev,resources=m2mcertificates,verbs=list;watch
+// +kubebuilder:rbac:groups=keyport.dev,resources=m2mcertificates/status,verbs=patch
 // +kubebuilder:rbac:groups=keyport.dev,resources=m2mcertificates/finalizers,verbs=update
-// +kubebuilder:rbac:groups=cert-manager.io,resources=certificates,verbs=get;list;watch;create;update;patch;delete
-// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;update;patch
+// +kubebuilder:rbac:groups=cert-manager.io,resources=certificates,verbs=list;watch;create;update;delete
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=list;watch;create;update
 
 // Reconcile brings one M2MCertificate's output Secret and status up to date.
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {

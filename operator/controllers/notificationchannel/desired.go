@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -79,7 +80,31 @@ func (r *Reconciler) desired(ctx context.Context, nc *keyportv1.NotificationChan
 			return ch, next, err
 		}
 	}
+	if ch.Headers == nil {
+		ch.Headers = map[string]string{}
+	}
+	maps.DeleteFunc(ch.Headers, func(name, _ string) bool { return strings.EqualFold(name, IdentityHeader) })
+	ch.Headers[IdentityHeader] = string(nc.UID)
 	return ch, next, nil
+}
+
+// IdentityHeader is a header Keyport puts into every registration it makes,
+// with the NotificationChannel's UID as its value: a registration is
+// adopted (after a crash between creating it and recording its id) only
+// when it carries this, never because its name and URL are the same, which
+// anyone with access to the platform account can make them. The webhook
+// receives it on each call.
+const IdentityHeader = "X-Keyport-Channel"
+
+// carriesIdentity reports whether a registration at the platform is nc's.
+// Header names are compared as HTTP compares them.
+func carriesIdentity(c drivers.NotificationChannel, nc *keyportv1.NotificationChannel) bool {
+	for name, value := range c.Headers {
+		if strings.EqualFold(name, IdentityHeader) && value == string(nc.UID) {
+			return true
+		}
+	}
+	return false
 }
 
 func (r *Reconciler) headerValues(ctx context.Context, namespace string, hs []keyportv1.HTTPHeader) (map[string]string, error) {

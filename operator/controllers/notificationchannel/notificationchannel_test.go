@@ -97,8 +97,9 @@ func newReceiver() *receiver {
 func TestMain(m *testing.M) {
 	recv = newReceiver()
 	var err error
+	// Two channels a page: every list the controller reads has pages.
 	sb, err = sandbox.Start(sandbox.Config{Clients: []sandbox.Client{{ID: clientID, Secret: clientSecret}},
-		WebhookCAs: recv.ca.CertPEM(), Seed: 9})
+		WebhookCAs: recv.ca.CertPEM(), Seed: 9, PageSize: 2})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
@@ -111,6 +112,13 @@ func TestMain(m *testing.M) {
 // management API.
 func setup(t *testing.T) string {
 	t.Helper()
+	return setupAs(t, clientID)
+}
+
+// setupAs is setup with another client of the platform: the registrations
+// its channels see are only theirs and the test's.
+func setupAs(t *testing.T, account string) string {
+	t.Helper()
 	ns := env.Namespace(t)
 	optest.Start(t, env, ns, func(mgr ctrl.Manager) error {
 		if err := (&apiclient.Reconciler{Client: mgr.GetClient(), MACKey: []byte("0123456789abcdef0123456789abcdef")}).SetupWithManager(mgr); err != nil {
@@ -121,7 +129,7 @@ func setup(t *testing.T) string {
 			RotationPropagation: 2 * time.Second, RotationOverlap: 5 * time.Second}).SetupWithManager(mgr)
 	})
 	create(t, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "creds", Namespace: ns},
-		StringData: map[string]string{"client_id": clientID, "client_secret": clientSecret}})
+		StringData: map[string]string{"client_id": account, "client_secret": clientSecret}})
 	create(t, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "sandbox-ca", Namespace: ns}, Data: map[string][]byte{"ca.crt": sb.CACertPEM()}})
 	create(t, &keyportv1.ApiClient{ObjectMeta: metav1.ObjectMeta{Name: "platform", Namespace: ns}, Spec: keyportv1.ApiClientSpec{
 		TokenURL: sb.URL() + "/connect/token", Credentials: &keyportv1.CredentialsSource{SecretName: "creds"},
@@ -437,28 +445,91 @@ func deleteChannel(t *testing.T, token, id string) {
 	console(t, http.MethodDelete, "/management/v1/notification-channels/"+id, token, nil)
 }
 
-// TestACrashBetweenCreateAndStatusMakesNoDuplicate plays the crash: the
-// registration exists at the platform but its id never reached the status.
-func TestACrashBetweenCreateAndStatusMakesNoDuplicate(t *testing.T) {
-	ns := setup(t)
+// managementToken waits for the management token of setup's ApiClient.
+func managementToken(t *testing.T, ns string) string {
+	t.Helper()
 	optest.Eventually(t, 10*time.Second, "the management token", func() (bool, string) {
 		s := &corev1.Secret{}
 		err := env.Client.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: "platform-token"}, s)
 		return err == nil, fmt.Sprint(err)
 	})
-	orphan := sandbox.NotificationChannel{Name: ns + "-crashed", ChannelType: "HTTPSWebhook", Method: "POST",
-		WebhookURL: recv.URL + "/hook", Authentication: sandbox.WebhookAuth{Type: "None"}}
-	console(t, http.MethodPost, "/management/v1/notification-channels", platformToken(t, ns), orphan)
-	create(t, channel(ns, "crashed", "C-"+ns, keyportv1.WebhookAuthentication{Type: keyportv1.WebhookAuthNone}))
-	nc := registered(t, ns, "crashed")
+	return platformToken(t, ns)
+}
+
+// named lists the ids of the registrations at the platform named name.
+func named(name string) []string {
 	var ids []string
 	for _, c := range sb.NotificationChannels() {
-		if c.Name == ns+"-crashed" {
+		if c.Name == name {
 			ids = append(ids, c.ID)
 		}
 	}
-	if len(ids) != 1 || ids[0] != nc.Status.ChannelID {
-		t.Fatalf("registrations %v, status id %q: want the existing one adopted", ids, nc.Status.ChannelID)
+	return ids
+}
+
+// TestACrashLeftRegistrationOnALaterPageIsAdopted plays the crash: the
+// registration exists at the platform but its id never reached the status,
+// and the platform lists it on its second page. It is found there and
+// adopted, not registered a second time.
+func TestACrashLeftRegistrationOnALaterPageIsAdopted(t *testing.T) {
+	sb.AddClient(sandbox.Client{ID: "crash-app", Secret: clientSecret})
+	ns := setupAs(t, "crash-app")
+	tok := managementToken(t, ns)
+	// The platform lists in order of creation, two a page: these fill the
+	// first page.
+	for i := range 2 {
+		console(t, http.MethodPost, "/management/v1/notification-channels", tok, sandbox.NotificationChannel{Name: fmt.Sprintf("%s-other-%d", ns, i),
+			WebhookURL: recv.URL + "/hook", EventTypes: []string{"Other-" + ns}, Authentication: sandbox.WebhookAuth{Type: "None"}})
+	}
+	create(t, channel(ns, "crashed", "C-"+ns, keyportv1.WebhookAuthentication{Type: keyportv1.WebhookAuthNone}))
+	nc := registered(t, ns, "crashed")
+	id := nc.Status.ChannelID
+
+	// The status loses the id, as when the operator stopped between
+	// creating the registration and writing its id.
+	before := nc.DeepCopy()
+	nc.Status.ChannelID = ""
+	if err := env.Client.Status().Patch(context.Background(), nc, client.MergeFrom(before)); err != nil {
+		t.Fatal(err)
+	}
+	optest.Eventually(t, 10*time.Second, "the registration adopted again", func() (bool, string) {
+		got := &keyportv1.NotificationChannel{}
+		if err := env.Client.Get(context.Background(), client.ObjectKeyFromObject(nc), got); err != nil {
+			return false, err.Error()
+		}
+		return got.Status.ChannelID != "", "no id in the status yet"
+	})
+	if ids := named(ns + "-crashed"); len(ids) != 1 || ids[0] != id {
+		t.Fatalf("registrations %v at the platform, want only %s, the one adopted", ids, id)
+	}
+	registered(t, ns, "crashed")
+}
+
+// TestARegistrationWithTheSameNameAndURLIsNotAdopted: a registration that
+// Keyport did not make, with the name and webhook URL a NotificationChannel
+// asks for, stays as it is; the channel registers its own.
+func TestARegistrationWithTheSameNameAndURLIsNotAdopted(t *testing.T) {
+	sb.AddClient(sandbox.Client{ID: "lookalike-app", Secret: clientSecret})
+	ns := setupAs(t, "lookalike-app")
+	lookalike := sandbox.NotificationChannel{Name: ns + "-lookalike", ChannelType: "HTTPSWebhook", Method: "POST",
+		WebhookURL: recv.URL + "/hook", EventTypes: []string{"Theirs-" + ns}, Authentication: sandbox.WebhookAuth{Type: "None"}}
+	console(t, http.MethodPost, "/management/v1/notification-channels", managementToken(t, ns), lookalike)
+	theirs := named(ns + "-lookalike")
+	if len(theirs) != 1 {
+		t.Fatalf("registrations %v", theirs)
+	}
+	create(t, channel(ns, "lookalike", "Ours-"+ns, keyportv1.WebhookAuthentication{Type: keyportv1.WebhookAuthNone}))
+	nc := registered(t, ns, "lookalike")
+	if nc.Status.ChannelID == theirs[0] {
+		t.Fatal("the channel took over a registration it did not make")
+	}
+	got, ok := atPlatform(theirs[0])
+	if !ok || len(got.EventTypes) != 1 || got.EventTypes[0] != "Theirs-"+ns || len(got.Headers) != 0 {
+		t.Errorf("the other registration was changed: %+v (still there: %v)", got, ok)
+	}
+	ours, _ := atPlatform(nc.Status.ChannelID)
+	if ours.Headers[notificationchannel.IdentityHeader] != string(nc.UID) {
+		t.Errorf("the channel's registration carries headers %v, want %s: %s", ours.Headers, notificationchannel.IdentityHeader, nc.UID)
 	}
 }
 
@@ -474,6 +545,7 @@ func TestGenericRESTDriverManagesTheSandboxThroughConfiguration(t *testing.T) {
 		"channels.itemPath":  "{{.Path}}/{{.ID}}",
 		"channels.idPath":    "id",
 		"channels.itemsPath": "items",
+		"channels.nextPath":  "next",
 		"channels.body": `{"name": {{json .Channel.Name}}, "webhookURL": {{json .Channel.WebhookURL}}, "method": "POST",` +
 			` "channelType": "HTTPSWebhook", "eventTypes": {{json .Channel.EventTypes}}, "headers": {{json .Channel.Headers}},` +
 			` "authentication": {"type": {{json .Channel.Auth.Type}}}}`,

@@ -69,11 +69,11 @@ func (r *Reconciler) rotationOverlap() time.Duration {
 	return 10 * time.Minute
 }
 
-// +kubebuilder:rbac:groups=keyport.dev,resources=notificationchannels,verbs=get;list;watch;update;patch
-// +kubebuilder:rbac:groups=keyport.dev,resources=notificationchannels/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=keyport.dev,resources=notificationchannels,verbs=list;watch;patch
+// +kubebuilder:rbac:groups=keyport.dev,resources=notificationchannels/status,verbs=patch
 // +kubebuilder:rbac:groups=keyport.dev,resources=notificationchannels/finalizers,verbs=update
-// +kubebuilder:rbac:groups=keyport.dev,resources=apiclients,verbs=get;list;watch;patch
-// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;update;patch
+// +kubebuilder:rbac:groups=keyport.dev,resources=apiclients,verbs=list;watch;patch
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=list;watch;create;update;patch
 
 // Reconcile registers, repairs or removes one channel.
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
@@ -131,14 +131,15 @@ func (r *Reconciler) reconcileNormal(ctx context.Context, nc *keyportv1.Notifica
 	id := nc.Status.ChannelID
 	if id == "" {
 		// A crash between creating and recording the id must not create a
-		// second registration: adopt one with our name first, brought in
-		// line with the spec, which may have changed since.
+		// second registration: adopt the one that carries this channel's
+		// identity, on whichever page of the list, brought in line with the
+		// spec, which may have changed since.
 		existing, err := api.ListNotificationChannels(ctx, conn)
 		if err != nil {
 			return r.platformTrouble(nc, err)
 		}
 		for _, c := range existing {
-			if c.Name == want.Name && c.WebhookURL == want.WebhookURL {
+			if carriesIdentity(c, nc) {
 				id, want.ID = c.ID, c.ID
 				if !sameRegistration(c, want) {
 					if err := api.UpdateNotificationChannel(ctx, conn, want); err != nil {

@@ -20,8 +20,7 @@ import (
 	keyportv1 "github.com/keyport-dev/keyport/api/v1alpha1"
 )
 
-// A Secret whose type must change is replaced, hence delete.
-// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=list;watch;create;update
 
 // Apply makes the Secret namespace/name of owner look as fill makes it.
 // fill receives the current Secret (or a new one) and sets type, data,
@@ -58,12 +57,9 @@ func Apply(ctx context.Context, c client.Client, owner client.Object, name strin
 	case UpToDate(current, desired):
 		return nil
 	case current.Type != desired.Type:
-		// A Secret's type is immutable: replace it.
-		if err := c.Delete(ctx, current); err != nil {
-			return fmt.Errorf("replace Secret %q: %w", name, err)
-		}
-		desired.ResourceVersion = ""
-		return c.Create(ctx, desired)
+		// A Secret's type is immutable, and the operator deletes no Secret:
+		// one of another type was not made by this controller.
+		return fmt.Errorf("Secret %q has type %s, not %s; delete it and it is created again", name, current.Type, desired.Type)
 	}
 	if err := c.Update(ctx, desired); err != nil {
 		return fmt.Errorf("update Secret %q: %w", name, err)

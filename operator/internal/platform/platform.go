@@ -1,7 +1,8 @@
 // Package platform builds the connection a provider driver needs from a
 // PlatformReference: the management URL, an HTTP client with Keyport's
-// outbound rules and the referenced ApiClient's CA bundle, and that
-// ApiClient's current token, read from its output Secret.
+// outbound rules (the process's outbound policy) and the referenced
+// ApiClient's CA bundle, and that ApiClient's current token, read from its
+// output Secret.
 package platform
 
 import (
@@ -48,13 +49,17 @@ func Connect(ctx context.Context, c client.Reader, namespace string, ref *keypor
 	if err != nil {
 		return nil, drivers.Conn{}, &NotReadyError{fmt.Sprintf("ApiClient %q's token Secret is not usable: %v", ref.ApiClientName, err)}
 	}
+	// The opt-outs are the tenant's; they count only where the operator's
+	// outbound policy (its flags) honours them.
 	o := outbound.Options{AllowInsecureHTTP: ref.AllowInsecureHTTP}
-	if t := ac.Spec.TLS; t != nil && t.CABundle != nil {
-		ca := &corev1.Secret{}
-		if err := c.Get(ctx, types.NamespacedName{Namespace: namespace, Name: t.CABundle.Name}, ca); err == nil {
-			o.CABundle = ca.Data[t.CABundle.Key]
-		}
+	if t := ac.Spec.TLS; t != nil {
 		o.AllowLinkLocal = t.AllowLinkLocal
+		if t.CABundle != nil {
+			ca := &corev1.Secret{}
+			if err := c.Get(ctx, types.NamespacedName{Namespace: namespace, Name: t.CABundle.Name}, ca); err == nil {
+				o.CABundle = ca.Data[t.CABundle.Key]
+			}
+		}
 	}
 	hc, err := outbound.NewClient(o)
 	if err != nil {

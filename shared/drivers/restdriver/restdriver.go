@@ -4,7 +4,7 @@
 // effect: it registers the driver.
 //
 // Parameters (all optional; the defaults fit a conventional JSON API, the
-// Keyport sandbox among them):
+// Keyport sandbox among them with channels.nextPath=next):
 //
 //	channels.path        collection path, e.g. /api/v1/webhooks
 //	                      (default /management/v1/notification-channels)
@@ -17,11 +17,24 @@
 //	                      and in each listed item (default id)
 //	channels.itemsPath   dotted JSON path of the array in the list response
 //	                      (default items)
+//	channels.nextPath    dotted JSON path of the link to the next page in a
+//	                      list response: next, links.next (JSON:API),
+//	                      _links.next.href (HAL); an absolute URL or one
+//	                      relative to the page, under the management URL
+//	channels.pageTokenPath and channels.pageTokenParam
+//	                      dotted JSON path of a continuation token in a list
+//	                      response and the query parameter that sends it back
+//	                      (nextPageToken and pageToken, say)
 //	field.<name>         dotted JSON path of a channel field in responses,
 //	                      for name, webhookURL, method, channelType, headers,
 //	                      eventTypes, auth.type, auth.tokenURL, auth.clientID,
 //	                      auth.clientSecret, auth.username, auth.password,
 //	                      auth.scopes, auth.headers (defaults: canonical)
+//
+// Without channels.nextPath or channels.pageTokenPath a list is one page.
+// With either, pages are read until one has no link or token, up to
+// maxPages: a longer list is an error rather than a short one, since
+// adopting a registration needs all of them.
 //
 // Both templates run under the bounds of shared/safetemplate (at most 8192
 // characters, printf widths and precisions at most 64, a budget of work per
@@ -72,6 +85,7 @@ var defaultFields = map[string]string{
 // config is the driver's reading of the parameters.
 type config struct {
 	path, createMethod, updateMethod, idPath, itemsPath string
+	nextPath, pageTokenPath, pageTokenParam             string
 	body, itemPath                                      *safetemplate.Template
 	fields                                              map[string]string
 }
@@ -84,12 +98,21 @@ func configure(params map[string]string) (*config, error) {
 		return def
 	}
 	c := &config{
-		path:         strings.TrimSuffix(get("channels.path", "/management/v1/notification-channels"), "/"),
-		createMethod: get("channels.createMethod", http.MethodPost),
-		updateMethod: get("channels.updateMethod", http.MethodPut),
-		idPath:       get("channels.idPath", "id"),
-		itemsPath:    get("channels.itemsPath", "items"),
-		fields:       map[string]string{},
+		path:           strings.TrimSuffix(get("channels.path", "/management/v1/notification-channels"), "/"),
+		createMethod:   get("channels.createMethod", http.MethodPost),
+		updateMethod:   get("channels.updateMethod", http.MethodPut),
+		idPath:         get("channels.idPath", "id"),
+		itemsPath:      get("channels.itemsPath", "items"),
+		nextPath:       params["channels.nextPath"],
+		pageTokenPath:  params["channels.pageTokenPath"],
+		pageTokenParam: params["channels.pageTokenParam"],
+		fields:         map[string]string{},
+	}
+	switch {
+	case (c.pageTokenPath == "") != (c.pageTokenParam == ""):
+		return nil, errors.New("parameters channels.pageTokenPath and channels.pageTokenParam go together")
+	case c.nextPath != "" && c.pageTokenPath != "":
+		return nil, errors.New("set channels.nextPath or channels.pageTokenPath, not both")
 	}
 	// The item path is built from this one; a query or fragment here would
 	// swallow the id that follows it.
@@ -141,22 +164,68 @@ func (c *config) render(ch drivers.NotificationChannel) ([]byte, error) {
 	return b, nil
 }
 
+// maxPages bounds a list: a platform that keeps answering with another
+// page cannot hold a worker forever.
+const maxPages = 100
+
 // ListNotificationChannels implements drivers.NotificationChannels.
 func (Driver) ListNotificationChannels(ctx context.Context, conn drivers.Conn) ([]drivers.NotificationChannel, error) {
 	c, err := configure(conn.Parameters)
 	if err != nil {
 		return nil, err
 	}
-	var doc any
-	if err := conn.Do(ctx, http.MethodGet, c.path, nil, &doc); err != nil {
-		return nil, err
-	}
-	items, _ := lookup(doc, c.itemsPath).([]any)
-	out := make([]drivers.NotificationChannel, 0, len(items))
-	for _, it := range items {
-		out = append(out, c.decode(it))
+	var out []drivers.NotificationChannel
+	for page, path := 0, c.path; path != ""; page++ {
+		if page == maxPages {
+			return nil, fmt.Errorf("the channel list goes on for more than %d pages", maxPages)
+		}
+		var doc any
+		if err := conn.Do(ctx, http.MethodGet, path, nil, &doc); err != nil {
+			return nil, err
+		}
+		items, _ := lookup(doc, c.itemsPath).([]any)
+		for _, it := range items {
+			out = append(out, c.decode(it))
+		}
+		if path, err = c.next(conn.BaseURL, path, doc); err != nil {
+			return nil, err
+		}
 	}
 	return out, nil
+}
+
+// next is the path of the page after the one read from path, or "" after
+// the last page.
+func (c *config) next(base, path string, doc any) (string, error) {
+	if c.pageTokenPath != "" {
+		token := asString(lookup(doc, c.pageTokenPath))
+		if token == "" {
+			return "", nil
+		}
+		return c.path + "?" + url.Values{c.pageTokenParam: {token}}.Encode(), nil
+	}
+	link := asString(lookup(doc, c.nextPath))
+	if c.nextPath == "" || link == "" {
+		return "", nil
+	}
+	// The link is resolved as a browser would, from the page it is on; the
+	// request will carry the platform token, so it must stay under the
+	// management URL. The error does not quote it: it is the platform's.
+	root := strings.TrimSuffix(base, "/")
+	from, err := url.Parse(root + path)
+	if err != nil {
+		return "", err
+	}
+	u, err := from.Parse(link)
+	if err != nil {
+		return "", errors.New("the link to the next page of channels is not a URL")
+	}
+	u.Fragment = ""
+	rest, ok := strings.CutPrefix(u.String(), root)
+	if !ok || !strings.HasPrefix(rest, "/") {
+		return "", errors.New("the link to the next page of channels leads outside the management URL")
+	}
+	return rest, nil
 }
 
 // GetNotificationChannel implements drivers.NotificationChannels.

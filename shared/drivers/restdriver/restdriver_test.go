@@ -1,13 +1,20 @@
 package restdriver
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"runtime"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/keyport-dev/keyport/shared/drivers"
+	"github.com/keyport-dev/keyport/shared/tokensecret"
 )
 
 var sample = drivers.NotificationChannel{
@@ -150,6 +157,114 @@ func TestTemplateErrorsDoNotRebuildSecrets(t *testing.T) {
 		_, errB = c.item(b.Auth.ClientSecret)
 		if errA == nil || errB == nil || errA.Error() != errB.Error() {
 			t.Fatalf("channels.itemPath: the error depends on the id:\n%v\n%v", errA, errB)
+		}
+	}
+}
+
+// pages is a platform whose channel list comes in pages. Each page is
+// answered by the function for its number (from the query's page
+// parameter), and every request is counted.
+type pages struct {
+	srv      *httptest.Server
+	mu       sync.Mutex
+	requests []string
+}
+
+func newPages(t *testing.T, page func(n int, srv string) string) *pages {
+	p := &pages{}
+	p.srv = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p.mu.Lock()
+		p.requests = append(p.requests, r.URL.RequestURI())
+		p.mu.Unlock()
+		if r.Header.Get("Authorization") != "Bearer platform-token" {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		n, _ := strconv.Atoi(r.URL.Query().Get("page"))
+		if r.URL.Query().Get("pageToken") != "" {
+			n, _ = strconv.Atoi(strings.TrimPrefix(r.URL.Query().Get("pageToken"), "tok-"))
+		}
+		_, _ = io.WriteString(w, page(n, p.srv.URL))
+	}))
+	t.Cleanup(p.srv.Close)
+	return p
+}
+
+func (p *pages) list(params map[string]string) ([]drivers.NotificationChannel, error) {
+	conn := drivers.Conn{BaseURL: p.srv.URL + "/api", HTTP: p.srv.Client(), Parameters: params,
+		Token: tokensecret.Token{AccessToken: "platform-token", TokenType: "Bearer"}}
+	return Driver{}.ListNotificationChannels(context.Background(), conn)
+}
+
+func names(list []drivers.NotificationChannel) string {
+	var out []string
+	for _, c := range list {
+		out = append(out, c.Name)
+	}
+	return strings.Join(out, ",")
+}
+
+func TestListsAreReadToTheirLastPage(t *testing.T) {
+	// Three pages linked as platforms link them: a path, an absolute URL,
+	// a reference relative to the page.
+	p := newPages(t, func(n int, srv string) string {
+		switch n {
+		case 0:
+			return `{"items":[{"id":"1","name":"a"}],"links":{"next":"/api/hooks?page=1"}}`
+		case 1:
+			return `{"items":[{"id":"2","name":"b"}],"links":{"next":"` + srv + `/api/hooks?page=2"}}`
+		case 2:
+			return `{"items":[{"id":"3","name":"c"}],"links":{"next":"hooks?page=3"}}`
+		}
+		return `{"items":[{"id":"4","name":"d"}],"links":{"next":null}}`
+	})
+	got, err := p.list(map[string]string{"channels.path": "/hooks", "channels.nextPath": "links.next"})
+	if err != nil || names(got) != "a,b,c,d" {
+		t.Fatalf("listed %q (%v), want a,b,c,d from four pages; requests %v", names(got), err, p.requests)
+	}
+
+	tokens := newPages(t, func(n int, _ string) string {
+		if n < 2 {
+			return fmt.Sprintf(`{"items":[{"id":"%d","name":"p%d"}],"nextPageToken":"tok-%d"}`, n, n, n+1)
+		}
+		return `{"items":[{"id":"2","name":"p2"}]}`
+	})
+	got, err = tokens.list(map[string]string{"channels.path": "/hooks", "channels.pageTokenPath": "nextPageToken", "channels.pageTokenParam": "pageToken"})
+	if err != nil || names(got) != "p0,p1,p2" {
+		t.Fatalf("listed %q (%v), want p0,p1,p2 through page tokens; requests %v", names(got), err, tokens.requests)
+	}
+}
+
+func TestAListThatNeverEndsIsAnErrorNotAShortList(t *testing.T) {
+	p := newPages(t, func(n int, _ string) string {
+		return fmt.Sprintf(`{"items":[{"id":"%d","name":"n"}],"next":"/api/hooks?page=%d"}`, n, n+1)
+	})
+	got, err := p.list(map[string]string{"channels.path": "/hooks", "channels.nextPath": "next"})
+	if err == nil || len(p.requests) != maxPages {
+		t.Fatalf("listed %d channels (%v) in %d requests, want an error after %d pages", len(got), err, len(p.requests), maxPages)
+	}
+}
+
+func TestANextLinkOutsideTheManagementURLIsNotFollowed(t *testing.T) {
+	for _, link := range []string{"https://evil.example/api/hooks?page=1", "/elsewhere/hooks?page=1", "//evil.example/x", "../admin"} {
+		p := newPages(t, func(int, string) string {
+			return `{"items":[{"id":"1","name":"a"}],"next":"` + link + `"}`
+		})
+		_, err := p.list(map[string]string{"channels.path": "/hooks", "channels.nextPath": "next"})
+		if err == nil || len(p.requests) != 1 || strings.Contains(err.Error(), link) {
+			t.Errorf("next %q: %v after %v, want an error that does not quote the link, and no second request", link, err, p.requests)
+		}
+	}
+}
+
+func TestPageTokenParametersGoTogether(t *testing.T) {
+	for _, params := range []map[string]string{
+		{"channels.pageTokenPath": "nextPageToken"},
+		{"channels.pageTokenParam": "pageToken"},
+		{"channels.pageTokenPath": "t", "channels.pageTokenParam": "p", "channels.nextPath": "next"},
+	} {
+		if _, err := configure(params); err == nil {
+			t.Errorf("%v was accepted", params)
 		}
 	}
 }

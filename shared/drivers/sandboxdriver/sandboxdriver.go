@@ -6,6 +6,7 @@ package sandboxdriver
 import (
 	"context"
 	"encoding/json"
+	"maps"
 	"net/http"
 
 	"github.com/keyport-dev/keyport/shared/certs"
@@ -17,11 +18,24 @@ func init() { drivers.Register(Driver{}) }
 
 // Driver is the sandbox's management API. Its notification channels follow
 // the conventional JSON shape, so the generic REST driver with its defaults
-// manages them; certificates and ingestion channels are sandbox-specific.
+// manages them, following the "next" link of each page of the list;
+// certificates and ingestion channels are sandbox-specific.
 type Driver struct{ restdriver.Driver }
 
 // Name implements drivers.Driver.
 func (Driver) Name() string { return "sandbox" }
+
+// ListNotificationChannels implements drivers.NotificationChannels.
+func (d Driver) ListNotificationChannels(ctx context.Context, c drivers.Conn) ([]drivers.NotificationChannel, error) {
+	c.Parameters = maps.Clone(c.Parameters)
+	if c.Parameters == nil {
+		c.Parameters = map[string]string{}
+	}
+	if c.Parameters["channels.pageTokenPath"] == "" && c.Parameters["channels.nextPath"] == "" {
+		c.Parameters["channels.nextPath"] = "next"
+	}
+	return d.Driver.ListNotificationChannels(ctx, c)
+}
 
 type registration struct {
 	ID         string `json:"id"`

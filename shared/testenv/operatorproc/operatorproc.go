@@ -43,9 +43,15 @@ type Process struct {
 	done                   chan struct{}
 }
 
+// SandboxOnLoopback is the admin's flag that lets the operator reach a
+// sandbox on this machine's loopback, which it refuses by default.
+const SandboxOnLoopback = "--outbound-allow-cidrs=127.0.0.0/8,::1/128"
+
 // Start runs bin with args, KUBECONFIG=kubeconfig and its own metrics and
 // probe addresses, logging to logPath. The process gets its own process
-// group so that a kill reaches nothing else.
+// group so that a kill reaches nothing else. The operator may reach
+// loopback (SandboxOnLoopback), where soaks, benchmarks and the demo run
+// the sandbox; an --outbound-allow-cidrs in args replaces that.
 func Start(bin, kubeconfig, logPath string, args ...string) (*Process, error) {
 	metrics, err := testenv.FreeAddr()
 	if err != nil {
@@ -59,7 +65,7 @@ func Start(bin, kubeconfig, logPath string, args ...string) (*Process, error) {
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(bin, append([]string{"--metrics-bind-address=" + metrics, "--health-probe-bind-address=" + probes}, args...)...)
+	cmd := exec.Command(bin, append([]string{"--metrics-bind-address=" + metrics, "--health-probe-bind-address=" + probes, SandboxOnLoopback}, args...)...)
 	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
 	cmd.Stdout, cmd.Stderr = log, log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}

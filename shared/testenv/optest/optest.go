@@ -14,6 +14,7 @@ import (
 	ctrlconfig "sigs.k8s.io/controller-runtime/pkg/config"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
+	"github.com/keyport-dev/keyport/shared/outbound"
 	"github.com/keyport-dev/keyport/shared/testenv"
 )
 
@@ -24,10 +25,17 @@ type Operator struct {
 	once   sync.Once
 }
 
+// SandboxOnLoopback is the outbound policy of an operator under test: the
+// operator's defaults, plus loopback, where the tests run the sandbox. It
+// is what --outbound-allow-cidrs=127.0.0.0/8,::1/128 gives the binary.
+var SandboxOnLoopback = outbound.Policy{Allow: outbound.Loopback()}
+
 // Start runs a manager for namespace ns with the controllers that setup
-// registers, until the test ends or Stop is called.
+// registers, until the test ends or Stop is called. Like the operator's
+// main, it sets the process's outbound policy: SandboxOnLoopback.
 func Start(t testing.TB, env *testenv.Env, ns string, setup func(ctrl.Manager) error) *Operator {
 	t.Helper()
+	outbound.SetDefaultPolicy(SandboxOnLoopback)
 	skip := true
 	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
 		Scheme:                        env.Scheme,

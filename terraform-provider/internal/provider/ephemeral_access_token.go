@@ -204,7 +204,11 @@ func (e *accessToken) fetchDirectly(ctx context.Context, m *accessTokenModel, re
 	}
 	spec := &keyportv1.ApiClientSpec{TokenURL: c.TokenURL.ValueString(), Preset: keyportv1.Preset(c.Preset.ValueString()),
 		ClientID: c.ClientID.ValueString(), Scopes: scopes}
-	hc, err := outbound.NewClient(outbound.Options{CABundle: []byte(c.CABundle.ValueString())})
+	// Terraform runs with its user's own rights, not for a tenant: a token
+	// endpoint on the user's machine (a port-forward) is theirs to reach.
+	// Link-local and metadata addresses stay refused.
+	hc, err := outbound.NewClient(outbound.Options{CABundle: []byte(c.CABundle.ValueString()),
+		Policy: &outbound.Policy{Allow: outbound.Loopback()}})
 	if err != nil {
 		resp.Diagnostics.AddAttributeError(path.Root("client").AtName("ca_bundle"), "Unusable CA bundle", err.Error())
 		return

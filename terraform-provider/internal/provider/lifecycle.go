@@ -29,7 +29,8 @@ import (
 // namespace/name. Each resource file describes its kind with a kind value;
 // the mapping between its model and the API type lives in its mapping file.
 
-// fieldManager owns the fields this provider applies.
+// fieldManager owns the fields this provider applies to custom resources;
+// keys of Secrets have a manager per resource (secretManager).
 const fieldManager = "terraform-provider-keyport"
 
 // defaultTimeout bounds create, update and delete unless timeouts says
@@ -397,7 +398,7 @@ func (r *crdResource[M, P, O]) releaseStored(ctx context.Context, kube client.Cl
 	}
 	values, d := r.k.stored(ctx, m, nil)
 	diags.Append(d...)
-	if err := releaseSecrets(ctx, kube, m.base().Namespace.ValueString(), values); err != nil {
+	if err := releaseSecrets(ctx, kube, m.base().Namespace.ValueString(), r.secretManager(m), values); err != nil {
 		diags.AddWarning("Cannot remove the credentials the provider stored",
 			fmt.Sprintf("Removing the values the provider wrote into the Secrets of %s %s/%s failed: %v",
 				r.k.name, m.base().Namespace.ValueString(), m.base().Name.ValueString(), err))
@@ -481,12 +482,17 @@ func (r *crdResource[M, P, O]) client(diags *diag.Diagnostics) client.Client {
 func (r *crdResource[M, P, O]) apply(ctx context.Context, kube client.Client, p P) (int64, error) {
 	obj := r.k.toObject(p)
 	obj.GetObjectKind().SetGroupVersionKind(keyportv1.GroupVersion.WithKind(r.k.name))
-	return applyObject(ctx, kube, obj)
+	return applyObject(ctx, kube, obj, fieldManager)
 }
 
-// applyObject server-side applies obj as fieldManager, taking over fields
+// secretManager is the field manager of the keys m writes into Secrets.
+func (r *crdResource[M, P, O]) secretManager(m P) string {
+	return secretManager(r.k.typeName, m.base().Name.ValueString())
+}
+
+// applyObject server-side applies obj as manager, taking over fields
 // another manager changed (Terraform's configuration is the truth).
-func applyObject(ctx context.Context, kube client.Client, obj client.Object) (int64, error) {
+func applyObject(ctx context.Context, kube client.Client, obj client.Object, manager string) (int64, error) {
 	u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
 	if err != nil {
 		return 0, err
@@ -499,7 +505,7 @@ func applyObject(ctx context.Context, kube client.Client, obj client.Object) (in
 	if uo.GetKind() == "" {
 		return 0, errors.New("bug: object to apply has no kind")
 	}
-	if err := kube.Apply(ctx, client.ApplyConfigurationFromUnstructured(uo), client.FieldOwner(fieldManager), client.ForceOwnership); err != nil {
+	if err := kube.Apply(ctx, client.ApplyConfigurationFromUnstructured(uo), client.FieldOwner(manager), client.ForceOwnership); err != nil {
 		return 0, err
 	}
 	return uo.GetGeneration(), nil
@@ -521,7 +527,7 @@ func (r *crdResource[M, P, O]) writeStored(ctx context.Context, kube client.Clie
 	if diags.HasError() {
 		return false, false
 	}
-	changed, err := writeSecrets(ctx, kube, plan.base().Namespace.ValueString(), desired, prior)
+	changed, err := writeSecrets(ctx, kube, plan.base().Namespace.ValueString(), r.secretManager(plan), desired, prior)
 	if err != nil {
 		diags.AddError("Cannot write the credentials Secret", err.Error())
 		return false, false

@@ -67,7 +67,9 @@ func apiClientSchema(ctx context.Context) schema.Schema {
 			"Credentials stay out of Terraform's state: `client_secret_wo` and `password_wo` are write-only. The provider "+
 			"writes them (and `username`) into the credentials Secret the ApiClient references — by default "+
 			"`<name>-credentials` — and writes them again when their `_wo_version` changes. An existing Secret works too: "+
-			"set `credentials.secret_name` and leave the write-only arguments out.",
+			"set `credentials.secret_name` and leave the write-only arguments out. Several clients may write into one "+
+			"Secret, each under keys of its own (`credentials.client_secret_key`, …): each owns only its keys; a "+
+			"destroy removes those, and the Secret once no key is left in it.",
 		map[string]schema.Attribute{
 			// Required
 			"token_url": schema.StringAttribute{Required: true,
@@ -149,9 +151,9 @@ func apiClientSchema(ctx context.Context) schema.Schema {
 				Attributes: map[string]schema.Attribute{
 					"ca_bundle": secretKeySelectorAttribute("PEM certificates that verify the token endpoint instead of the system roots.", false),
 					"allow_insecure_http": schema.BoolAttribute{Optional: true, Computed: true, Default: booldefault.StaticBool(false),
-						MarkdownDescription: "Permit a plain `http://` `token_url`. Only for local testing."},
+						MarkdownDescription: "Permit a plain `http://` `token_url`. Only for local testing; honoured only when the operator runs with `--outbound-tenant-opt-outs=insecure-http`."},
 					"allow_link_local": schema.BoolAttribute{Optional: true, Computed: true, Default: booldefault.StaticBool(false),
-						MarkdownDescription: "Permit token endpoints on link-local or cloud metadata addresses, which Keyport refuses by default."},
+						MarkdownDescription: "Permit token endpoints on link-local addresses, which Keyport refuses by default; honoured only when the operator runs with `--outbound-tenant-opt-outs=link-local`, and never for cloud metadata addresses."},
 				}},
 			"assertion": schema.SingleNestedAttribute{Optional: true,
 				MarkdownDescription: "The `PrivateKeyJWT` client assertion.",

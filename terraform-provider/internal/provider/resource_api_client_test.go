@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -221,7 +222,7 @@ func TestAccApiClient_ExistingCredentialsSecret(t *testing.T) {
 	untouched := func(*terraform.State) error {
 		s := object(t, ns, "payments-credentials", &corev1.Secret{})
 		for _, f := range s.ManagedFields {
-			if f.Manager == fieldManager {
+			if strings.HasPrefix(f.Manager, fieldManager) {
 				return fmt.Errorf("the provider wrote into a Secret it only references")
 			}
 		}

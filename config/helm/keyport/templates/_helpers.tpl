@@ -42,11 +42,23 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 
 {{/* The namespaces a scoped install binds the ClusterRole in: the watched
-     ones and the release's own (Leases, MAC key Secret), without repeats. */}}
+     ones, without repeats. The release namespace has the Role. */}}
 {{- define "keyport.rbacNamespaces" -}}
-{{- $nss := list .Release.Namespace }}
-{{- range .Values.watchNamespaces }}
-{{- $nss = append $nss . }}
+{{- .Values.watchNamespaces | uniq | toJson }}
 {{- end }}
-{{- $nss | uniq | toJson }}
+
+{{/* The rules of the generated role of kind (ClusterRole or Role) in
+     files/role.yaml, as YAML; it fails when there are none. */}}
+{{- define "keyport.generatedRules" -}}
+{{- $rules := list }}
+{{- range regexSplit "(?m)^---\\s*$" (.Files.Get "files/role.yaml") -1 }}
+{{- $doc := fromYaml . }}
+{{- if eq (get $doc "kind") $.kind }}
+{{- $rules = $doc.rules }}
+{{- end }}
+{{- end }}
+{{- if not $rules }}
+{{- fail (printf "files/role.yaml (config/rbac/role.yaml) holds no %s with rules" .kind) }}
+{{- end }}
+{{- toYaml $rules }}
 {{- end }}
