@@ -60,8 +60,7 @@ func TestEndpointsThatNeverAnswerDoNotHoldBackOtherClients(t *testing.T) {
 	// token that has expired.
 	short.SetFault(sandbox.EndpointConnectToken, sandbox.Fault{Latency: time.Hour})
 	last, _, _ := tokenIn(t, ns, "victim-token")
-	time.Sleep(time.Until(last.ExpiresAt))
-	eventually(t, 3*time.Second, "Ready=False once the victim's token expired", func() (bool, string) {
+	eventually(t, time.Until(last.ExpiresAt)+3*time.Second, "Ready=False once the victim's token expired", func() (bool, string) {
 		ac := get(t, ns, "victim", &keyportv1.ApiClient{})
 		status, _, _ := condition(ac, keyportv1.ConditionReady)
 		return status == metav1.ConditionFalse, describe(ac)
@@ -210,8 +209,7 @@ func TestRefusedCredentialsAreNotRetriedUntilTheyChange(t *testing.T) {
 
 	strict.AddClient(sandbox.Client{ID: clientID, Secret: "changed-at-the-platform", Username: username, Password: password, SubscriptionKey: subKey})
 	base := strict.Counters().Requests(sandbox.EndpointConnectToken, "")
-	time.Sleep(time.Until(old.ExpiresAt))
-	eventually(t, 3*time.Second, "Ready=False for InvalidCredentials once the token expired", func() (bool, string) {
+	eventually(t, time.Until(old.ExpiresAt)+3*time.Second, "Ready=False for InvalidCredentials once the token expired", func() (bool, string) {
 		ac := get(t, ns, "locked", &keyportv1.ApiClient{})
 		status, reason, _ := condition(ac, keyportv1.ConditionReady)
 		return status == metav1.ConditionFalse && reason == keyportv1.ReasonInvalidCredentials, describe(ac)

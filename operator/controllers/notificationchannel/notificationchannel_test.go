@@ -332,10 +332,12 @@ func TestTheRegistrationIsRemovedWhenTheApiClientIsDeletedFirst(t *testing.T) {
 	// The credentials are not needed to remove a registration; the rest
 	// stays through several resyncs of the channel.
 	objectGone(t, credentials)
-	time.Sleep(2 * time.Second)
-	for _, o := range used {
-		if err := env.Client.Get(context.Background(), client.ObjectKeyFromObject(o), o); err != nil {
-			t.Fatalf("%T %s went while the channel still needs it: %v", o, o.GetName(), err)
+	// Checked again and again for two seconds, not once after a sleep.
+	for until := time.Now().Add(2 * time.Second); time.Now().Before(until); {
+		for _, o := range used {
+			if err := env.Client.Get(context.Background(), client.ObjectKeyFromObject(o), o); err != nil {
+				t.Fatalf("%T %s went while the channel still needs it: %v", o, o.GetName(), err)
+			}
 		}
 	}
 

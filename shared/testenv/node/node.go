@@ -295,11 +295,13 @@ func (n *Node) args(name string) []string {
 		return []string{"--kubeconfig=" + kc, "--authentication-kubeconfig=" + kc, "--authorization-kubeconfig=" + kc,
 			"--bind-address=127.0.0.1", "--leader-elect=false", "--use-service-account-credentials=true",
 			"--service-account-private-key-file=" + pki("sa.key"), "--root-ca-file=" + pki("ca.crt"),
+			"--tls-cert-file=" + pki("kube-controller-manager-serving.crt"), "--tls-private-key-file=" + pki("kube-controller-manager-serving.key"),
 			"--cluster-name=keyport-node"}
 	case "kube-scheduler":
 		kc := l.kubeconfig("kube-scheduler")
 		return []string{"--kubeconfig=" + kc, "--authentication-kubeconfig=" + kc, "--authorization-kubeconfig=" + kc,
-			"--bind-address=127.0.0.1", "--leader-elect=false"}
+			"--bind-address=127.0.0.1", "--leader-elect=false",
+			"--tls-cert-file=" + pki("kube-scheduler-serving.crt"), "--tls-private-key-file=" + pki("kube-scheduler-serving.key")}
 	case "kube-proxy":
 		return []string{"--config=" + l.kubeProxyConfig(), "--hostname-override=" + NodeName}
 	case "kubelet":
@@ -359,9 +361,9 @@ func (n *Node) healthCheck(name string) func() error {
 	case "containerd":
 		return func() error { return n.ctr("version") }
 	case "kube-controller-manager":
-		return n.httpCheck("https://127.0.0.1:10257/healthz", insecureTLS)
+		return n.httpCheck("https://127.0.0.1:10257/healthz", n.caTLS)
 	case "kube-scheduler":
-		return n.httpCheck("https://127.0.0.1:10259/healthz", insecureTLS)
+		return n.httpCheck("https://127.0.0.1:10259/healthz", n.caTLS)
 	case "kube-proxy":
 		// kube-proxy answers /healthz 503 until it has synced its
 		// rules once; /livez says the process serves.
@@ -372,25 +374,29 @@ func (n *Node) healthCheck(name string) func() error {
 	return func() error { return nil }
 }
 
-// insecureTLS is for the health endpoints of the controller manager and the
-// scheduler, which serve a self-signed certificate on the namespace's
-// loopback; /healthz reveals nothing.
-func insecureTLS() (*tls.Config, error) {
-	return &tls.Config{InsecureSkipVerify: true}, nil //nolint:gosec // health check on loopback inside the node
-}
-
-func (n *Node) adminTLS() (*tls.Config, error) {
+// caTLS trusts the node's CA (the health endpoints of the controller
+// manager and the scheduler).
+func (n *Node) caTLS() (*tls.Config, error) {
 	ca, err := os.ReadFile(n.l.pki("ca.crt"))
 	if err != nil {
 		return nil, err
 	}
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(ca)
+	return &tls.Config{RootCAs: pool}, nil
+}
+
+func (n *Node) adminTLS() (*tls.Config, error) {
+	cfg, err := n.caTLS()
+	if err != nil {
+		return nil, err
+	}
 	cert, err := tls.LoadX509KeyPair(n.l.pki("admin.crt"), n.l.pki("admin.key"))
 	if err != nil {
 		return nil, err
 	}
-	return &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{cert}}, nil
+	cfg.Certificates = []tls.Certificate{cert}
+	return cfg, nil
 }
 
 func (n *Node) httpCheck(url string, tlsConfig func() (*tls.Config, error)) func() error {

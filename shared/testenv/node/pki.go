@@ -61,6 +61,17 @@ func writePKI(l layout) error {
 	if err := writeCert(l, "apiserver", serving); err != nil {
 		return err
 	}
+	// The controller manager and the scheduler serve their health checks
+	// with a certificate of the node's CA, so Start can verify them.
+	for _, name := range []string{"kube-controller-manager-serving", "kube-scheduler-serving"} {
+		c, err := ca.Issue("localhost", certstest.Options{Server: true})
+		if err != nil {
+			return err
+		}
+		if err := writeCert(l, name, c); err != nil {
+			return err
+		}
+	}
 	for _, id := range identities {
 		c, err := ca.Issue(id.user, certstest.Options{Organization: id.groups})
 		if err != nil {
