@@ -230,7 +230,7 @@ BENCH_LIFETIMES ?= 3
 BENCH_OPERATOR_ARGS ?=
 
 .PHONY: bench
-bench: testbin ## Run N ApiClients against the sandbox and print the figures of ARCHITECTURE §8, then the shard split.
+bench: testbin ## Run N ApiClients against the sandbox and print the figures BENCHMARKS.md reports (requests per token, lateness, API writes, throughput, memory), then the shard split.
 	KEYPORT_BENCH_SIZES=$(BENCH_SIZES) KEYPORT_BENCH_LIFETIME=$(BENCH_LIFETIME) KEYPORT_BENCH_LIFETIMES=$(BENCH_LIFETIMES) KEYPORT_BENCH_OPERATOR_ARGS="$(BENCH_OPERATOR_ARGS)" \
 	  go test -run '^$$' -bench BenchmarkApiClients -benchtime 1x -timeout 2h ./operator/controllers/apiclient/
 	go test -run '^$$' -bench BenchmarkShardSplit -benchtime 1x -timeout 30m ./operator/

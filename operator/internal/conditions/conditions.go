@@ -48,14 +48,34 @@ func Equal(a, b []metav1.Condition, volatileReasons ...string) bool {
 	return true
 }
 
-// RecordTransitions emits one event per condition whose status or reason
-// changed: a Warning when Ready stops being True or another condition
-// (Degraded, ExpiringSoon) becomes True, a Normal event when Ready becomes
-// True. Other conditions turning False on creation are not news.
+// RecordTransitions turns what changed in one reconcile into events, one
+// per reason: controllers report a problem in Ready and in Degraded (or
+// ExpiringSoon) with the same reason, and a person reading `kubectl get
+// events` wants it once. The event is a Warning when any of its conditions
+// warns — Ready stops being True, or another condition becomes True —
+// and Normal otherwise (Ready becomes True, a problem clears). Its message
+// is Ready's when Ready changed with that reason, since Ready's says what
+// still works; else that of the first condition that changed. Conditions
+// that appear False on creation are not news.
 func RecordTransitions(rec record.EventRecorder, obj runtime.Object, before, after []metav1.Condition) {
 	if rec == nil {
 		return
 	}
+	for _, e := range Transitions(before, after) {
+		rec.Event(obj, e.Type, e.Reason, e.Message)
+	}
+}
+
+// Event is one event RecordTransitions raises.
+type Event struct {
+	Type, Reason, Message string
+}
+
+// Transitions is the pure part of RecordTransitions: the events, in the
+// order their reasons first appear in after.
+func Transitions(before, after []metav1.Condition) []Event {
+	var events []Event
+	byReason := map[string]int{}
 	for _, now := range after {
 		was := apimeta.FindStatusCondition(before, now.Type)
 		if was != nil && was.Status == now.Status && was.Reason == now.Reason {
@@ -66,10 +86,18 @@ func RecordTransitions(rec record.EventRecorder, obj runtime.Object, before, aft
 		if !isReady && !warn && was == nil {
 			continue
 		}
-		eventType := corev1.EventTypeNormal
-		if warn {
-			eventType = corev1.EventTypeWarning
+		i, seen := byReason[now.Reason]
+		if !seen {
+			i = len(events)
+			byReason[now.Reason] = i
+			events = append(events, Event{Type: corev1.EventTypeNormal, Reason: now.Reason, Message: now.Message})
 		}
-		rec.Event(obj, eventType, now.Reason, now.Message)
+		if warn {
+			events[i].Type = corev1.EventTypeWarning
+		}
+		if isReady {
+			events[i].Message = now.Message
+		}
 	}
+	return events
 }
