@@ -315,15 +315,34 @@ type AssertionSettings struct {
 	Algorithm SigningAlgorithm `json:"algorithm,omitempty"`
 }
 
-// RefreshPolicy decides when a token is replaced. A token is refreshed at the
-// earlier of (issue time + refreshAtPercent of its lifetime) and (expiry −
-// propagationBudget), minus a small jitter. The budget covers the time a
+// RefreshPolicy decides when a token is replaced. With strategy Fraction (the
+// default) a token is refreshed at the earlier of (issue time +
+// refreshAtPercent of its lifetime) and (expiry − propagationBudget); with
+// strategy Latest at expiry − propagationBudget − retryMargin. Either is moved
+// earlier by a small jitter, never later. The budget covers the time a
 // changed Secret needs to reach a mounted volume (60–90 s with default
 // kubelet settings).
 // +kubebuilder:validation:XValidation:rule="!has(self.defaultLifetime) || !has(self.propagationBudget) || duration(self.propagationBudget) < duration(self.defaultLifetime)",messageExpression="'propagationBudget ' + self.propagationBudget + ' must be shorter than defaultLifetime ' + self.defaultLifetime + ': a token would be replaced before it could ever be used'"
+// +kubebuilder:validation:XValidation:rule="!has(self.refreshAtPercent) || !has(self.strategy) || self.strategy != 'Latest'",message="refreshAtPercent applies only to strategy Fraction: remove refreshAtPercent, or set strategy to Fraction"
+// +kubebuilder:validation:XValidation:rule="!has(self.retryMargin) || (has(self.strategy) && self.strategy == 'Latest')",message="retryMargin applies only to strategy Latest: remove retryMargin, or set strategy to Latest"
+// +kubebuilder:validation:XValidation:rule="!has(self.defaultLifetime) || !has(self.strategy) || self.strategy != 'Latest' || (has(self.propagationBudget) ? duration(self.propagationBudget) : duration('2m')) + (has(self.retryMargin) ? duration(self.retryMargin) : duration('1m')) < duration(self.defaultLifetime)",message="with strategy Latest, propagationBudget plus retryMargin (defaults 2m and 1m) must be shorter than defaultLifetime: lower them, or use strategy Fraction"
 type RefreshPolicy struct {
-	// RefreshAtPercent of the token's lifetime after which it is refreshed.
-	// Default 50.
+	// Strategy picks the refresh point. Fraction (default) refreshes at
+	// refreshAtPercent of the lifetime, earlier if the budget needs it:
+	// 2 token requests per lifetime at 50 %, and a platform outage of up to
+	// the time left before expiry − propagationBudget passes unnoticed.
+	// Latest refreshes at expiry − propagationBudget − retryMargin, for
+	// platforms that ask for as few token requests as possible: about one
+	// per lifetime for long-lived tokens (1.05 for 1-hour tokens with the
+	// defaults), but only retryMargin of outage passes before the budget is
+	// eaten into. For tokens shorter than twice budget plus margin (6m with
+	// the defaults) Latest refreshes earlier than Fraction at 50 %.
+	// +optional
+	// +kubebuilder:validation:Enum=Fraction;Latest
+	Strategy RefreshStrategy `json:"strategy,omitempty"`
+
+	// RefreshAtPercent of the token's lifetime after which it is refreshed,
+	// with strategy Fraction only. Default 50.
 	// +optional
 	// +kubebuilder:validation:Minimum=10
 	// +kubebuilder:validation:Maximum=90
@@ -338,6 +357,19 @@ type RefreshPolicy struct {
 	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+(\\\\.[0-9]+)?(ms|s|m|h))+$') && duration(self) >= duration('0s') && duration(self) <= duration('1h')",message="propagationBudget must be a duration between 0s and 1h, such as 2m or 90s"
 	PropagationBudget *metav1.Duration `json:"propagationBudget,omitempty"`
 
+	// RetryMargin is, with strategy Latest only, the time left before
+	// expiry − propagationBudget for retrying a failed refresh before the new
+	// token could reach a pod too late. Default 1m: with the operator's
+	// backoff (1 s doubling) that holds six or seven attempts against a
+	// platform that refuses at once and four against one that hangs until
+	// the 15-second request timeout. After it, retries go on, more often, as
+	// the current token runs out.
+	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+(\\\\.[0-9]+)?(ms|s|m|h))+$') && duration(self) >= duration('0s') && duration(self) <= duration('1h')",message="retryMargin must be a duration between 0s and 1h, such as 1m or 30s"
+	RetryMargin *metav1.Duration `json:"retryMargin,omitempty"`
+
 	// DefaultLifetime is assumed when the token response has no expires_in
 	// and the token is not a JWT with an exp claim. Without it such a token
 	// cannot be scheduled and the ApiClient is not Ready.
@@ -347,6 +379,14 @@ type RefreshPolicy struct {
 	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+(\\\\.[0-9]+)?(ms|s|m|h))+$') && duration(self) >= duration('30s') && duration(self) <= duration('24h')",message="defaultLifetime must be a duration between 30s and 24h, such as 5m or 1h"
 	DefaultLifetime *metav1.Duration `json:"defaultLifetime,omitempty"`
 }
+
+// RefreshStrategy picks a RefreshPolicy's refresh point.
+type RefreshStrategy string
+
+const (
+	RefreshFraction RefreshStrategy = "Fraction"
+	RefreshLatest   RefreshStrategy = "Latest"
+)
 
 // TokenOutput describes the Secret that holds the live token.
 type TokenOutput struct {

@@ -301,6 +301,62 @@ func TestAPIServerRejectsInvalidObjects(t *testing.T) {
 			want: "propagationBudget must be a duration between 0s and 1h",
 		},
 		{
+			name: "a refresh percentage with strategy Latest, which does not use one",
+			manifest: apiClient(`
+  tokenURL: https://login.example.com/token
+  credentials: {secretName: creds}
+  refresh: {strategy: Latest, refreshAtPercent: 80}`),
+			want: "refreshAtPercent applies only to strategy Fraction: remove refreshAtPercent, or set strategy to Fraction",
+		},
+		{
+			name: "a retry margin with the default strategy Fraction, which does not use one",
+			manifest: apiClient(`
+  tokenURL: https://login.example.com/token
+  credentials: {secretName: creds}
+  refresh: {retryMargin: 1m}`),
+			want: "retryMargin applies only to strategy Latest: remove retryMargin, or set strategy to Latest",
+		},
+		{
+			name: "a retry margin with strategy Fraction spelled out",
+			manifest: apiClient(`
+  tokenURL: https://login.example.com/token
+  credentials: {secretName: creds}
+  refresh: {strategy: Fraction, retryMargin: 1m}`),
+			want: "retryMargin applies only to strategy Latest",
+		},
+		{
+			name: "strategy Latest whose default budget and margin use up the declared token lifetime",
+			manifest: apiClient(`
+  tokenURL: https://login.example.com/token
+  credentials: {secretName: creds}
+  refresh: {strategy: Latest, defaultLifetime: 3m}`),
+			want: "with strategy Latest, propagationBudget plus retryMargin (defaults 2m and 1m) must be shorter than defaultLifetime",
+		},
+		{
+			name: "strategy Latest whose budget and margin exceed the declared token lifetime",
+			manifest: apiClient(`
+  tokenURL: https://login.example.com/token
+  credentials: {secretName: creds}
+  refresh: {strategy: Latest, propagationBudget: 3m, retryMargin: 2m, defaultLifetime: 5m}`),
+			want: "with strategy Latest, propagationBudget plus retryMargin",
+		},
+		{
+			name: "an unknown refresh strategy",
+			manifest: apiClient(`
+  tokenURL: https://login.example.com/token
+  credentials: {secretName: creds}
+  refresh: {strategy: Earliest}`),
+			want: `spec.refresh.strategy: Unsupported value: "Earliest"`,
+		},
+		{
+			name: "a retry margin that is not a duration",
+			manifest: apiClient(`
+  tokenURL: https://login.example.com/token
+  credentials: {secretName: creds}
+  refresh: {strategy: Latest, retryMargin: a minute}`),
+			want: "retryMargin must be a duration between 0s and 1h",
+		},
+		{
 			name: "a client secret smuggled into extra parameters",
 			manifest: apiClient(`
   tokenURL: https://login.example.com/token
@@ -527,6 +583,18 @@ func TestAPIServerAcceptsOptIns(t *testing.T) {
   credentials: {secretName: creds, clientIDKey: username, clientSecretKey: password}
   clientCertificate: {secretName: bank-tls}
   refresh: {propagationBudget: 2m, defaultLifetime: 5m}`),
+		"strategy Latest with its own budget and margin inside the declared lifetime": apiClient(`
+  tokenURL: https://login.example.com/token
+  credentials: {secretName: creds}
+  refresh: {strategy: Latest, propagationBudget: 90s, retryMargin: 30s, defaultLifetime: 5m}`),
+		"strategy Latest with the default budget and margin and a 5-minute lifetime": apiClient(`
+  tokenURL: https://login.example.com/token
+  credentials: {secretName: creds}
+  refresh: {strategy: Latest, defaultLifetime: 5m}`),
+		"strategy Fraction spelled out with a percentage": apiClient(`
+  tokenURL: https://login.example.com/token
+  credentials: {secretName: creds}
+  refresh: {strategy: Fraction, refreshAtPercent: 60}`),
 		"tls_client_auth with an inline client id and no Secret": apiClient(`
   tokenURL: https://login.example.com/token
   clientAuthentication: TLSClientAuth

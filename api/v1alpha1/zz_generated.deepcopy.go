@@ -725,6 +725,11 @@ func (in *RefreshPolicy) DeepCopyInto(out *RefreshPolicy) {
 		*out = new(v1.Duration)
 		**out = **in
 	}
+	if in.RetryMargin != nil {
+		in, out := &in.RetryMargin, &out.RetryMargin
+		*out = new(v1.Duration)
+		**out = **in
+	}
 	if in.DefaultLifetime != nil {
 		in, out := &in.DefaultLifetime, &out.DefaultLifetime
 		*out = new(v1.Duration)

@@ -1,4 +1,4 @@
-// Package refresh holds the arithmetic of token refresh (ARCHITECTURE §3) as
+// Package refresh holds the arithmetic of token refresh as
 // pure functions: when to replace a token, and when to retry after a failed
 // attempt. Time and randomness come in as arguments, so every result can be
 // checked without a clock.
@@ -29,22 +29,51 @@ const (
 	// MinInterval is the least time between two token requests for a
 	// token shorter than MinLifetime.
 	MinInterval = 30 * time.Second
+	// DefaultRetryMargin is the time Latest leaves for failed refreshes to
+	// be retried before the propagation budget is eaten into. With the
+	// default backoff (1 s doubling) a minute holds six or seven attempts
+	// against a platform that refuses at once, and four against one that
+	// hangs until the 15-second request timeout.
+	DefaultRetryMargin = time.Minute
+)
+
+// Strategy says how a policy picks the refresh point.
+type Strategy string
+
+const (
+	// Fraction replaces a token after a fraction of its lifetime, or
+	// earlier when the propagation budget needs it. A platform outage of up
+	// to the time left before expiry − budget is survived without a gap.
+	Fraction Strategy = "Fraction"
+	// Latest replaces a token as late as the propagation budget plus the
+	// retry margin allow, at expiry − budget − margin: about one request
+	// per lifetime for long-lived tokens, but an outage longer than the
+	// retry margin eats into the budget.
+	Latest Strategy = "Latest"
 )
 
 // Policy decides when a token is replaced.
 type Policy struct {
+	// Strategy picks the refresh point; "" means Fraction.
+	Strategy Strategy
 	// Fraction of the lifetime after which the token is replaced, in (0, 1).
+	// Only Fraction uses it.
 	Fraction float64
 	// PropagationBudget is how long a replaced token must still be valid.
 	PropagationBudget time.Duration
+	// RetryMargin is the time Latest leaves before expiry − budget for
+	// retries, taken as given (zero leaves none); Fraction ignores it.
+	RetryMargin time.Duration
 	// MaxJitter caps the random early shift. Zero means DefaultMaxJitter;
 	// a negative value disables jitter.
 	MaxJitter time.Duration
 }
 
-// DefaultPolicy is fraction 0.5 with a 2-minute budget.
+// DefaultPolicy is Fraction 0.5 with a 2-minute budget; the retry margin
+// is DefaultRetryMargin, for when the strategy is changed to Latest.
 func DefaultPolicy() Policy {
-	return Policy{Fraction: DefaultFraction, PropagationBudget: DefaultPropagationBudget}
+	return Policy{Strategy: Fraction, Fraction: DefaultFraction, PropagationBudget: DefaultPropagationBudget,
+		RetryMargin: DefaultRetryMargin}
 }
 
 // InfeasibleError says that a token's lifetime cannot satisfy the policy: it
@@ -53,11 +82,21 @@ func DefaultPolicy() Policy {
 type InfeasibleError struct {
 	Lifetime time.Duration
 	Budget   time.Duration
+	// Margin is the retry margin of a Latest policy, zero for Fraction.
+	Margin time.Duration
 }
 
 func (e *InfeasibleError) Error() string {
-	return fmt.Sprintf("a %v token cannot keep a %v propagation budget: it would be replaced less than %v after it was issued; lower refresh.propagationBudget below %v",
-		e.Lifetime, e.Budget, MinUsableTime, e.Lifetime-MinUsableTime)
+	if e.Margin == 0 {
+		return fmt.Sprintf("a %v token cannot keep a %v propagation budget: it would be replaced less than %v after it was issued; lower refresh.propagationBudget below %v",
+			e.Lifetime, e.Budget, MinUsableTime, e.Lifetime-MinUsableTime)
+	}
+	msg := fmt.Sprintf("a %v token cannot keep a %v propagation budget plus a %v retry margin: it would be replaced less than %v after it was issued; lower refresh.propagationBudget plus refresh.retryMargin below %v",
+		e.Lifetime, e.Budget, e.Margin, MinUsableTime, e.Lifetime-MinUsableTime)
+	if e.Budget < e.Lifetime-MinUsableTime {
+		msg += ", or use refresh.strategy Fraction"
+	}
+	return msg
 }
 
 // TooShortError says that the platform issued a token shorter than
@@ -72,7 +111,8 @@ func (e *TooShortError) Error() string {
 }
 
 // At returns when a token issued at issued and expiring at expires should be
-// replaced: the earlier of issued + fraction×lifetime and expires − budget,
+// replaced: with Fraction the earlier of issued + fraction×lifetime and
+// expires − budget, with Latest expires − budget − retry margin; either is
 // moved earlier by jitter (a value in [0, 1) scaled to MaxJitter, but never
 // more than a tenth of the time before the unjittered point). A token
 // shorter than MinLifetime gives a *TooShortError, one that leaves less than
@@ -86,18 +126,24 @@ func At(issued, expires time.Time, p Policy, jitter float64) (time.Time, error) 
 	if lifetime < MinLifetime {
 		return time.Time{}, &TooShortError{Lifetime: lifetime}
 	}
-	fraction := p.Fraction
-	if fraction <= 0 || fraction >= 1 {
-		fraction = DefaultFraction
-	}
-	byFraction := issued.Add(time.Duration(fraction * float64(lifetime)))
-	byBudget := expires.Add(-p.PropagationBudget)
-	at := byFraction
-	if byBudget.Before(at) {
-		at = byBudget
+	var at time.Time
+	var margin time.Duration
+	switch p.Strategy {
+	case Latest:
+		margin = p.RetryMargin
+		at = expires.Add(-p.PropagationBudget - margin)
+	default:
+		fraction := p.Fraction
+		if fraction <= 0 || fraction >= 1 {
+			fraction = DefaultFraction
+		}
+		at = issued.Add(time.Duration(fraction * float64(lifetime)))
+		if byBudget := expires.Add(-p.PropagationBudget); byBudget.Before(at) {
+			at = byBudget
+		}
 	}
 	if at.Sub(issued) < MinUsableTime {
-		return time.Time{}, &InfeasibleError{Lifetime: lifetime, Budget: p.PropagationBudget}
+		return time.Time{}, &InfeasibleError{Lifetime: lifetime, Budget: p.PropagationBudget, Margin: margin}
 	}
 	maxJitter := p.MaxJitter
 	if maxJitter == 0 {
@@ -110,6 +156,20 @@ func At(issued, expires time.Time, p Policy, jitter float64) (time.Time, error) 
 		at = at.Add(-time.Duration(clamp01(jitter) * float64(maxJitter)))
 	}
 	return at, nil
+}
+
+// RequestsPerLifetime is how many tokens p asks for during one lifetime of
+// a token valid for lifetime, when every request succeeds at once: the
+// lifetime divided by the time from issue to refresh, without jitter (which
+// adds at most MaxJitter to a refresh's lead). A policy the lifetime cannot
+// meet gives At's error; Fallback then replaces at half-life, 2.0.
+func RequestsPerLifetime(lifetime time.Duration, p Policy) (float64, error) {
+	var issued time.Time
+	at, err := At(issued, issued.Add(lifetime), p, 0)
+	if err != nil {
+		return 0, err
+	}
+	return float64(lifetime) / float64(at.Sub(issued)), nil
 }
 
 // Fallback is when to replace a token for which At reported a

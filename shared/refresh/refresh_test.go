@@ -2,9 +2,14 @@ package refresh
 
 import (
 	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/keyport-dev/keyport/shared/outbound"
 )
 
 var t0 = time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
@@ -181,5 +186,169 @@ func TestRejectedCredentialsAreRetriedRarely(t *testing.T) {
 				t.Fatalf("retry after %v: faster than once a minute", got)
 			}
 		})
+	}
+}
+
+func TestAtLatest(t *testing.T) {
+	latest := func(budget, margin time.Duration) Policy {
+		return Policy{Strategy: Latest, PropagationBudget: budget, RetryMargin: margin}
+	}
+	defaults := DefaultPolicy()
+	defaults.Strategy = Latest
+	cases := []struct {
+		name     string
+		lifetime time.Duration
+		policy   Policy
+		jitter   float64
+		want     time.Duration // after issue
+	}{
+		{"a 5-minute token is replaced 3 minutes before expiry, earlier than at half-life", 5 * time.Minute, defaults, 0, 2 * time.Minute},
+		{"a 1-hour token is replaced 3 minutes before expiry", time.Hour, defaults, 0, 57 * time.Minute},
+		{"the fraction plays no part", time.Hour, Policy{Strategy: Latest, Fraction: 0.1, PropagationBudget: 2 * time.Minute, RetryMargin: time.Minute}, 0, 57 * time.Minute},
+		{"budget and margin add up", 24 * time.Hour, latest(5*time.Minute, 10*time.Minute), 0, 24*time.Hour - 15*time.Minute},
+		{"a zero margin refreshes exactly when the budget starts", time.Hour, latest(2*time.Minute, 0), 0, 58 * time.Minute},
+		{"jitter only moves the refresh earlier, by at most MaxJitter", time.Hour, defaults, 0.5, 57*time.Minute - 5*time.Second},
+		{"full jitter on a 1-hour token", time.Hour, defaults, 0.999999, 57*time.Minute - 10*time.Second + 10},
+		{"jitter stays within a tenth of a short token's time to refresh", 20 * time.Second, latest(4*time.Second, 3*time.Second), 0.999999, 13*time.Second - 1300*time.Millisecond + 1},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := At(t0, t0.Add(tc.lifetime), tc.policy, tc.jitter)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d := got.Sub(t0); d.Round(time.Millisecond) != tc.want.Round(time.Millisecond) {
+				t.Fatalf("refresh %v after issue, want %v", d, tc.want)
+			}
+			if latestUseful := t0.Add(tc.lifetime - tc.policy.PropagationBudget - tc.policy.RetryMargin); got.After(latestUseful) {
+				t.Fatalf("refresh at %v, after expiry − budget − margin %v", got, latestUseful)
+			}
+		})
+	}
+}
+
+func TestAtLatestReportsInfeasiblePolicies(t *testing.T) {
+	cases := []struct {
+		name           string
+		lifetime       time.Duration
+		budget, margin time.Duration
+		// suggestFraction: Fraction would meet the budget alone.
+		suggestFraction bool
+	}{
+		{"budget and margin together as long as the token", 5 * time.Minute, 2 * time.Minute, 3 * time.Minute, true},
+		{"budget and margin leaving under five seconds of use", 5 * time.Minute, 2 * time.Minute, 2*time.Minute + 57*time.Second, true},
+		{"the margin alone longer than the token", time.Minute, 0, 2 * time.Minute, true},
+		{"a budget no strategy can meet", 5 * time.Minute, 5 * time.Minute, time.Minute, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			p := Policy{Strategy: Latest, PropagationBudget: tc.budget, RetryMargin: tc.margin}
+			_, err := At(t0, t0.Add(tc.lifetime), p, 0)
+			var infeasible *InfeasibleError
+			if !errors.As(err, &infeasible) {
+				t.Fatalf("err = %v, want an InfeasibleError", err)
+			}
+			if infeasible.Lifetime != tc.lifetime || infeasible.Budget != tc.budget || infeasible.Margin != tc.margin {
+				t.Errorf("error names lifetime %v budget %v margin %v", infeasible.Lifetime, infeasible.Budget, infeasible.Margin)
+			}
+			msg := err.Error()
+			if want := "lower refresh.propagationBudget plus refresh.retryMargin below " + (tc.lifetime - MinUsableTime).String(); !strings.Contains(msg, want) {
+				t.Errorf("the message does not say what to change (%q): %s", want, msg)
+			}
+			if strings.Contains(msg, "strategy Fraction") != tc.suggestFraction {
+				t.Errorf("suggests strategy Fraction: %v, want %v: %s", !tc.suggestFraction, tc.suggestFraction, msg)
+			}
+			// The same budget with Fraction is feasible exactly when the
+			// message suggested it.
+			fraction := Policy{Fraction: 0.5, PropagationBudget: tc.budget}
+			if _, err := At(t0, t0.Add(tc.lifetime), fraction, 0); (err == nil) != tc.suggestFraction {
+				t.Errorf("Fraction with the same budget: err = %v", err)
+			}
+		})
+	}
+}
+
+// TestTheRetryMarginHoldsSeveralRetries: the default margin lets the default
+// backoff try several times before the propagation budget is eaten into,
+// whether the platform refuses at once or hangs until the request timeout.
+func TestTheRetryMarginHoldsSeveralRetries(t *testing.T) {
+	p := DefaultPolicy()
+	p.Strategy = Latest
+	expires := t0.Add(time.Hour)
+	refreshAt, err := At(t0, expires, p, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	budgetStarts := expires.Add(-p.PropagationBudget)
+	cases := []struct {
+		name    string
+		attempt time.Duration // how long a failing attempt takes
+		want    int
+	}{
+		{"a platform that refuses at once", 0, 6},
+		{"a platform that hangs until the request timeout", outbound.DefaultTimeout, 4},
+	}
+	for _, tc := range cases {
+		for _, jitter := range []float64{0, 0.999999} {
+			t.Run(fmt.Sprintf("%s, jitter %v", tc.name, jitter), func(t *testing.T) {
+				attempts := 0
+				for now := refreshAt; now.Before(budgetStarts); attempts++ {
+					failedAt := now.Add(tc.attempt)
+					now = Backoff{}.RetryAt(failedAt, attempts+1, 0, expires, p.PropagationBudget, jitter)
+				}
+				if attempts < tc.want {
+					t.Fatalf("%d attempts before the budget starts, want at least %d", attempts, tc.want)
+				}
+			})
+		}
+	}
+}
+
+func TestRequestsPerLifetime(t *testing.T) {
+	for _, tc := range requestsPerLifetimeTable {
+		t.Run(tc.name, func(t *testing.T) {
+			for i, lifetime := range tableLifetimes {
+				got, err := RequestsPerLifetime(lifetime, tc.policy)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if fmt.Sprintf("%.2f", got) != tc.want[i] {
+					t.Errorf("%v tokens: %.4f requests per lifetime, want %s", lifetime, got, tc.want[i])
+				}
+			}
+		})
+	}
+	p := DefaultPolicy()
+	p.PropagationBudget = 5 * time.Minute
+	if _, err := RequestsPerLifetime(5*time.Minute, p); err == nil {
+		t.Error("an infeasible policy was given a figure")
+	}
+}
+
+// The README's table of requests per lifetime is the one this table checks,
+// so the figures users read are computed, not copied by hand.
+var tableLifetimes = []time.Duration{5 * time.Minute, time.Hour}
+
+var requestsPerLifetimeTable = []struct {
+	name   string
+	row    string // as the README names it
+	policy Policy
+	want   []string // per tableLifetimes
+}{
+	{"the default Fraction 50 %", "`Fraction`, `refreshAtPercent: 50` (default)", DefaultPolicy(), []string{"2.00", "2.00"}},
+	{"Latest with the default budget and margin", "`Latest`, budget 2m, margin 1m (defaults)",
+		Policy{Strategy: Latest, PropagationBudget: DefaultPropagationBudget, RetryMargin: DefaultRetryMargin}, []string{"2.50", "1.05"}},
+}
+
+func TestTheREADMEQuotesTheRequestsPerLifetime(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range requestsPerLifetimeTable {
+		row := fmt.Sprintf("| %s | %s |", tc.row, strings.Join(tc.want, " | "))
+		if !strings.Contains(string(readme), row) {
+			t.Errorf("README.md lacks the row\n%s", row)
+		}
 	}
 }
