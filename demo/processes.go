@@ -97,7 +97,7 @@ func (d *demo) startPlatforms(ctx context.Context) error {
 	d.platformURL, d.platformCA = sb.URL(), sb.CACertPEM()
 	d.platform = sandbox.Admin{URL: sb.URL(), HTTP: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
 		TLSClientConfig: &tls.Config{RootCAs: pool(sb.CACertPEM()), MinVersion: tls.VersionTLS12}}}}
-	info("sandbox %s: seed dialects 000 (/connect/token), 003 (/oauth2/token), mTLS, ingestion and management APIs; %v tokens", sb.URL(), d.lifetime)
+	info("sandbox %s: the port community system's (/connect/token) and the payment API's (/oauth2/token) token endpoints, mTLS, ingestion and management APIs; %v tokens", sb.URL(), d.lifetime)
 	info("webhook receiver %s", recv.url)
 	return nil
 }

@@ -1,9 +1,11 @@
-// Package soak runs Keyport for a fixed time under every fault of
-// ARCHITECTURE §3–§5 and measures what users would notice: seconds a Secret
-// held an expired token while the platform was up, lost Secrets, duplicate
-// registrations, token requests per issued token, recovery after each
-// fault, conditions that contradicted the Secrets, and secrets leaking into
-// logs, events, statuses or metrics.
+// Package soak runs Keyport for a fixed time under every fault it must
+// survive (token endpoint errors, rate limits, timeouts, malformed answers,
+// revocation on reissue, platform outages, killed replicas, an unreachable
+// API server, a restarted etcd; see faults_test.go) and measures what users
+// would notice: seconds a Secret held an expired token while the platform
+// was up, lost Secrets, duplicate registrations, token requests per issued
+// token, recovery after each fault, conditions that contradicted the
+// Secrets, and secrets leaking into logs, events, statuses or metrics.
 //
 // `make test` runs a short pass (every fault once, a few dozen clients);
 // `make soak` a long one whose report goes into RELIABILITY.md:

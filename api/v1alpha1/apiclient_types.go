@@ -77,7 +77,7 @@ const (
 	// ClientSecretPost puts client_id and client_secret in the request body.
 	ClientSecretPost ClientAuthentication = "ClientSecretPost"
 	// ClientSecretBasic sends HTTP Basic with id and secret form-encoded first,
-	// as RFC 6749 §2.3.1 specifies.
+	// as RFC 6749 section 2.3.1 specifies.
 	ClientSecretBasic ClientAuthentication = "ClientSecretBasic"
 	// ClientSecretBasicRaw sends HTTP Basic with the unescaped id and secret,
 	// which many providers expect instead of the RFC form.

@@ -574,7 +574,7 @@ func TestAPIServerAcceptsOptIns(t *testing.T) {
   tokenURL: http://127.0.0.1:8080/token
   credentials: {secretName: creds}
   tls: {allowInsecureHTTP: true}`),
-		"the seed 002 dialect spelled out without a preset": apiClient(`
+		"the bank M2M dialect spelled out without a preset": apiClient(`
   tokenURL: https://bank.example.com/m2m/token
   method: GET
   bodyEncoding: None

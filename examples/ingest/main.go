@@ -1,5 +1,5 @@
-// Command keyport-ingest-example posts messages to a data-sharing ingestion
-// channel (seed 001) from the channel's mounted Secret, which Keyport keeps
+// Command keyport-ingest-example posts messages to a data-sharing platform's
+// ingestion channel from the channel's mounted Secret, which Keyport keeps
 // current: url, content_type, message_type and the ApiClient's token. It
 // reads the mount on every request (through shared/tokenfile), so a rotated
 // token is used as soon as the kubelet has swapped the files — no restart.

@@ -1,20 +1,22 @@
 // Package sandbox is Keyport's stand-in for the partner platforms it talks
-// to. It speaks every dialect of ARCHITECTURE §1 over real HTTPS (and mutual
-// TLS) on loopback, with its own generated CA, fault injection and request
-// counters. Tests, benchmarks and the demo use it; so can users who develop
-// offline (bin/keyport-sandbox).
+// to. It speaks the dialect of each of them (the port community system, the
+// data-sharing platform, the bank's M2M API, the payment API and the SoftPOS
+// API) over real HTTPS (and mutual TLS) on loopback, with its own generated
+// CA, fault injection and request counters. Tests, benchmarks and the demo
+// use it; so can users who develop offline (bin/keyport-sandbox).
 //
 // Endpoints (all on one listener):
 //
-//	POST /connect/token                 seed 000: password or client_credentials; secret in body,
+//	POST /connect/token                 port community system, data-sharing platform: password or
+//	                                    client_credentials; secret in body,
 //	                                    Basic (encoded or raw), tls_client_auth or private_key_jwt
-//	GET  /api/v1/visits                 seed 000 API: bearer token + Ocp-Apim-Subscription-Key
-//	POST /ingestion/{channel-id}        seed 001: bearer token, X-Message-Type and Content-Type
-//	GET  /m2m/token                     seed 002: raw Basic username:password over mTLS, expires_in "300"
-//	POST /oauth2/token                  seed 003: JSON body, answers status_code and request_id
-//	POST /softpos/appenrollment/token   seed 004: form client_credentials over mTLS
-//	GET  /softpos/par/jwks.json         seed 004: the sandbox's public keys
-//	POST /softpos/as/par                seed 004: RFC 9126 PAR with a client assertion, over mTLS
+//	GET  /api/v1/visits                 port community API: bearer token + Ocp-Apim-Subscription-Key
+//	POST /ingestion/{channel-id}        data-sharing ingestion: bearer token, X-Message-Type and Content-Type
+//	GET  /m2m/token                     bank M2M API: raw Basic username:password over mTLS, expires_in "300"
+//	POST /oauth2/token                  payment API: JSON body, answers status_code and request_id
+//	POST /softpos/appenrollment/token   SoftPOS API: form client_credentials over mTLS
+//	GET  /softpos/par/jwks.json         the sandbox's public keys
+//	POST /softpos/as/par                RFC 9126 PAR with a client assertion, over mTLS (no controller uses it)
 //	/management/v1/notification-channels[/{id}]  notification channel CRUD (bearer token), listed in
 //	                                    pages that link to the next with "next"
 //	/management/v1/ingestion-channels[/{id}]     ingestion channel CRUD (bearer token)
@@ -49,11 +51,11 @@ import (
 type Client struct {
 	ID     string `json:"id"`
 	Secret string `json:"secret"`
-	// Username and Password serve the password grant (seed 000) and the
-	// Basic credentials of the M2M endpoint (seed 002).
+	// Username and Password serve the password grant (the port community
+	// system's) and the Basic credentials of the bank's M2M endpoint.
 	Username string `json:"username,omitempty"`
 	Password string `json:"password,omitempty"`
-	// SubscriptionKey is checked on API calls (seed 000).
+	// SubscriptionKey is checked on the port community API's calls.
 	SubscriptionKey string `json:"subscriptionKey,omitempty"`
 }
 

@@ -6,8 +6,8 @@ import (
 	"time"
 )
 
-// NotificationChannel is a webhook registration, with the fields of seed
-// 000's platform.
+// NotificationChannel is a webhook registration, with the fields of the
+// port community system's notification API.
 type NotificationChannel struct {
 	ID          string            `json:"id,omitempty"`
 	Owner       string            `json:"owner,omitempty"`

@@ -35,8 +35,8 @@ func oauthError(w http.ResponseWriter, status int, code, description string) {
 	writeJSON(w, status, map[string]string{"error": code, "error_description": description})
 }
 
-// connectToken is the generic OAuth 2.0 token endpoint (seed 000's
-// /connect/token), with every grant and client authentication method.
+// connectToken is the generic OAuth 2.0 token endpoint (the port community
+// system's /connect/token), with every grant and client authentication method.
 func (s *Sandbox) connectToken(w http.ResponseWriter, r *http.Request) {
 	if s.injectFault(w, r, EndpointConnectToken) {
 		return
@@ -78,7 +78,7 @@ func (s *Sandbox) connectToken(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// m2mToken is seed 002's bank endpoint: GET with raw Basic
+// m2mToken is the bank's M2M token endpoint: GET with raw Basic
 // username:password over mutual TLS; expires_in is a string.
 func (s *Sandbox) m2mToken(w http.ResponseWriter, r *http.Request) {
 	if s.injectFault(w, r, EndpointM2MToken) {
@@ -120,7 +120,7 @@ func (s *Sandbox) clientByUsername(user string) (Client, bool) {
 	return Client{}, false
 }
 
-// jsonToken is seed 003's payment endpoint with a JSON body.
+// jsonToken is the payment API's token endpoint with a JSON body.
 func (s *Sandbox) jsonToken(w http.ResponseWriter, r *http.Request) {
 	if s.injectFault(w, r, EndpointJSONToken) {
 		return
@@ -156,7 +156,8 @@ func (s *Sandbox) jsonToken(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// softposToken is seed 004's endpoint: form client_credentials over mTLS.
+// softposToken is the SoftPOS API's token endpoint: form client_credentials
+// over mTLS.
 func (s *Sandbox) softposToken(w http.ResponseWriter, r *http.Request) {
 	if s.injectFault(w, r, EndpointSoftPOSToken) {
 		return
@@ -189,7 +190,7 @@ func (s *Sandbox) softposToken(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"access_token": tok, "token_type": "Bearer", "expires_in": int(lifetime.Seconds())})
 }
 
-// jwksHandler serves the sandbox's public keys (seed 004).
+// jwksHandler serves the sandbox's public keys, which verify its tokens.
 func (s *Sandbox) jwksHandler(w http.ResponseWriter, r *http.Request) {
 	if s.injectFault(w, r, EndpointJWKS) {
 		return
@@ -198,7 +199,8 @@ func (s *Sandbox) jwksHandler(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, s.jwks)
 }
 
-// par is seed 004's Pushed Authorization Request endpoint (RFC 9126).
+// par is a Pushed Authorization Request endpoint (RFC 9126) under the SoftPOS
+// API's paths. No Keyport controller sends one.
 func (s *Sandbox) par(w http.ResponseWriter, r *http.Request) {
 	if s.injectFault(w, r, EndpointPAR) {
 		return
@@ -232,7 +234,7 @@ func (s *Sandbox) par(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// apiVisits is a seed 000 API call: a valid bearer token and the client's
+// apiVisits is a port community API call: a valid bearer token and the client's
 // subscription key are both required.
 func (s *Sandbox) apiVisits(w http.ResponseWriter, r *http.Request) {
 	if s.injectFault(w, r, EndpointAPI) {
@@ -254,7 +256,7 @@ func (s *Sandbox) apiVisits(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"visits": []any{}, "client": claims.Subject, "time": time.Now().UTC()})
 }
 
-// ingest receives a message on a customer's channel (seed 001).
+// ingest receives a message on a customer's data-sharing ingestion channel.
 func (s *Sandbox) ingest(w http.ResponseWriter, r *http.Request) {
 	if s.injectFault(w, r, EndpointIngestion) {
 		return

@@ -22,7 +22,7 @@ import (
 type Claims struct {
 	jwt.Claims
 	// Thumbprint is the SHA-1 thumbprint of the client certificate the token
-	// was issued over, as seed 002's bank binds it.
+	// was issued over, as the bank's M2M API binds it.
 	Thumbprint string `json:"thumbprint,omitempty"`
 	Scope      string `json:"scope,omitempty"`
 }

@@ -17,7 +17,7 @@ import (
 	"github.com/go-jose/go-jose/v4/jwt"
 )
 
-// signAssertion makes a private_key_jwt client assertion (RFC 7523 §3):
+// signAssertion makes a private_key_jwt client assertion (RFC 7523 section 3):
 // iss and sub are the client id, aud the token endpoint, with a unique jti
 // and a short expiry.
 func (r *Request) signAssertion(tokenURL *url.URL) (string, error) {

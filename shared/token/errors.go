@@ -61,7 +61,7 @@ var kindNames = map[Kind]string{
 func (k Kind) String() string { return kindNames[k] }
 
 // Error is a failed token request. Like golang.org/x/oauth2's RetrieveError
-// it carries the RFC 6749 §5.2 error fields; inspect it with errors.As.
+// it carries the RFC 6749 section 5.2 error fields; inspect it with errors.As.
 // Nothing in it is secret.
 type Error struct {
 	Kind Kind

@@ -176,7 +176,7 @@ func (r *Request) build(ctx context.Context, u *url.URL) (*http.Request, string,
 	req.Header.Set("User-Agent", "keyport")
 	switch r.ClientAuth {
 	case ClientSecretBasic:
-		// RFC 6749 §2.3.1: form-encode id and secret before Basic.
+		// RFC 6749 section 2.3.1: form-encode id and secret before Basic.
 		req.SetBasicAuth(url.QueryEscape(r.ClientID), url.QueryEscape(r.ClientSecret))
 	case ClientSecretBasicRaw:
 		req.Header.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(r.ClientID+":"+r.ClientSecret)))

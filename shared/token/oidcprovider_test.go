@@ -20,7 +20,7 @@ import (
 	"github.com/keyport-dev/keyport/shared/token"
 )
 
-// oidcSecret has the characters that RFC 6749 §2.3.1 encoding must get right
+// oidcSecret has the characters that RFC 6749 section 2.3.1 encoding must get right
 // (oidc-provider, like the RFC, allows only printable ASCII in secrets).
 const oidcSecret = "s3cr3t:with%odd+chars/~ &="
 

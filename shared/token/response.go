@@ -176,7 +176,8 @@ func jsonType(raw []byte) string {
 	return "number"
 }
 
-// errorResponse is an RFC 6749 §5.2 error body.
+// errorResponse is an RFC 6749 section 5.2 error body: the fields error and
+// error_description.
 type errorResponse struct {
 	Error            string `json:"error"`
 	ErrorDescription string `json:"error_description"`

@@ -13,7 +13,7 @@ import (
 	"github.com/keyport-dev/keyport/shared/token"
 )
 
-// TestEveryDialectAgainstTheSandbox gets a token from each of the seed
+// TestEveryDialectAgainstTheSandbox gets a token from each of the partner
 // platforms' dialects as the sandbox plays them, over real HTTPS and mutual
 // TLS, and checks that the sandbox accepts the token on an API call.
 func TestEveryDialectAgainstTheSandbox(t *testing.T) {
@@ -46,7 +46,7 @@ func TestEveryDialectAgainstTheSandbox(t *testing.T) {
 		endpoint string
 		lifetime time.Duration
 	}{
-		{"seed 000: password grant, secret in the body", plain, token.Request{URL: sb.URL() + "/connect/token",
+		{"port community system: password grant, secret in the body", plain, token.Request{URL: sb.URL() + "/connect/token",
 			GrantType: token.GrantPassword, ClientAuth: token.ClientSecretPost, ClientID: "cpu-app", ClientSecret: clientSecret,
 			Username: "api-user@example.com", Password: password, Scopes: []string{"openid"}}, sandbox.EndpointConnectToken, time.Hour},
 		{"client credentials with RFC-encoded Basic", plain, token.Request{URL: sb.URL() + "/connect/token",
@@ -61,13 +61,13 @@ func TestEveryDialectAgainstTheSandbox(t *testing.T) {
 		{"private_key_jwt", plain, token.Request{URL: sb.URL() + "/connect/token",
 			GrantType: token.GrantClientCredentials, ClientAuth: token.PrivateKeyJWT, ClientID: "cpu-app", Assertion: assertion},
 			sandbox.EndpointConnectToken, time.Hour},
-		{"seed 002: GET with raw Basic over mutual TLS, expires_in a string", mtls, token.Request{URL: sb.URL() + "/m2m/token",
+		{"bank M2M API: GET with raw Basic over mutual TLS, expires_in a string", mtls, token.Request{URL: sb.URL() + "/m2m/token",
 			Method: http.MethodGet, Encoding: token.NoBody, GrantType: token.GrantNone, ClientAuth: token.ClientSecretBasicRaw,
 			ClientID: "api-user@example.com", ClientSecret: password}, sandbox.EndpointM2MToken, 5 * time.Minute},
-		{"seed 003: JSON body", plain, token.Request{URL: sb.URL() + "/oauth2/token", Encoding: token.JSON,
+		{"payment API: JSON body", plain, token.Request{URL: sb.URL() + "/oauth2/token", Encoding: token.JSON,
 			GrantType: token.GrantClientCredentials, ClientAuth: token.ClientSecretPost, ClientID: "cpu-app", ClientSecret: clientSecret},
 			sandbox.EndpointJSONToken, time.Hour},
-		{"seed 004: form client credentials over mutual TLS", mtls, token.Request{URL: sb.URL() + "/softpos/appenrollment/token",
+		{"SoftPOS API: form client credentials over mutual TLS", mtls, token.Request{URL: sb.URL() + "/softpos/appenrollment/token",
 			GrantType: token.GrantClientCredentials, ClientAuth: token.ClientSecretPost, ClientID: "cpu-app", ClientSecret: clientSecret},
 			sandbox.EndpointSoftPOSToken, time.Hour},
 	}
@@ -117,7 +117,7 @@ func TestEveryDialectAgainstTheSandbox(t *testing.T) {
 		}
 	})
 
-	t.Run("seed 004: JWKS and a pushed authorization request", func(t *testing.T) {
+	t.Run("SoftPOS API sandbox: JWKS and a pushed authorization request", func(t *testing.T) {
 		set, err := token.FetchJWKS(context.Background(), plain, sb.URL()+"/softpos/par/jwks.json")
 		if err != nil || len(set.Keys) == 0 {
 			t.Fatalf("JWKS: %v", err)

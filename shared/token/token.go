@@ -37,7 +37,7 @@ const (
 	GrantClientCredentials = "client_credentials"
 	GrantPassword          = "password"
 	// GrantNone sends no grant_type: the endpoint issues a token to the
-	// authenticated client (seed 002's GET).
+	// authenticated client (the bank M2M API's GET with Basic credentials).
 	GrantNone = ""
 )
 
@@ -48,7 +48,7 @@ const (
 	// ClientSecretPost puts client_id and client_secret in the body.
 	ClientSecretPost ClientAuth = iota
 	// ClientSecretBasic sends HTTP Basic with id and secret form-encoded
-	// first (RFC 6749 §2.3.1).
+	// first (RFC 6749 section 2.3.1).
 	ClientSecretBasic
 	// ClientSecretBasicRaw sends HTTP Basic with the raw id and secret, as
 	// many providers expect.

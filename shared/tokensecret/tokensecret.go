@@ -1,7 +1,7 @@
 // Package tokensecret is the contract of the Secret that holds an ApiClient's
-// live token (ARCHITECTURE §4). The operator writes it with Render; workloads,
-// the IngestionChannel controller and the Terraform provider read it with
-// Parse. Workloads depend on these keys: keep them stable.
+// live token. The operator writes it with Render; workloads, the
+// IngestionChannel controller and the Terraform provider read it with Parse.
+// Workloads depend on these keys: keep them stable.
 package tokensecret
 
 import (

@@ -77,7 +77,7 @@ locals {
   }
 }
 
-# Seed 000: a port community system. Password grant with client credentials.
+# A port community system's API. Password grant with client credentials.
 resource "keyport_api_client" "cpu" {
   name        = "cpu-uat"
   environment = "uat"
@@ -95,7 +95,7 @@ resource "keyport_api_client" "cpu" {
   refresh = local.demo_refresh
 }
 
-# Seed 001: a data-sharing platform's client and one customer's ingestion
+# A data-sharing platform's client and one customer's ingestion
 # channel (onboarded at the platform beforehand, as the platform does it).
 resource "keyport_api_client" "datasharing" {
   name        = "datasharing-uat"
@@ -127,7 +127,7 @@ resource "keyport_ingestion_channel" "acme" {
   }
 }
 
-# Seed 000 again: the platform delivers visit notifications to our webhook
+# The port community system again: it delivers visit notifications to our webhook
 # with a bearer token that Keyport generates, registers and writes to the
 # Secret cpu-webhook for the receiving workload.
 resource "keyport_notification_channel" "visits" {

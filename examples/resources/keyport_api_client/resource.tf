@@ -12,7 +12,7 @@ variable "password" {
   ephemeral = true
 }
 
-# Seed 000: a port community API. Password grant, 1-hour tokens, and every API
+# A port community system's API. Password grant, 1-hour tokens, and every API
 # call carries the stakeholder's subscription key. The client secret and the
 # password are write-only: the provider writes them into the credentials
 # Secret (cpu-uat-credentials) and never into state. Bump a *_wo_version to
@@ -46,7 +46,7 @@ resource "keyport_api_client" "cpu_uat" {
   }
 }
 
-# Seed 002: a bank's M2M API over mutual TLS with a provider-issued
+# A bank's M2M API over mutual TLS with a provider-issued
 # certificate, credentials from an existing Secret.
 resource "keyport_api_client" "bank_sandbox" {
   name        = "bank-sandbox"

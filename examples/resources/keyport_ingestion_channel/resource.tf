@@ -1,4 +1,4 @@
-# Seed 001: one ingestion channel per customer and environment,
+# A data-sharing platform: one ingestion channel per customer and environment,
 # https://{environment}/ingestion/{channel-id}. The operator keeps a Secret with
 # the URL, content type, message type and a valid token of the ApiClient.
 resource "keyport_ingestion_channel" "acme_uat" {

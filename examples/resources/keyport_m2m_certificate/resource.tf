@@ -4,10 +4,10 @@ variable "bundle_passphrase" {
   ephemeral = true
 }
 
-# Seed 002: the bank issues the client certificate as a passphrase-protected
-# PKCS#12 download. Bundle and passphrase are write-only: the provider writes
-# them into the Secret bank-m2m-pkcs12 and never into state. Bump the
-# *_wo_version when the bank issues a new bundle.
+# A bank's M2M API: the bank issues the client certificate as a
+# passphrase-protected PKCS#12 download. Bundle and passphrase are write-only:
+# the provider writes them into the Secret bank-m2m-pkcs12 and never into
+# state. Bump the *_wo_version when the bank issues a new bundle.
 resource "keyport_m2m_certificate" "bank" {
   name                  = "bank-m2m"
   pkcs12_wo             = filebase64("${path.module}/m2m-user.p12")

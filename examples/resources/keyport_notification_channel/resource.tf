@@ -1,4 +1,4 @@
-# Seed 000: the platform delivers notifications to an HTTPS webhook. Before
+# A port community system delivers notifications to an HTTPS webhook. Before
 # each call it fetches a token from our own token endpoint with client
 # credentials; the operator generates that client secret and writes it to the
 # Secret cpu-webhook-client for the receiving workload. Destroying the

@@ -72,7 +72,7 @@ func waitReady(t *testing.T, ns, name string) *keyportv1.ApiClient {
 	return ac
 }
 
-func TestEverySeedDialectGetsAValidTokenIntoItsSecret(t *testing.T) {
+func TestEveryPresetGetsAValidTokenIntoItsSecret(t *testing.T) {
 	ns := setup(t)
 	startOperator(t, ns, nil)
 	clientCert := &keyportv1.ClientCertificateReference{SecretName: "client-tls"}
@@ -82,24 +82,24 @@ func TestEverySeedDialectGetsAValidTokenIntoItsSecret(t *testing.T) {
 		endpoint string
 		lifetime time.Duration
 	}{
-		{"seed-000-port-community", keyportv1.ApiClientSpec{Preset: keyportv1.PresetPortCommunityPassword,
+		{"port-community-password", keyportv1.ApiClientSpec{Preset: keyportv1.PresetPortCommunityPassword,
 			TokenURL: sb.URL() + "/connect/token",
 			Headers: []keyportv1.HTTPHeader{{Name: "Ocp-Apim-Subscription-Key",
 				ValueFrom: &keyportv1.SecretKeySelector{Name: "cpu-credentials", Key: "subscription_key"}}}},
 			sandbox.EndpointConnectToken, time.Hour},
-		{"seed-001-oauth2", keyportv1.ApiClientSpec{Preset: keyportv1.PresetOAuth2ClientCredentials,
+		{"data-sharing-oauth2-client-credentials", keyportv1.ApiClientSpec{Preset: keyportv1.PresetOAuth2ClientCredentials,
 			TokenURL: sb.URL() + "/connect/token"}, sandbox.EndpointConnectToken, time.Hour},
-		{"seed-002-bank", keyportv1.ApiClientSpec{Preset: keyportv1.PresetBankM2M, TokenURL: sb.URL() + "/m2m/token",
+		{"bank-m2m", keyportv1.ApiClientSpec{Preset: keyportv1.PresetBankM2M, TokenURL: sb.URL() + "/m2m/token",
 			ClientCertificate: clientCert}, sandbox.EndpointM2MToken, 5 * time.Minute},
-		{"seed-003-payment", keyportv1.ApiClientSpec{Preset: keyportv1.PresetPaymentJSON, TokenURL: sb.URL() + "/oauth2/token"},
+		{"payment-json", keyportv1.ApiClientSpec{Preset: keyportv1.PresetPaymentJSON, TokenURL: sb.URL() + "/oauth2/token"},
 			sandbox.EndpointJSONToken, time.Hour},
-		{"seed-004-softpos", keyportv1.ApiClientSpec{Preset: keyportv1.PresetSoftPOS, TokenURL: sb.URL() + "/softpos/appenrollment/token",
+		{"softpos", keyportv1.ApiClientSpec{Preset: keyportv1.PresetSoftPOS, TokenURL: sb.URL() + "/softpos/appenrollment/token",
 			ClientCertificate: clientCert}, sandbox.EndpointSoftPOSToken, time.Hour},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			spec := tc.spec
-			if tc.name == "seed-002-bank" {
+			if tc.name == "bank-m2m" {
 				// The bank's Basic credentials are the M2M user's.
 				spec.Credentials = &keyportv1.CredentialsSource{SecretName: "cpu-credentials"}
 			}
@@ -124,7 +124,7 @@ func TestEverySeedDialectGetsAValidTokenIntoItsSecret(t *testing.T) {
 			if lifetime := time.Until(tok.ExpiresAt); lifetime > tc.lifetime || lifetime < tc.lifetime-time.Minute {
 				t.Errorf("token expires in %v, want about %v", lifetime, tc.lifetime)
 			}
-			// The Secret contract of ARCHITECTURE §4.
+			// The Secret contract workloads rely on (package tokensecret).
 			if string(secret.Data["authorization"]) != "Bearer "+tok.AccessToken {
 				t.Errorf("authorization = %q", secret.Data["authorization"])
 			}
@@ -133,7 +133,7 @@ func TestEverySeedDialectGetsAValidTokenIntoItsSecret(t *testing.T) {
 			if headers["Authorization"] == "" {
 				t.Error("headers.json lacks Authorization")
 			}
-			if tc.name == "seed-000-port-community" && headers["Ocp-Apim-Subscription-Key"] != subKey {
+			if tc.name == "port-community-password" && headers["Ocp-Apim-Subscription-Key"] != subKey {
 				t.Errorf("headers.json lacks the subscription key: %v", headers)
 			}
 			if secret.Labels[keyportv1.LabelManagedBy] != keyportv1.ManagedByValue ||

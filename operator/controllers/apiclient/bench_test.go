@@ -32,7 +32,10 @@ import (
 )
 
 // BenchmarkApiClients runs N ApiClients against the sandbox with short token
-// lifetimes for several lifetimes and prints the figures of ARCHITECTURE §8.
+// lifetimes for several lifetimes and prints the figures BENCHMARKS.md holds
+// against its targets: one request per token, no expired token in any
+// Secret, lateness p99 under 1 s, at most 1.1 API writes per refresh,
+// throughput at least 80 % of the raw Secret update rate, memory.
 // It is a scenario, not a loop: run it with -benchtime=1x (make bench).
 //
 //	KEYPORT_BENCH_SIZES=100,1000      ApiClient counts (default 100,1000)

@@ -247,7 +247,7 @@ func TestExpiryIsWarnedInTime(t *testing.T) {
 	})
 }
 
-// TestBankM2MWithAnImportedBundle is seed 002 end to end: a provider-issued
+// TestBankM2MWithAnImportedBundle is the bank's M2M API end to end: a provider-issued
 // PKCS#12 goes in, the ApiClient gets 5-minute tokens over mutual TLS with a
 // GET and Basic credentials, and the token binds the certificate thumbprint.
 func TestBankM2MWithAnImportedBundle(t *testing.T) {

@@ -30,7 +30,7 @@ const (
 	password     = "pw-Zk4&m2"
 )
 
-// apiClientConfig is seed 000's client: password grant, a subscription key
+// apiClientConfig is a port community system's client: password grant, a subscription key
 // header from the credentials Secret, credentials written write-only.
 // The secrets come in through ephemeral variables, as they should in real
 // use: an ordinary variable's value would be saved in the plan.

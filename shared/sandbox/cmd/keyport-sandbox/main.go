@@ -1,6 +1,6 @@
-// Command keyport-sandbox runs the Keyport sandbox: the partner platforms of
-// Keyport's seed documents on one HTTPS listener, for offline development,
-// the demo and benchmarks. See package sandbox for the endpoints.
+// Command keyport-sandbox runs the Keyport sandbox: stand-ins for the partner
+// platforms Keyport has presets for, on one HTTPS listener, for offline
+// development, the demo and benchmarks. See package sandbox for the endpoints.
 package main
 
 import (
