@@ -571,6 +571,12 @@ func requeueAt(now, at time.Time) ctrl.Result {
 func policyOf(spec *keyportv1.ApiClientSpec) refresh.Policy {
 	p := refresh.DefaultPolicy()
 	if rp := spec.Refresh; rp != nil {
+		if rp.Strategy == keyportv1.RefreshLatest {
+			p.Strategy = refresh.Latest
+		}
+		if rp.RetryMargin != nil {
+			p.RetryMargin = rp.RetryMargin.Duration
+		}
 		if rp.RefreshAtPercent != nil {
 			p.Fraction = float64(*rp.RefreshAtPercent) / 100
 		}
