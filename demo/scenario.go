@@ -55,15 +55,25 @@ func (d *demo) ingestAcrossRotation(ctx context.Context) error {
 	}
 	info("current token expires %s; waiting for the operator to rotate it…", first)
 	var second string
+	// A line now and then says the workload is at work, without burying
+	// the rotation under one line per message.
+	heartbeat := time.Now()
 	err = poll(ctx, d.lifetime+time.Minute, "a token rotation", func() (bool, string, error) {
 		second, err = d.tokenExpiry(ctx, secret)
+		if time.Since(heartbeat) >= 20*time.Second {
+			heartbeat = time.Now()
+			ok, failed, _ := tally.counts(first)
+			info("│ workload: %d messages sent with the current token so far, %d failed", ok, failed)
+		}
 		return err == nil && second != first, second, nil
 	})
 	if err != nil {
 		return err
 	}
 	rotatedAt := time.Now()
-	info("rotated: the Secret now holds a token expiring %s (the old one was still valid until %s)", second, first)
+	sent, failed := tally.sinceLast()
+	fmt.Printf("\033[1m⟳ %s  rotated: the Secret now holds a token expiring %s (the old one was still valid until %s); "+
+		"the workload sent %d messages before, %d failed\033[0m\n", rotatedAt.Format("15:04:05"), second, first, sent, failed)
 	err = poll(ctx, d.budget+time.Minute, "two messages sent with the new token", func() (bool, string, error) {
 		if d.workload != nil && d.workload.exited() {
 			return false, "", fmt.Errorf("the example workload exited")
@@ -107,6 +117,11 @@ func (d *demo) ingestAcrossRotation(ctx context.Context) error {
 //
 //	sent ContainerEvent #3: 202 Accepted (token expires 2026-11-23T08:01:02Z)
 //	send failed: ...
+//
+// It counts the messages instead of echoing one line every two seconds,
+// which would bury the rotations: a failure is printed at once, the first
+// message with each token is printed, and the rest is summed up per rotation
+// (sinceLast).
 type workloadTally struct {
 	mu        sync.Mutex
 	expiries  map[string]int
@@ -114,30 +129,53 @@ type workloadTally struct {
 	total     int
 	failed    int
 	failure   string
+	// Since the last summary.
+	sentSince, failedSince int
 }
 
 func (w *workloadTally) read(r io.Reader) {
 	scanner := bufio.NewScanner(r)
 	for scanner.Scan() {
 		line := scanner.Text()
-		info("│ workload: %s", line)
 		w.mu.Lock()
+		var print func()
 		switch {
 		case strings.HasPrefix(line, "sent "):
 			if _, exp, ok := strings.Cut(line, "token expires "); ok {
 				exp = strings.TrimSuffix(exp, ")")
 				if w.expiries[exp] == 0 {
 					w.firstSeen[exp] = time.Now()
+					print = func() { info("│ workload: %s  ← the first message with this token", line) }
 				}
 				w.expiries[exp]++
 				w.total++
+				w.sentSince++
 			}
 		case strings.Contains(line, "failed"):
 			w.failed++
+			w.failedSince++
 			w.failure = line
+			print = func() { info("\033[1;31m✘ workload: %s\033[0m", line) }
+		default:
+			print = func() { info("│ workload: %s", line) }
 		}
 		w.mu.Unlock()
+		if print != nil {
+			print()
+		}
 	}
+}
+
+// sinceLast returns the messages sent and failed since its last call.
+func (w *workloadTally) sinceLast() (sent, failed int) {
+	if w == nil {
+		return 0, 0
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	sent, failed = w.sentSince, w.failedSince
+	w.sentSince, w.failedSince = 0, 0
+	return sent, failed
 }
 
 // counts: messages sent with the token expiring at expiry, failures, all sent.
@@ -256,10 +294,15 @@ func (d *demo) watchRotations(ctx context.Context) error {
 					continue
 				}
 				if prev, seen := last[ac.Name]; seen && prev != exp {
-					fmt.Printf("    %s  %-18s rotated: expiry %s → %s\n", time.Now().Format("15:04:05"), ac.Name, prev, exp)
-					if d.node != nil && ac.Name == ingestionClient {
-						rotated[exp] = time.Now()
+					calls := ""
+					if ac.Name == ingestionClient {
+						sent, failed := d.tally.sinceLast()
+						calls = fmt.Sprintf("; the ingest workload sent %d messages since the last rotation, %d failed", sent, failed)
+						if d.node != nil {
+							rotated[exp] = time.Now()
+						}
 					}
+					fmt.Printf("\033[1m⟳ %s  %-18s token rotated: expiry %s → %s%s\033[0m\n", time.Now().Format("15:04:05"), ac.Name, prev, exp, calls)
 				}
 				last[ac.Name] = exp
 			}
