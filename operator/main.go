@@ -33,6 +33,7 @@ import (
 	"github.com/keyport-dev/keyport/operator/controllers/m2mcertificate"
 	"github.com/keyport-dev/keyport/operator/controllers/notificationchannel"
 	"github.com/keyport-dev/keyport/operator/internal/mackey"
+	"github.com/keyport-dev/keyport/operator/secretcache"
 	"github.com/keyport-dev/keyport/shared/outbound"
 
 	// Provider drivers register themselves by name.
@@ -200,7 +201,7 @@ func run(ctx context.Context, cfg *rest.Config, o options) error {
 	if o.shard != "" {
 		cacheOpts.ByObject = shardSelectors(o.shard)
 	}
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+	mgrOpts := ctrl.Options{
 		Scheme:                        newScheme(),
 		Cache:                         cacheOpts,
 		Metrics:                       metricsserver.Options{BindAddress: o.metricsAddr},
@@ -215,7 +216,10 @@ func run(ctx context.Context, cfg *rest.Config, o options) error {
 		RetryPeriod:                   &o.retryPeriod,
 		GracefulShutdownTimeout:       ptr(30 * time.Second),
 		Controller:                    ctrlconfig.Controller{SkipNameValidation: ptr(o.inProcessCopies)},
-	})
+	}
+	// Full Secrets only for Keyport's own; see package secretcache.
+	secretcache.Configure(&mgrOpts)
+	mgr, err := ctrl.NewManager(cfg, mgrOpts)
 	if err != nil {
 		return fmt.Errorf("create manager: %w", err)
 	}

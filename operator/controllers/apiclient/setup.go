@@ -81,7 +81,11 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		// Spec changes and the refresh annotation; status writes are ours.
 		For(&keyportv1.ApiClient{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		Owns(&corev1.Secret{}).
+		// Keyport's Secrets are cached whole (an M2MCertificate's output, say);
+		// of the others, the credentials and CA bundles, only their metadata
+		// (operator/secretcache).
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.secretReferrers)).
+		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.secretReferrers), builder.OnlyMetadata).
 		Watches(&keyportv1.M2MCertificate{}, handler.EnqueueRequestsFromMapFunc(r.referrers(indexCertificateRefs))).
 		// Answers of token requests made off the workers.
 		WatchesRawSource(source.Func(r.calls.begin)).

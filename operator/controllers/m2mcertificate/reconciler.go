@@ -319,16 +319,25 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		For(&keyportv1.M2MCertificate{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Owns(&corev1.Secret{}).
 		Owns(&cmapi.Certificate{}).
-		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
-			var list keyportv1.M2MCertificateList
-			if err := r.Client.List(ctx, &list, client.InNamespace(o.GetNamespace()), client.MatchingFields{indexSourceSecrets: o.GetName()}); err != nil {
-				return nil
-			}
-			out := make([]reconcile.Request, 0, len(list.Items))
-			for _, m := range list.Items {
-				out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: m.Namespace, Name: m.Name}})
-			}
-			return out
-		})).
+		// Sources are the tenants' Secrets and cert-manager's, of which the
+		// cache holds only metadata (operator/secretcache); Keyport's own
+		// Secrets are sources only when they hold a certificate, never a
+		// token.
+		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.sourceUsers), builder.OnlyMetadata).
+		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.sourceUsers), builder.WithPredicates(
+			predicate.NewPredicateFuncs(func(o client.Object) bool { return o.GetLabels()[keyportv1.LabelApiClient] == "" }))).
 		Complete(r)
+}
+
+// sourceUsers maps a Secret to the M2MCertificates that read it.
+func (r *Reconciler) sourceUsers(ctx context.Context, o client.Object) []reconcile.Request {
+	var list keyportv1.M2MCertificateList
+	if err := r.Client.List(ctx, &list, client.InNamespace(o.GetNamespace()), client.MatchingFields{indexSourceSecrets: o.GetName()}); err != nil {
+		return nil
+	}
+	out := make([]reconcile.Request, 0, len(list.Items))
+	for _, m := range list.Items {
+		out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: m.Namespace, Name: m.Name}})
+	}
+	return out
 }

@@ -202,6 +202,12 @@ func (r *Reconciler) secretOrGenerated(ctx context.Context, nc *keyportv1.Notifi
 	if updated.Annotations == nil {
 		updated.Annotations = map[string]string{}
 	}
+	// One generated before Secrets were labelled is labelled now, and from
+	// then on cached whole (operator/secretcache).
+	if updated.Labels == nil {
+		updated.Labels = map[string]string{}
+	}
+	updated.Labels[keyportv1.LabelManagedBy] = keyportv1.ManagedByValue
 	if want := nc.Annotations[AnnotationRotate]; want != updated.Annotations[annotationRotated] || len(updated.Data[key]) == 0 {
 		value, err := randomCredential()
 		if err != nil {

@@ -9,6 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -122,7 +123,8 @@ func (r *releaser) usedBy(ctx context.Context, o client.Object) (string, error) 
 		return "", err
 	}
 	apiClients := map[string]*keyportv1.ApiClient{}
-	if _, isSecret := o.(*corev1.Secret); isSecret && len(channels.Items) > 0 {
+	_, isSecret := o.(*metav1.PartialObjectMetadata)
+	if isSecret && len(channels.Items) > 0 {
 		var list keyportv1.ApiClientList
 		if err := r.reader.List(ctx, &list, client.InNamespace(o.GetNamespace())); err != nil {
 			return "", err
@@ -136,15 +138,11 @@ func (r *releaser) usedBy(ctx context.Context, o client.Object) (string, error) 
 			continue
 		}
 		name := nc.Spec.Platform.ApiClientName
-		switch o.(type) {
-		case *keyportv1.ApiClient:
-			if name == o.GetName() {
-				return nc.Name, nil
-			}
-		case *corev1.Secret:
-			if ac := apiClients[name]; ac != nil && slices.Contains(platform.Secrets(ac), o.GetName()) {
-				return nc.Name, nil
-			}
+		if !isSecret && name == o.GetName() {
+			return nc.Name, nil
+		}
+		if ac := apiClients[name]; isSecret && ac != nil && slices.Contains(platform.Secrets(ac), o.GetName()) {
+			return nc.Name, nil
 		}
 	}
 	return "", nil
@@ -167,6 +165,18 @@ func (r *releaser) inUse(ctx context.Context, nc client.Object) []reconcile.Requ
 	return out
 }
 
+func secretMetadata() client.Object {
+	o := &metav1.PartialObjectMetadata{}
+	o.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Secret"))
+	return o
+}
+
+func secretMetadataList() client.ObjectList {
+	l := &metav1.PartialObjectMetadataList{}
+	l.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("SecretList"))
+	return l
+}
+
 // setupReleasers registers a releaser for ApiClients and one for Secrets.
 func setupReleasers(mgr ctrl.Manager) error {
 	deleting := predicate.NewPredicateFuncs(func(o client.Object) bool {
@@ -180,15 +190,21 @@ func setupReleasers(mgr ctrl.Manager) error {
 	for _, r := range []*releaser{
 		{name: "notificationchannel-inuse-apiclient",
 			object: func() client.Object { return &keyportv1.ApiClient{} }, list: func() client.ObjectList { return &keyportv1.ApiClientList{} }},
-		{name: "notificationchannel-inuse-secret",
-			object: func() client.Object { return &corev1.Secret{} }, list: func() client.ObjectList { return &corev1.SecretList{} }},
+		// Secrets by their metadata: a CA bundle is a tenant's Secret, of
+		// which the cache holds nothing else (operator/secretcache).
+		{name: "notificationchannel-inuse-secret", object: secretMetadata, list: secretMetadataList},
 	} {
 		r.client, r.reader = mgr.GetClient(), mgr.GetAPIReader()
-		if err := ctrl.NewControllerManagedBy(mgr).
+		b := ctrl.NewControllerManagedBy(mgr).
 			Named(r.name).
 			For(r.object(), builder.WithPredicates(deleting)).
-			Watches(&keyportv1.NotificationChannel{}, handler.EnqueueRequestsFromMapFunc(r.inUse), builder.WithPredicates(channelGone)).
-			Complete(r); err != nil {
+			Watches(&keyportv1.NotificationChannel{}, handler.EnqueueRequestsFromMapFunc(r.inUse), builder.WithPredicates(channelGone))
+		if _, isSecret := r.object().(*metav1.PartialObjectMetadata); isSecret {
+			// The watch of Secret metadata sees the tenants' Secrets; Keyport's
+			// own, a token Secret, come from the cache of whole Secrets.
+			b = b.Watches(&corev1.Secret{}, &handler.EnqueueRequestForObject{}, builder.WithPredicates(deleting))
+		}
+		if err := b.Complete(r); err != nil {
 			return err
 		}
 	}

@@ -14,6 +14,7 @@ import (
 	ctrlconfig "sigs.k8s.io/controller-runtime/pkg/config"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
+	"github.com/keyport-dev/keyport/operator/secretcache"
 	"github.com/keyport-dev/keyport/shared/outbound"
 	"github.com/keyport-dev/keyport/shared/testenv"
 )
@@ -37,7 +38,7 @@ func Start(t testing.TB, env *testenv.Env, ns string, setup func(ctrl.Manager) e
 	t.Helper()
 	outbound.SetDefaultPolicy(SandboxOnLoopback)
 	skip := true
-	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
+	opts := ctrl.Options{
 		Scheme:                        env.Scheme,
 		Metrics:                       metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress:        "0",
@@ -52,7 +53,10 @@ func Start(t testing.TB, env *testenv.Env, ns string, setup func(ctrl.Manager) e
 		Controller: ctrlconfig.Controller{SkipNameValidation: &skip},
 		// As --watch-namespace does.
 		Cache: cache.Options{DefaultNamespaces: map[string]cache.Config{ns: {}}},
-	})
+	}
+	// As the operator's main: full Secrets cached only for Keyport's own.
+	secretcache.Configure(&opts)
+	mgr, err := ctrl.NewManager(env.Config, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
