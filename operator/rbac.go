@@ -21,9 +21,12 @@ package main
 
 // Everywhere else, each controller's markers grant only what its code
 // does. It reads through the manager's cache, which lists and watches, so
-// no rule grants get; it writes status and finalizers with patches (update
-// on <kind>/finalizers is for the owner references of what it creates,
-// which block their owner's deletion); it deletes nothing but the
+// no rule grants get but one: the content of a Secret that is not
+// Keyport's, which the cache holds only the metadata of, is read with a get
+// when a resource names it (operator/secretcache). It writes status and
+// finalizers with patches (update on <kind>/finalizers is for the owner
+// references of what it creates, which block their owner's deletion); it
+// deletes nothing but the
 // cert-manager Certificates it made. Events on the resources it reconciles
 // are created, and patched when one repeats.
 // TestTheOperatorUsesEveryVerbOfItsRolesAndNoOther fails on a verb used but
