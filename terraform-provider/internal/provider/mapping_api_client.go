@@ -69,8 +69,10 @@ type assertionModel struct {
 }
 
 type refreshModel struct {
+	Strategy          types.String  `tfsdk:"strategy"`
 	RefreshAtPercent  types.Int64   `tfsdk:"refresh_at_percent"`
 	PropagationBudget durationValue `tfsdk:"propagation_budget"`
+	RetryMargin       durationValue `tfsdk:"retry_margin"`
 	DefaultLifetime   durationValue `tfsdk:"default_lifetime"`
 }
 
@@ -121,8 +123,10 @@ func toApiClient(m *apiClientModel) *keyportv1.ApiClient {
 	}
 	if r := m.Refresh; r != nil {
 		spec.Refresh = &keyportv1.RefreshPolicy{
+			Strategy:          keyportv1.RefreshStrategy(r.Strategy.ValueString()),
 			RefreshAtPercent:  toInt32(r.RefreshAtPercent),
 			PropagationBudget: toDuration(r.PropagationBudget),
+			RetryMargin:       toDuration(r.RetryMargin),
 			DefaultLifetime:   toDuration(r.DefaultLifetime),
 		}
 	}
@@ -181,8 +185,10 @@ func apiClientFromSpec(ac *keyportv1.ApiClient, m *apiClientModel) {
 	m.Refresh = nil
 	if r := s.Refresh; r != nil {
 		m.Refresh = &refreshModel{
+			Strategy:          optString(string(r.Strategy)),
 			RefreshAtPercent:  fromInt32(r.RefreshAtPercent),
 			PropagationBudget: fromDuration(r.PropagationBudget),
+			RetryMargin:       fromDuration(r.RetryMargin),
 			DefaultLifetime:   fromDuration(r.DefaultLifetime),
 		}
 	}

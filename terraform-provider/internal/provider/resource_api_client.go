@@ -48,6 +48,7 @@ var apiClientKind = &kind[apiClientModel, *apiClientModel, *keyportv1.ApiClient]
 	configValidators: []resource.ConfigValidator{
 		httpsOnly{url: path.Root("token_url"), allow: path.Root("tls").AtName("allow_insecure_http")},
 		httpsOnly{url: path.Root("revocation_probe").AtName("url"), allow: path.Root("tls").AtName("allow_insecure_http")},
+		refreshStrategyFields{},
 	},
 	modifyPlan: apiClientModifyPlan,
 	stored:     apiClientStored,
@@ -164,12 +165,17 @@ func apiClientSchema(ctx context.Context) schema.Schema {
 						MarkdownDescription: "`RS256`, `PS256` or `ES256`. Default by key type."},
 				}},
 			"refresh": schema.SingleNestedAttribute{Optional: true,
-				MarkdownDescription: "When a token is replaced: at the earlier of `refresh_at_percent` of its lifetime and its expiry minus `propagation_budget`.",
+				MarkdownDescription: "When a token is replaced. With `strategy` `Fraction` (the default) at the earlier of `refresh_at_percent` of its lifetime and its expiry minus `propagation_budget`; with `Latest` at its expiry minus `propagation_budget` minus `retry_margin`.",
 				Attributes: map[string]schema.Attribute{
+					"strategy": schema.StringAttribute{Optional: true, Validators: enum(string(keyportv1.RefreshFraction), string(keyportv1.RefreshLatest)),
+						MarkdownDescription: "`Fraction` (default): 2 token requests per lifetime at 50 %, and a platform outage of up to about half a lifetime minus the budget passes without an expired token. " +
+							"`Latest`: as few requests as the budget and margin allow (1.05 per lifetime for 1-hour tokens with the defaults, but 2.5 for 5-minute ones), for platforms that ask for as few token requests as possible; only `retry_margin` of outage passes before the budget is eaten into."},
 					"refresh_at_percent": schema.Int64Attribute{Optional: true, Validators: []validator.Int64{int64validator.Between(10, 90)},
-						MarkdownDescription: "Percentage of the lifetime after which a token is refreshed, 10 to 90. Default 50."},
+						MarkdownDescription: "Percentage of the lifetime after which a token is refreshed, 10 to 90, with `strategy` `Fraction` only. Default 50."},
 					"propagation_budget": schema.StringAttribute{Optional: true, CustomType: durationType{}, Validators: []validator.String{goDuration{}},
 						MarkdownDescription: "How long a replaced token must stay valid so every pod sees the new one first, such as `2m` (the default)."},
+					"retry_margin": schema.StringAttribute{Optional: true, CustomType: durationType{}, Validators: []validator.String{goDuration{}},
+						MarkdownDescription: "With `strategy` `Latest` only: time left before expiry minus `propagation_budget` to retry a failed refresh, such as `1m` (the default: six or seven attempts against a platform that refuses at once, four against one that hangs until the 15-second request timeout)."},
 					"default_lifetime": schema.StringAttribute{Optional: true, CustomType: durationType{}, Validators: []validator.String{goDuration{}},
 						MarkdownDescription: "Lifetime assumed when the response has no `expires_in` and the token no `exp`, such as `1h`."},
 				}},

@@ -487,3 +487,58 @@ resource "keyport_api_client" "bank" {
 		t.Errorf("the credentials Secret outlived the refused apply: %v", err)
 	}
 }
+
+// TestAccApiClient_RefreshStrategy applies strategy Latest with a retry
+// margin, then switches back to Fraction with a percentage: each reaches the
+// cluster as declared, and the API server's spelling of a duration (1m0s for
+// 60s) shows no change in the plan that follows.
+func TestAccApiClient_RefreshStrategy(t *testing.T) {
+	ns := env.Namespace(t)
+	provider := providerConfig(t, ns)
+	cfg := func(refresh string) string {
+		return provider + `
+resource "keyport_api_client" "platform" {
+  name           = "few-requests"
+  token_url      = "https://login.example.com/connect/token"
+  credentials    = { secret_name = "app-credentials" }
+  refresh        = ` + refresh + `
+  wait_for_ready = false
+}
+`
+	}
+	refreshOf := func() *keyportv1.RefreshPolicy {
+		r := object(t, ns, "few-requests", &keyportv1.ApiClient{}).Spec.Refresh
+		if r == nil {
+			return &keyportv1.RefreshPolicy{}
+		}
+		return r
+	}
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: newFactories(),
+		Steps: []resource.TestStep{
+			{
+				Config: cfg(`{ strategy = "Latest", retry_margin = "60s" }`),
+				Check: func(*terraform.State) error {
+					r := refreshOf()
+					if r.Strategy != keyportv1.RefreshLatest || r.RetryMargin == nil || r.RetryMargin.Duration != time.Minute || r.RefreshAtPercent != nil {
+						return fmt.Errorf("applied refresh policy is not the declared one: %+v", r)
+					}
+					return nil
+				},
+			},
+			{
+				Config: cfg(`{ strategy = "Fraction", refresh_at_percent = 70 }`),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction("keyport_api_client.platform", plancheck.ResourceActionUpdate),
+				}},
+				Check: func(*terraform.State) error {
+					r := refreshOf()
+					if r.Strategy != keyportv1.RefreshFraction || r.RetryMargin != nil || r.RefreshAtPercent == nil || *r.RefreshAtPercent != 70 {
+						return fmt.Errorf("the switch to Fraction did not reach the cluster: %+v", r)
+					}
+					return nil
+				},
+			},
+		},
+	})
+}

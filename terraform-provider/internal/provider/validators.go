@@ -156,3 +156,33 @@ func (v httpsOnly) ValidateResource(ctx context.Context, req resource.ValidateCo
 	}
 	resp.Diagnostics.AddAttributeError(v.url, "URL must use https", fmt.Sprintf("%s must start with https://", v.url))
 }
+
+// refreshStrategyFields mirrors the CRD's rules that refresh_at_percent
+// belongs to strategy Fraction and retry_margin to strategy Latest: a field
+// the chosen strategy ignores is a misunderstanding worth stopping at plan.
+type refreshStrategyFields struct{}
+
+var _ resource.ConfigValidator = refreshStrategyFields{}
+
+func (refreshStrategyFields) Description(context.Context) string {
+	return "refresh.refresh_at_percent applies only to strategy Fraction, refresh.retry_margin only to strategy Latest"
+}
+func (v refreshStrategyFields) MarkdownDescription(ctx context.Context) string {
+	return v.Description(ctx)
+}
+
+func (refreshStrategyFields) ValidateResource(ctx context.Context, req resource.ValidateConfigRequest, resp *resource.ValidateConfigResponse) {
+	var r *refreshModel
+	if diags := req.Config.GetAttribute(ctx, path.Root("refresh"), &r); diags.HasError() || r == nil || r.Strategy.IsUnknown() {
+		return
+	}
+	latest := r.Strategy.ValueString() == string(keyportv1.RefreshLatest)
+	if at := path.Root("refresh").AtName("refresh_at_percent"); latest && !r.RefreshAtPercent.IsNull() {
+		resp.Diagnostics.AddAttributeError(at, "Setting ignored by the refresh strategy",
+			fmt.Sprintf("%s applies only to strategy Fraction: remove it, or set strategy to \"Fraction\"", at))
+	}
+	if at := path.Root("refresh").AtName("retry_margin"); !latest && !r.RetryMargin.IsNull() {
+		resp.Diagnostics.AddAttributeError(at, "Setting ignored by the refresh strategy",
+			fmt.Sprintf("%s applies only to strategy Latest: remove it, or set strategy to \"Latest\"", at))
+	}
+}

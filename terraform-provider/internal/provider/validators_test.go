@@ -146,6 +146,31 @@ resource "keyport_api_client" "x" {
   token_url = "https://login.example.com/token"
   refresh   = { propagation_budget = "2 minutes" }
 }`, wantErr: "must be a duration"},
+		{name: "a refresh percentage with strategy Latest, which ignores it", config: `
+resource "keyport_api_client" "x" {
+  name      = "x"
+  token_url = "https://login.example.com/token"
+  refresh   = { strategy = "Latest", refresh_at_percent = 80 }
+}`, wantErr: "refresh.refresh_at_percent applies only to strategy Fraction"},
+		{name: "a retry margin with the default strategy, which ignores it", config: `
+resource "keyport_api_client" "x" {
+  name      = "x"
+  token_url = "https://login.example.com/token"
+  refresh   = { retry_margin = "1m" }
+}`, wantErr: "refresh.retry_margin applies only to strategy Latest"},
+		{name: "an unknown refresh strategy", config: `
+resource "keyport_api_client" "x" {
+  name      = "x"
+  token_url = "https://login.example.com/token"
+  refresh   = { strategy = "Earliest" }
+}`, wantErr: "value must be one of"},
+		{name: "strategy Latest with a retry margin plans", config: `
+resource "keyport_api_client" "x" {
+  name      = "x"
+  token_url = "https://login.example.com/token"
+  client_id = "x"
+  refresh   = { strategy = "Latest", propagation_budget = "90s", retry_margin = "30s" }
+}`},
 		{name: "an output template the CRD would refuse as too long", config: `
 resource "keyport_api_client" "x" {
   name            = "x"
