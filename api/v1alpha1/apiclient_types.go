@@ -421,25 +421,27 @@ type ApiClientStatus struct {
 	// +listMapKey=type
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
 
-	// OutputSecretName is the Secret that holds the live token.
+	// OutputSecretName is the Secret that holds the live token. It is set
+	// once Keyport has written a token there, so a name here is a Secret
+	// that exists.
 	// +optional
 	OutputSecretName string `json:"outputSecretName,omitempty"`
 
-	// TokenExpiresAt is when the token in the output Secret expires. To save
-	// API writes the status is not rewritten on every refresh: this may show
-	// an earlier token, but never one that has expired. The Secret's
-	// keyport.dev/expires-at annotation is exact. Empty when the operator
-	// runs with --status-token-times=omit.
+	// TokenExpiresAt is when the token in the output Secret expires, as its
+	// keyport.dev/expires-at annotation says. Empty when the operator runs
+	// with --status-token-times=omit, which saves the status write of each
+	// refresh.
 	// +optional
 	TokenExpiresAt *metav1.Time `json:"tokenExpiresAt,omitempty"`
 
-	// LastRefreshTime is when the token shown by tokenExpiresAt was obtained.
+	// LastRefreshTime is when the token in the output Secret was obtained.
+	// Empty with --status-token-times=omit.
 	// +optional
 	LastRefreshTime *metav1.Time `json:"lastRefreshTime,omitempty"`
 
-	// NextRefreshTime is when the next refresh (or retry) is planned; it may
-	// lag one refresh behind (see tokenExpiresAt), the Secret's
-	// keyport.dev/refresh-at annotation is exact.
+	// NextRefreshTime is when the next refresh (or retry) is planned, as the
+	// Secret's keyport.dev/refresh-at annotation says. Empty while healthy
+	// with --status-token-times=omit.
 	// +optional
 	NextRefreshTime *metav1.Time `json:"nextRefreshTime,omitempty"`
 

@@ -134,7 +134,6 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 func (r *Reconciler) reconcile(ctx context.Context, ac *keyportv1.ApiClient) (ctrl.Result, error) {
 	now := r.Now()
 	key := client.ObjectKeyFromObject(ac)
-	ac.Status.OutputSecretName = outputSecretName(ac)
 
 	stored, err := r.readOutput(ctx, ac)
 	var conflict *outputConflictError
@@ -147,6 +146,11 @@ func (r *Reconciler) reconcile(ctx context.Context, ac *keyportv1.ApiClient) (ct
 	}
 	if err != nil {
 		return ctrl.Result{}, err
+	}
+	if stored != nil {
+		// The status names the Secret only once it holds a token, so that
+		// kubectl never points a workload at a Secret that is not there.
+		ac.Status.OutputSecretName = outputSecretName(ac)
 	}
 	in, err := gatherInputs(ctx, r.Client, ac)
 	if err != nil {
@@ -303,6 +307,8 @@ func (r *Reconciler) recoverFromMemory(ac *keyportv1.ApiClient, stored *issuedTo
 // the inputs.
 func (r *Reconciler) connection(ac *keyportv1.ApiClient, in *inputs) (*http.Client, *certs.Bundle, error) {
 	var bundle *certs.Bundle
+	// A client whose certificate was removed uses none from now on.
+	ac.Status.CertificateThumbprint = ""
 	if len(in.certPEM) > 0 {
 		b, err := certs.DecodePEM(in.certPEM, in.keyPEM)
 		if err != nil {
@@ -328,6 +334,9 @@ func (r *Reconciler) ensureSecret(ctx context.Context, ac *keyportv1.ApiClient, 
 	var te *templateError
 	if errors.As(err, &te) {
 		setCondition(ac, keyportv1.ConditionDegraded, metav1.ConditionTrue, "InvalidTemplate", te.Error())
+	}
+	if err == nil {
+		ac.Status.OutputSecretName = outputSecretName(ac)
 	}
 	return err
 }
@@ -484,13 +493,21 @@ func (r *Reconciler) reportSuccess(ac *keyportv1.ApiClient, t issuedToken, now t
 		msg = fmt.Sprintf("token valid until %s, next refresh at %s", t.token.ExpiresAt.UTC().Format(time.RFC3339), t.refreshAt.UTC().Format(time.RFC3339))
 	}
 	if ac.Status.ConsecutiveFailures == 0 {
-		setCondition(ac, keyportv1.ConditionReady, metav1.ConditionTrue, keyportv1.ReasonTokenRefreshed, msg)
+		reason, problem := infeasibility(ac, t)
 		if why, ok := r.revoked.Load(ac.UID); ok {
-			setCondition(ac, keyportv1.ConditionDegraded, metav1.ConditionTrue, keyportv1.ReasonTokenRevokedOnReissue, why.(string))
-		} else if reason, problem := infeasibility(ac, t); problem != "" {
-			setCondition(ac, keyportv1.ConditionDegraded, metav1.ConditionTrue, reason, problem)
-		} else {
+			reason, problem = keyportv1.ReasonTokenRevokedOnReissue, why.(string)
+		}
+		if problem == "" {
+			setCondition(ac, keyportv1.ConditionReady, metav1.ConditionTrue, keyportv1.ReasonTokenRefreshed, msg)
 			setCondition(ac, keyportv1.ConditionDegraded, metav1.ConditionFalse, keyportv1.ReasonTokenRefreshed, "the last refresh succeeded")
+		} else {
+			// Ready's reason names the problem, as it does while a refresh
+			// fails: `kubectl get` shows Ready and its reason, and a client
+			// that works but not as declared must not read as all well.
+			// The message has no token times, so that it changes only when
+			// the problem does.
+			setCondition(ac, keyportv1.ConditionReady, metav1.ConditionTrue, reason, "the output Secret holds a valid token, but "+problem)
+			setCondition(ac, keyportv1.ConditionDegraded, metav1.ConditionTrue, reason, problem)
 		}
 	}
 	tokenExpiry.WithLabelValues(ac.Namespace, ac.Name).Set(float64(t.token.ExpiresAt.Unix()))

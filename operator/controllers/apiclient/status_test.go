@@ -25,8 +25,10 @@ func TestStatusWorthWriting(t *testing.T) {
 		want          bool
 	}{
 		{"the first token", &keyportv1.ApiClientStatus{}, shows(60*time.Second, 30*time.Second, ready), true},
-		{"a refresh whose shown token outlives the next look: coalesced", shows(60*time.Second, 30*time.Second, ready), shows(90*time.Second, 60*time.Second-time.Second, readyLater), false},
-		{"a refresh whose shown token expires before the next look", shows(60*time.Second, 30*time.Second, ready), shows(120*time.Second, 90*time.Second, readyLater), true},
+		{"every refresh: the shown next refresh would otherwise be in the past", shows(60*time.Second, 30*time.Second, ready), shows(90*time.Second, 60*time.Second-time.Second, readyLater), true},
+		{"the same token looked at again, the status read back in whole seconds", shows(60*time.Second, 30*time.Second, ready),
+			shows(60*time.Second+400*time.Millisecond, 30*time.Second+900*time.Millisecond, ready), false},
+		{"a retry planned for another second", shows(60*time.Second, 30*time.Second, failing), shows(60*time.Second, 31*time.Second, failing), true},
 		{"a failure changes the conditions", shows(60*time.Second, 30*time.Second, ready), shows(60*time.Second, 31*time.Second, failing), true},
 		{"times left out: written once to clear the shown ones", shows(60*time.Second, 30*time.Second, ready), &keyportv1.ApiClientStatus{Conditions: ready}, true},
 		{"times left out: nothing to write on a refresh", &keyportv1.ApiClientStatus{Conditions: ready}, &keyportv1.ApiClientStatus{Conditions: ready}, false},
