@@ -325,8 +325,9 @@ func TestRequestsPerLifetime(t *testing.T) {
 	}
 }
 
-// The README's table of requests per lifetime is the one this table checks,
-// so the figures users read are computed, not copied by hand.
+// The README's and BENCHMARKS.md's tables of requests per lifetime are the
+// one this table checks, so the figures users read are computed, not copied
+// by hand.
 var tableLifetimes = []time.Duration{5 * time.Minute, time.Hour}
 
 var requestsPerLifetimeTable = []struct {
@@ -340,15 +341,17 @@ var requestsPerLifetimeTable = []struct {
 		Policy{Strategy: Latest, PropagationBudget: DefaultPropagationBudget, RetryMargin: DefaultRetryMargin}, []string{"2.50", "1.05"}},
 }
 
-func TestTheREADMEQuotesTheRequestsPerLifetime(t *testing.T) {
-	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, tc := range requestsPerLifetimeTable {
-		row := fmt.Sprintf("| %s | %s |", tc.row, strings.Join(tc.want, " | "))
-		if !strings.Contains(string(readme), row) {
-			t.Errorf("README.md lacks the row\n%s", row)
+func TestTheDocsQuoteTheRequestsPerLifetime(t *testing.T) {
+	for _, doc := range []string{"README.md", "BENCHMARKS.md"} {
+		text, err := os.ReadFile(filepath.Join("..", "..", doc))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tc := range requestsPerLifetimeTable {
+			row := fmt.Sprintf("| %s | %s |", tc.row, strings.Join(tc.want, " | "))
+			if !strings.Contains(string(text), row) {
+				t.Errorf("%s lacks the row\n%s", doc, row)
+			}
 		}
 	}
 }
