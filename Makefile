@@ -13,7 +13,7 @@ CONTROLLER_GEN := $(BIN)/controller-gen
 
 # Files that `make manifests generate` writes. They are committed, and
 # `make verify-generated` fails when they do not match the code.
-GENERATED := api/v1alpha1/zz_generated.deepcopy.go config/crd/bases config/rbac/role.yaml
+GENERATED := api/v1alpha1/zz_generated.deepcopy.go api/v1alpha1/zz_generated.presets.go README.md config/crd/bases config/rbac/role.yaml
 
 GO_TEST_FLAGS ?=
 
@@ -34,7 +34,8 @@ help: ## Show this help.
 ##@ Development
 
 .PHONY: manifests
-manifests: $(CONTROLLER_GEN) ## Generate CRDs and RBAC from the code markers.
+manifests: $(CONTROLLER_GEN) ## Generate the Preset type and README preset table from shared/dialect's table, then CRDs and RBAC from the code markers.
+	go run ./shared/dialect/presetgen
 	$(CONTROLLER_GEN) crd paths=./api/... output:crd:artifacts:config=config/crd/bases
 	$(CONTROLLER_GEN) rbac:roleName=keyport-operator paths=./operator/... output:rbac:artifacts:config=config/rbac
 

@@ -4,33 +4,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
-// Preset names a known platform dialect. A preset fixes the request method,
-// body encoding, grant type and client authentication (and default scopes and
-// lifetime), so that an ApiClient for a known platform is a handful of lines.
-// +kubebuilder:validation:Enum=PortCommunityPassword;OAuth2ClientCredentials;BankM2M;PaymentJSON;SoftPOS
-type Preset string
-
-const (
-	// PresetPortCommunityPassword: form-encoded POST to /connect/token with the
-	// password grant, client_id and client_secret in the body, scope openid;
-	// 1 h tokens. Pair it with an Ocp-Apim-Subscription-Key header.
-	PresetPortCommunityPassword Preset = "PortCommunityPassword"
-	// PresetOAuth2ClientCredentials: a standard OAuth 2.0 / OpenID Connect
-	// issuer (for example Azure AD B2C): form-encoded POST, client_credentials,
-	// client_secret_post.
-	PresetOAuth2ClientCredentials Preset = "OAuth2ClientCredentials"
-	// PresetBankM2M: GET with Authorization: Basic base64(username:password),
-	// unescaped, over mutual TLS with the provider-issued certificate; 5 min
-	// tokens whose expires_in is a string. Credentials keys default to
-	// "username" and "password".
-	PresetBankM2M Preset = "BankM2M"
-	// PresetPaymentJSON: POST with a JSON body {client_id, client_secret,
-	// grant_type: client_credentials}; 1 h tokens.
-	PresetPaymentJSON Preset = "PaymentJSON"
-	// PresetSoftPOS: form-encoded POST with client_credentials over mutual TLS
-	// with the developer certificate; 1 h tokens.
-	PresetSoftPOS Preset = "SoftPOS"
-)
+// Preset, its values and their doc are generated from the preset table in
+// shared/dialect into zz_generated.presets.go.
 
 // HTTPMethod of the token request.
 // +kubebuilder:validation:Enum=POST;GET
@@ -125,8 +100,6 @@ type ApiClientSpec struct {
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="environment is immutable: create a new ApiClient for another environment"
 	Environment string `json:"environment,omitempty"`
 
-	// Preset selects a known platform dialect; see the Preset values. It
-	// excludes method, bodyEncoding, grantType and clientAuthentication.
 	// +optional
 	Preset Preset `json:"preset,omitempty"`
 

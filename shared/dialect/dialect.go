@@ -5,6 +5,8 @@
 package dialect
 
 import (
+	"fmt"
+	"strings"
 	"time"
 
 	keyportv1 "github.com/keyport-dev/keyport/api/v1alpha1"
@@ -22,53 +24,37 @@ type Dialect struct {
 	// DefaultLifetime assumed when a response carries no expiry; zero means
 	// none is known.
 	DefaultLifetime time.Duration
+	// MutualTLS is set when the platform checks a client certificate
+	// besides the client authentication, so spec.clientCertificate is
+	// required.
+	MutualTLS bool
 	// Key names in the credentials Secret.
 	ClientIDKey, ClientSecretKey, UsernameKey, PasswordKey string
 }
 
-// presets are the dialects of the platforms Keyport was built for; see the
-// Preset constants in the API for the platforms behind them.
-var presets = map[keyportv1.Preset]Dialect{
-	keyportv1.PresetPortCommunityPassword: {
-		Method: keyportv1.MethodPOST, BodyEncoding: keyportv1.BodyForm,
-		GrantType: keyportv1.GrantPassword, ClientAuthentication: keyportv1.ClientSecretPost,
-		DefaultScopes: []string{"openid"}, DefaultLifetime: time.Hour,
-	},
-	keyportv1.PresetOAuth2ClientCredentials: {
-		Method: keyportv1.MethodPOST, BodyEncoding: keyportv1.BodyForm,
-		GrantType: keyportv1.GrantClientCredentials, ClientAuthentication: keyportv1.ClientSecretPost,
-	},
-	keyportv1.PresetBankM2M: {
-		Method: keyportv1.MethodGET, BodyEncoding: keyportv1.BodyNone,
-		GrantType: keyportv1.GrantNone, ClientAuthentication: keyportv1.ClientSecretBasicRaw,
-		DefaultLifetime: 5 * time.Minute,
-		// The bank calls its Basic credentials user name and password.
-		ClientIDKey: "username", ClientSecretKey: "password",
-	},
-	keyportv1.PresetPaymentJSON: {
-		Method: keyportv1.MethodPOST, BodyEncoding: keyportv1.BodyJSON,
-		GrantType: keyportv1.GrantClientCredentials, ClientAuthentication: keyportv1.ClientSecretPost,
-		DefaultLifetime: time.Hour,
-	},
-	keyportv1.PresetSoftPOS: {
-		Method: keyportv1.MethodPOST, BodyEncoding: keyportv1.BodyForm,
-		GrantType: keyportv1.GrantClientCredentials, ClientAuthentication: keyportv1.ClientSecretPost,
-		DefaultLifetime: time.Hour,
-	},
-}
-
 // Resolve expands the spec's preset, or fills in the defaults of the
-// explicit fields, and applies the spec's own overrides (scopes, key names,
-// default lifetime) on top.
-func Resolve(spec *keyportv1.ApiClientSpec) Dialect {
-	d, ok := presets[spec.Preset]
-	if !ok {
+// explicit fields, and applies the spec's own overrides (key names, default
+// lifetime) on top. It refuses a preset or a field value this version does
+// not know, rather than guess a request the platform may half accept.
+func Resolve(spec *keyportv1.ApiClientSpec) (Dialect, error) {
+	var d Dialect
+	if spec.Preset != "" {
+		p, ok := Lookup(spec.Preset)
+		if !ok {
+			return Dialect{}, fmt.Errorf("preset %q is not one this version of Keyport knows (%s)", spec.Preset, strings.Join(Names(), ", "))
+		}
+		d = p.Dialect
+	} else {
 		d = Dialect{
 			Method:               orDefault(spec.Method, keyportv1.MethodPOST),
 			BodyEncoding:         orDefault(spec.BodyEncoding, keyportv1.BodyForm),
 			GrantType:            orDefault(spec.GrantType, keyportv1.GrantClientCredentials),
 			ClientAuthentication: orDefault(spec.ClientAuthentication, keyportv1.ClientSecretPost),
+			ClientIDKey:          KeyClientID, ClientSecretKey: KeyClientSecret, UsernameKey: KeyUsername, PasswordKey: KeyPassword,
 		}
+	}
+	if _, err := d.shape(); err != nil {
+		return Dialect{}, err
 	}
 	if c := spec.Credentials; c != nil {
 		d.ClientIDKey = orDefault(c.ClientIDKey, d.ClientIDKey)
@@ -76,14 +62,10 @@ func Resolve(spec *keyportv1.ApiClientSpec) Dialect {
 		d.UsernameKey = orDefault(c.UsernameKey, d.UsernameKey)
 		d.PasswordKey = orDefault(c.PasswordKey, d.PasswordKey)
 	}
-	d.ClientIDKey = orDefault(d.ClientIDKey, "client_id")
-	d.ClientSecretKey = orDefault(d.ClientSecretKey, "client_secret")
-	d.UsernameKey = orDefault(d.UsernameKey, "username")
-	d.PasswordKey = orDefault(d.PasswordKey, "password")
 	if r := spec.Refresh; r != nil && r.DefaultLifetime != nil {
 		d.DefaultLifetime = r.DefaultLifetime.Duration
 	}
-	return d
+	return d, nil
 }
 
 // Scopes returns the scopes to request: the spec's, else the dialect's.
@@ -96,23 +78,13 @@ func (d Dialect) Scopes(spec *keyportv1.ApiClientSpec) []string {
 
 // NeedsClientSecret reports whether the client authentication sends a secret.
 func (d Dialect) NeedsClientSecret() bool {
-	switch d.ClientAuthentication {
-	case keyportv1.ClientSecretPost, keyportv1.ClientSecretBasic, keyportv1.ClientSecretBasicRaw:
-		return true
-	}
-	return false
+	return clientAuths[d.ClientAuthentication].secret
 }
 
 // NeedsClientCertificate reports whether the request needs the client
 // certificate: for mutual TLS or to sign an assertion.
 func (d Dialect) NeedsClientCertificate(spec *keyportv1.ApiClientSpec) bool {
-	switch {
-	case d.ClientAuthentication == keyportv1.TLSClientAuth, d.ClientAuthentication == keyportv1.PrivateKeyJWT:
-		return true
-	case spec.Preset == keyportv1.PresetBankM2M, spec.Preset == keyportv1.PresetSoftPOS:
-		return true
-	}
-	return spec.ClientCertificate != nil
+	return clientAuths[d.ClientAuthentication].certificate || d.MutualTLS || spec.ClientCertificate != nil
 }
 
 func orDefault[T ~string](v, def T) T {

@@ -132,6 +132,8 @@ func (r *Request) build(ctx context.Context, u *url.URL) (*http.Request, string,
 	switch r.ClientAuth {
 	case ClientSecretPost:
 		params["client_id"], params["client_secret"] = r.ClientID, r.ClientSecret
+	case ClientSecretBasic, ClientSecretBasicRaw:
+		// In the Authorization header, set below.
 	case TLSClientAuth, NoClientAuth:
 		params["client_id"] = r.ClientID
 	case PrivateKeyJWT:
@@ -143,6 +145,10 @@ func (r *Request) build(ctx context.Context, u *url.URL) (*http.Request, string,
 		params["client_id"] = r.ClientID
 		params["client_assertion_type"] = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 		params["client_assertion"] = a
+	default:
+		// Never fall back to some method: a request the platform half
+		// accepts is harder to diagnose than this.
+		return nil, "", fmt.Errorf("unknown client authentication %d", r.ClientAuth)
 	}
 
 	var body io.Reader
@@ -164,6 +170,8 @@ func (r *Request) build(ctx context.Context, u *url.URL) (*http.Request, string,
 		if len(params) > 0 && r.ClientAuth != ClientSecretBasic && r.ClientAuth != ClientSecretBasicRaw {
 			return nil, "", errors.New("a request without a body cannot carry the client's parameters: use Basic authentication")
 		}
+	default:
+		return nil, "", fmt.Errorf("unknown body encoding %d", r.Encoding)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, u.String(), body)
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -365,5 +366,26 @@ func TestErrorsAreInspectableWithErrorsAs(t *testing.T) {
 	}
 	if te.StatusCode != 400 || te.ErrorCode != "invalid_scope" || te.Description != "scope x is unknown" || te.Retryable() {
 		t.Errorf("error fields: %+v", te)
+	}
+}
+
+// TestFetchRefusesAnUnknownDialectValue: a client authentication or body
+// encoding this version does not know is refused before anything is sent,
+// rather than sent as the secret in a form body.
+func TestFetchRefusesAnUnknownDialectValue(t *testing.T) {
+	var calls atomic.Int32
+	e := newEndpoint(t, func(w http.ResponseWriter, _ *http.Request) { calls.Add(1) }, nil)
+	for name, req := range map[string]token.Request{
+		"client authentication": {ClientAuth: token.NoClientAuth + 1},
+		"body encoding":         {Encoding: token.NoBody + 1},
+	} {
+		req.URL, req.ClientID, req.ClientSecret, req.GrantType = e.URL, "app", clientSecret, token.GrantClientCredentials
+		_, err := token.Fetch(context.Background(), e.client(t, nil), req)
+		if token.KindOf(err) != token.KindRefused || !strings.Contains(err.Error(), "unknown "+name) {
+			t.Errorf("%s: err = %v, want a refusal naming the unknown %s", name, err, name)
+		}
+	}
+	if n := calls.Load(); n != 0 {
+		t.Errorf("the endpoint was called %d times", n)
 	}
 }

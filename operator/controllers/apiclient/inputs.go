@@ -86,7 +86,12 @@ func (r *secretReader) secret(ctx context.Context, name, purpose string) (*corev
 // gatherInputs reads everything the next token request needs.
 func gatherInputs(ctx context.Context, c client.Reader, ac *keyportv1.ApiClient) (*inputs, error) {
 	spec := &ac.Spec
-	d := dialect.Resolve(spec)
+	d, err := dialect.Resolve(spec)
+	if err != nil {
+		// An API value this operator does not know (a newer CRD): nothing is
+		// sent rather than a guess at the request.
+		return nil, &inputError{keyportv1.ReasonTokenEndpointRejected, err.Error()}
+	}
 	in := &inputs{dialect: d, clientID: spec.ClientID, headers: map[string]string{}}
 	r := &secretReader{c: c, namespace: ac.Namespace}
 

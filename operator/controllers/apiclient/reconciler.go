@@ -215,8 +215,12 @@ func (r *Reconciler) reconcile(ctx context.Context, ac *keyportv1.ApiClient) (ct
 	if err != nil {
 		return r.handleFailure(ctx, ac, stored, inputsMAC, now, err)
 	}
+	req, err := tokenRequest(ac, in, bundle)
+	if err != nil {
+		return r.handleFailure(ctx, ac, stored, inputsMAC, now, err)
+	}
 	call := tokenCall{
-		hc: hc, req: tokenRequest(ac, in, bundle), policy: policyOf(&ac.Spec), jitter: r.Jitter(),
+		hc: hc, req: req, policy: policyOf(&ac.Spec), jitter: r.Jitter(),
 		inputsMAC: inputsMAC, force: ac.Annotations[keyportv1.AnnotationRefresh],
 		deadline: attemptDeadline(now, validUntil(stored, now)), now: r.Now,
 	}

@@ -23,7 +23,7 @@ import (
 )
 
 // tokenRequest turns the gathered inputs into the shared auth code's request.
-func tokenRequest(ac *keyportv1.ApiClient, in *inputs, bundle *certs.Bundle) token.Request {
+func tokenRequest(ac *keyportv1.ApiClient, in *inputs, bundle *certs.Bundle) (token.Request, error) {
 	c := dialect.Credentials{ClientID: in.clientID, ClientSecret: in.clientSecret, Username: in.username, Password: in.password, Headers: in.headers}
 	if bundle != nil {
 		c.Key, c.Certificate = bundle.Key, bundle.Leaf

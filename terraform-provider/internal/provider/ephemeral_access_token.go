@@ -213,8 +213,16 @@ func (e *accessToken) fetchDirectly(ctx context.Context, m *accessTokenModel, re
 		resp.Diagnostics.AddAttributeError(path.Root("client").AtName("ca_bundle"), "Unusable CA bundle", err.Error())
 		return
 	}
-	req := dialect.Resolve(spec).Request(spec, dialect.Credentials{ClientID: c.ClientID.ValueString(),
-		ClientSecret: c.ClientSecret.ValueString(), Username: c.Username.ValueString(), Password: c.Password.ValueString()})
+	d, err := dialect.Resolve(spec)
+	var req token.Request
+	if err == nil {
+		req, err = d.Request(spec, dialect.Credentials{ClientID: c.ClientID.ValueString(),
+			ClientSecret: c.ClientSecret.ValueString(), Username: c.Username.ValueString(), Password: c.Password.ValueString()})
+	}
+	if err != nil {
+		resp.Diagnostics.AddAttributeError(path.Root("client").AtName("preset"), "Unsupported dialect", err.Error())
+		return
+	}
 	req.Now = e.now
 	tok, err := token.Fetch(ctx, hc, req)
 	if err != nil {

@@ -48,6 +48,7 @@ var apiClientKind = &kind[apiClientModel, *apiClientModel, *keyportv1.ApiClient]
 	configValidators: []resource.ConfigValidator{
 		httpsOnly{url: path.Root("token_url"), allow: path.Root("tls").AtName("allow_insecure_http")},
 		httpsOnly{url: path.Root("revocation_probe").AtName("url"), allow: path.Root("tls").AtName("allow_insecure_http")},
+		oneValuePerKey{},
 		refreshStrategyFields{},
 	},
 	modifyPlan: apiClientModifyPlan,
@@ -85,8 +86,7 @@ func apiClientSchema(ctx context.Context) schema.Schema {
 			"preset": schema.StringAttribute{Optional: true,
 				Validators: append(enum(presetNames()...),
 					stringvalidator.ConflictsWith(path.MatchRoot("method"), path.MatchRoot("body_encoding"), path.MatchRoot("grant_type"), path.MatchRoot("client_authentication"))),
-				MarkdownDescription: "A known platform dialect, which fixes `method`, `body_encoding`, `grant_type` and `client_authentication`: " +
-					"`PortCommunityPassword`, `OAuth2ClientCredentials`, `BankM2M`, `PaymentJSON` or `SoftPOS`."},
+				MarkdownDescription: presetsDescription()},
 			"method": dialect("HTTP method of the token request: `POST` (default) or `GET`.",
 				string(keyportv1.MethodPOST), string(keyportv1.MethodGET)),
 			"body_encoding": dialect("Body of the token request: `Form` (default), `JSON` or `None`.",
@@ -108,10 +108,10 @@ func apiClientSchema(ctx context.Context) schema.Schema {
 				Attributes: map[string]schema.Attribute{
 					"secret_name": schema.StringAttribute{Optional: true, Computed: true, Validators: objectName(),
 						MarkdownDescription: "Name of the Secret. Default `<name>-credentials` when the provider writes it."},
-					"client_id_key":     optionalKey("Key of the client id. Default `client_id`."),
-					"client_secret_key": optionalKey("Key of the client secret. Default `client_secret`."),
-					"username_key":      optionalKey("Key of the user name. Default `username`."),
-					"password_key":      optionalKey("Key of the password. Default `password`."),
+					"client_id_key":     optionalKey("Key of the client id. " + defaultKey(keyClientID)),
+					"client_secret_key": optionalKey("Key of the client secret. " + defaultKey(keyClientSecret)),
+					"username_key":      optionalKey("Key of the user name, for the password grant. " + defaultKey(keyUsername)),
+					"password_key":      optionalKey("Key of the password, for the password grant. " + defaultKey(keyPassword)),
 				}},
 			"client_secret_wo": schema.StringAttribute{Optional: true, WriteOnly: true, Sensitive: true,
 				Validators:          []validator.String{stringvalidator.LengthAtLeast(1), stringvalidator.AlsoRequires(path.MatchRoot("client_secret_wo_version"))},
@@ -120,11 +120,13 @@ func apiClientSchema(ctx context.Context) schema.Schema {
 				Validators:          []validator.Int64{int64validator.AlsoRequires(path.MatchRoot("client_secret_wo"))},
 				MarkdownDescription: "Version of `client_secret_wo`: change it to write a rotated secret."},
 			"username": schema.StringAttribute{Optional: true,
-				Validators:          []validator.String{stringvalidator.LengthBetween(1, 512)},
-				MarkdownDescription: "User name for the password grant or Basic authentication, written into the credentials Secret (it is not a secret)."},
+				Validators: []validator.String{stringvalidator.LengthBetween(1, 512)},
+				MarkdownDescription: "User name, written into the credentials Secret (it is not a secret) under the key the operator reads it from: " +
+					"the user name's with the password grant, else the client id's (the HTTP Basic user name, as for `BankM2M`)."},
 			"password_wo": schema.StringAttribute{Optional: true, WriteOnly: true, Sensitive: true,
-				Validators:          []validator.String{stringvalidator.LengthAtLeast(1), stringvalidator.AlsoRequires(path.MatchRoot("password_wo_version"))},
-				MarkdownDescription: "Password, written into the credentials Secret and never stored in state or plan. Write-only (Terraform 1.11 or later)."},
+				Validators: []validator.String{stringvalidator.LengthAtLeast(1), stringvalidator.AlsoRequires(path.MatchRoot("password_wo_version"))},
+				MarkdownDescription: "Password, written into the credentials Secret and never stored in state or plan, under the key the operator reads it from: " +
+					"the password's with the password grant, else the client secret's (the HTTP Basic password, as for `BankM2M`). Write-only (Terraform 1.11 or later)."},
 			"password_wo_version": schema.Int64Attribute{Optional: true,
 				Validators:          []validator.Int64{int64validator.AlsoRequires(path.MatchRoot("password_wo"))},
 				MarkdownDescription: "Version of `password_wo`: change it to write a rotated password."},
@@ -238,13 +240,18 @@ func apiClientStored(ctx context.Context, m *apiClientModel, cfg *tfsdk.Config) 
 	if m.Credentials == nil {
 		return nil, diags
 	}
+	keys, err := credentialKeysOf(&toApiClient(m).Spec)
+	if err != nil {
+		diags.AddAttributeError(path.Root("preset"), "Unsupported dialect", err.Error())
+		return nil, diags
+	}
 	secret := m.Credentials.SecretName.ValueString()
 	var out []storedValue
-	writeOnly := func(id, attr string, key types.String, defaultKey string, version types.Int64) {
+	writeOnly := func(id, attr, key string, version types.Int64) {
 		if version.IsNull() {
 			return
 		}
-		v := storedValue{id: id, secret: secret, key: firstOf(key.ValueString(), defaultKey), version: strconv.FormatInt(version.ValueInt64(), 10)}
+		v := storedValue{id: id, secret: secret, key: key, version: strconv.FormatInt(version.ValueInt64(), 10)}
 		if cfg != nil {
 			var value types.String
 			diags.Append(cfg.GetAttribute(ctx, path.Root(attr), &value)...)
@@ -252,10 +259,10 @@ func apiClientStored(ctx context.Context, m *apiClientModel, cfg *tfsdk.Config) 
 		}
 		out = append(out, v)
 	}
-	writeOnly("client_secret", "client_secret_wo", m.Credentials.ClientSecretKey, "client_secret", m.ClientSecretWOVersion)
-	writeOnly("password", "password_wo", m.Credentials.PasswordKey, "password", m.PasswordWOVersion)
+	writeOnly("client_secret", "client_secret_wo", keys.clientSecret, m.ClientSecretWOVersion)
+	writeOnly("password", "password_wo", keys.password, m.PasswordWOVersion)
 	if !m.Username.IsNull() {
-		out = append(out, storedValue{id: "username", secret: secret, key: firstOf(m.Credentials.UsernameKey.ValueString(), "username"),
+		out = append(out, storedValue{id: "username", secret: secret, key: keys.username,
 			version: m.Username.ValueString(), value: []byte(m.Username.ValueString())})
 	}
 	return out, diags

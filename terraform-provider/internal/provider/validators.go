@@ -15,6 +15,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
 	keyportv1 "github.com/keyport-dev/keyport/api/v1alpha1"
+	"github.com/keyport-dev/keyport/shared/dialect"
 )
 
 // Plan-time validators for the CRD rules a user most often trips over:
@@ -61,10 +62,9 @@ func nonEmpty() []validator.String {
 	return []validator.String{stringvalidator.LengthAtLeast(1)}
 }
 
-// presetNames are the values of an ApiClient's preset.
+// presetNames are the values of an ApiClient's preset, from the preset table.
 func presetNames() []string {
-	return []string{string(keyportv1.PresetPortCommunityPassword), string(keyportv1.PresetOAuth2ClientCredentials),
-		string(keyportv1.PresetBankM2M), string(keyportv1.PresetPaymentJSON), string(keyportv1.PresetSoftPOS)}
+	return dialect.Names()
 }
 
 func enum(values ...string) []validator.String {
