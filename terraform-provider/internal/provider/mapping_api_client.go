@@ -211,7 +211,13 @@ func apiClientFromStatus(ac *keyportv1.ApiClient, m *apiClientModel) {
 		m.OutputSecretName = optString(st.OutputSecretName)
 	}
 	m.TokenExpiresAt = fromTime(st.TokenExpiresAt)
-	m.CertificateThumbprint = optString(st.CertificateThumbprint)
+	// Without a certificate there is no thumbprint, whatever a status not
+	// yet updated after the certificate was removed still says: the plan
+	// promised null (nullWithoutCertificate).
+	m.CertificateThumbprint = types.StringNull()
+	if m.ClientCertificate != nil {
+		m.CertificateThumbprint = optString(st.CertificateThumbprint)
+	}
 }
 
 // knownString is v's value, or "" when it is null or unknown.

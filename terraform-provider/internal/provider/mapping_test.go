@@ -279,11 +279,18 @@ func TestMapping_OmittedFieldsAreNull(t *testing.T) {
 func TestMapping_StatusFillsTheComputedAttributes(t *testing.T) {
 	expires := metav1.NewTime(time.Date(2026, 11, 23, 6, 0, 0, 0, time.UTC))
 	t.Run("an ApiClient keeps a declared output Secret name and reports the token expiry", func(t *testing.T) {
-		m := apiClientModel{OutputSecretName: types.StringValue("declared")}
+		m := apiClientModel{OutputSecretName: types.StringValue("declared"), ClientCertificate: &clientCertificateModel{}}
 		apiClientFromStatus(&keyportv1.ApiClient{Status: keyportv1.ApiClientStatus{OutputSecretName: "other", TokenExpiresAt: &expires,
 			CertificateThumbprint: "ABC"}}, &m)
 		if m.OutputSecretName.ValueString() != "declared" || m.TokenExpiresAt.ValueString() != "2026-11-23T06:00:00Z" || m.CertificateThumbprint.ValueString() != "ABC" {
 			t.Errorf("got %v %v %v", m.OutputSecretName, m.TokenExpiresAt, m.CertificateThumbprint)
+		}
+	})
+	t.Run("an ApiClient without a certificate has no thumbprint, even while the status still shows the removed one's", func(t *testing.T) {
+		m := apiClientModel{}
+		apiClientFromStatus(&keyportv1.ApiClient{Status: keyportv1.ApiClientStatus{CertificateThumbprint: "ABC"}}, &m)
+		if !m.CertificateThumbprint.IsNull() {
+			t.Errorf("certificate_thumbprint = %v, want null", m.CertificateThumbprint)
 		}
 	})
 	t.Run("an unknown output Secret name becomes the operator's", func(t *testing.T) {

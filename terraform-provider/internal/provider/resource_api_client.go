@@ -204,7 +204,8 @@ func apiClientSchema(ctx context.Context) schema.Schema {
 			"token_expires_at": schema.StringAttribute{Computed: true,
 				MarkdownDescription: "Expiry of the token in the output Secret (RFC 3339), as the operator last reported it."},
 			"certificate_thumbprint": schema.StringAttribute{Computed: true,
-				MarkdownDescription: "SHA-1 thumbprint (upper-case hex) of the client certificate used for the current token, if any."},
+				PlanModifiers:       []planmodifier.String{nullWithoutCertificate{}},
+				MarkdownDescription: "SHA-1 thumbprint (upper-case hex) of the client certificate used for the current token; null without `client_certificate`."},
 		})
 }
 
