@@ -183,7 +183,7 @@ $(OIDC_PEER)/node_modules/.package-lock.json: $(OIDC_PEER)/package-lock.json
 # TF_ACC=1 runs the Terraform provider's acceptance tests (real terraform
 # binary from PATH, provider in-process) as part of every test run.
 .PHONY: test
-test: lint testbin nodebin images oidc-deps terraform ## Run every test against the real API server and a real node (builds what is missing).
+test: lint testbin nodebin images oidc-deps terraform promtool ## Run every test against the real API server and a real node (builds what is missing).
 	@echo "==> go test ./... (integration tests use $(TESTBIN))"
 	TF_ACC=1 go test -count=1 -timeout 30m $(GO_TEST_FLAGS) ./...
 	@$(MAKE) -s fuzz FUZZTIME=$(SMOKE_FUZZTIME)
@@ -235,6 +235,19 @@ bench: testbin ## Run N ApiClients against the sandbox and print the figures BEN
 	KEYPORT_BENCH_SIZES=$(BENCH_SIZES) KEYPORT_BENCH_LIFETIME=$(BENCH_LIFETIME) KEYPORT_BENCH_LIFETIMES=$(BENCH_LIFETIMES) KEYPORT_BENCH_OPERATOR_ARGS="$(BENCH_OPERATOR_ARGS)" \
 	  go test -run '^$$' -bench BenchmarkApiClients -benchtime 1x -timeout 2h ./operator/controllers/apiclient/
 	go test -run '^$$' -bench BenchmarkShardSplit -benchtime 1x -timeout 30m ./operator/
+
+# promtool checks and unit-tests the alert rules of config/prometheus/alerts
+# (config/alerts_test.go); its version is the Prometheus Go module's.
+PROMETHEUS_VERSION ?= v0.316.0
+PROMTOOL := $(BIN)/promtool
+
+.PHONY: promtool
+promtool: $(PROMTOOL) ## Build promtool from the Go module proxy into bin/ (only when missing).
+
+$(PROMTOOL):
+	@echo "==> building promtool (github.com/prometheus/prometheus $(PROMETHEUS_VERSION)) from the Go module proxy into $(BIN) (a few minutes on a cold cache)"
+	GOBIN=$(BIN) go install github.com/prometheus/prometheus/cmd/promtool@$(PROMETHEUS_VERSION)
+	@echo "==> built $(PROMTOOL) (Prometheus module $(PROMETHEUS_VERSION))"
 
 $(CONTROLLER_GEN):
 	@echo "==> building controller-gen $(CONTROLLER_TOOLS_VERSION) from the Go module proxy"

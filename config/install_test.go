@@ -75,6 +75,27 @@ type rendered struct {
 // (a template reading a value the chart does not define fails).
 func helmTemplate(t *testing.T, release, namespace string, values map[string]any) rendered {
 	t.Helper()
+	files, ch := renderChart(t, release, namespace, values)
+	names := make([]string, 0, len(files))
+	for name := range files {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	var r rendered
+	for _, name := range names {
+		if !strings.HasSuffix(name, ".yaml") {
+			continue
+		}
+		r.objs = append(r.objs, decode(t, name, []byte(files[name]))...)
+	}
+	r.crds = ch.CRDObjects()
+	return r
+}
+
+// renderChart renders the chart's templates in strict mode and returns
+// their text by name (keyport/templates/NAME) with the loaded chart.
+func renderChart(t *testing.T, release, namespace string, values map[string]any) (map[string]string, *chartv2.Chart) {
+	t.Helper()
 	ch, err := loader.LoadDir(root("config", "helm", "keyport"))
 	if err != nil {
 		t.Fatalf("load the chart: %v", err)
@@ -92,20 +113,7 @@ func helmTemplate(t *testing.T, release, namespace string, values map[string]any
 	if err != nil {
 		t.Fatalf("render the chart: %v", err)
 	}
-	names := make([]string, 0, len(files))
-	for name := range files {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	var r rendered
-	for _, name := range names {
-		if !strings.HasSuffix(name, ".yaml") {
-			continue
-		}
-		r.objs = append(r.objs, decode(t, name, []byte(files[name]))...)
-	}
-	r.crds = ch.CRDObjects()
-	return r
+	return files, ch
 }
 
 // ---------------------------------------------------------------------------
