@@ -224,9 +224,15 @@ var (
 )
 
 // RepoRoot is the folder holding Keyport's go.mod, found from this source
-// file so that it works from any package's tests.
+// file so that it works from any package's tests. KEYPORT_TESTENV_ROOT
+// names another folder with the same config/crd/bases, for a test binary
+// run away from the checkout (make bench-kit).
 func RepoRoot() string {
 	rootOnce.Do(func() {
+		if dir := os.Getenv("KEYPORT_TESTENV_ROOT"); dir != "" {
+			rootDir = dir
+			return
+		}
 		_, file, _, _ := goruntime.Caller(0)
 		dir := filepath.Dir(file)
 		for dir != filepath.Dir(dir) {
@@ -267,7 +273,12 @@ func CertManagerCRDDir() (string, error) { return certManagerCRDDir(RepoRoot()) 
 // certManagerCRDDir finds cert-manager's CRDs in its module, the same
 // version the code is compiled against. `go list` asks the module cache, so
 // it works offline once the module has been downloaded for the build.
+// KEYPORT_CERT_MANAGER_CRDS names a copy of them where there is no Go
+// toolchain (make bench-kit).
 func certManagerCRDDir(root string) (string, error) {
+	if dir := os.Getenv("KEYPORT_CERT_MANAGER_CRDS"); dir != "" {
+		return dir, nil
+	}
 	cmd := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "github.com/cert-manager/cert-manager")
 	cmd.Dir = root
 	out, err := cmd.Output()

@@ -43,6 +43,10 @@ import (
 //	KEYPORT_BENCH_LIFETIMES=3         lifetimes measured after warm-up
 //	KEYPORT_BENCH_OPERATOR_ARGS=...   more operator flags, space-separated
 //	                                  (e.g. --status-token-times=omit)
+//	KEYPORT_BENCH_FOREIGN_SECRETS=0   Secrets of 100 KiB that are not Keyport's
+//	                                  for the foreign-Secrets phase; 0 skips it
+//	KEYPORT_BENCH_OPERATOR_BIN=...    a prebuilt operator binary; empty builds
+//	                                  ./operator with the Go toolchain
 func BenchmarkApiClients(b *testing.B) {
 	sizes := []int{100, 1000}
 	if v := os.Getenv("KEYPORT_BENCH_SIZES"); v != "" {
@@ -64,12 +68,26 @@ func BenchmarkApiClients(b *testing.B) {
 		}
 		lifetimes = n
 	}
-	bin, err := operatorproc.Build(b.TempDir())
-	must(b, err)
+	foreign := 0
+	if v := os.Getenv("KEYPORT_BENCH_FOREIGN_SECRETS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			b.Fatalf("KEYPORT_BENCH_FOREIGN_SECRETS must be a count, got %q", v)
+		}
+		foreign = n
+	}
+	// A prebuilt binary lets the benchmark run where there is no Go
+	// toolchain (make bench-kit).
+	bin := os.Getenv("KEYPORT_BENCH_OPERATOR_BIN")
+	if bin == "" {
+		var err error
+		bin, err = operatorproc.Build(b.TempDir())
+		must(b, err)
+	}
 	for _, n := range sizes {
 		b.Run(fmt.Sprintf("N=%d", n), func(b *testing.B) {
 			for range b.N {
-				runScenario(b, bin, n, lifetime, lifetimes)
+				runScenario(b, bin, n, lifetime, lifetimes, foreign)
 			}
 		})
 	}
@@ -87,7 +105,7 @@ func envDuration(b *testing.B, name string, def time.Duration) time.Duration {
 	return d
 }
 
-func runScenario(b *testing.B, bin string, n int, lifetime time.Duration, lifetimes int) {
+func runScenario(b *testing.B, bin string, n int, lifetime time.Duration, lifetimes, foreign int) {
 	ctx := context.Background()
 	platform, err := sandbox.Start(sandbox.Config{
 		Clients:       []sandbox.Client{{ID: clientID, Secret: clientSecret}},
@@ -155,7 +173,7 @@ func runScenario(b *testing.B, bin string, n int, lifetime time.Duration, lifeti
 	rss := op.PeakRSSMiB()
 	refreshRate := float64(refreshes) / window.Seconds()
 
-	saturated, saturatedOperatorCores, saturatedMachineCores := saturationRate(b, bin, ns, n, tokens, op)
+	saturated, saturatedOperatorCores, saturatedMachineCores, op := saturationRate(b, bin, ns, n, tokens, op)
 
 	// Each token is replaced at min(half its life, life - budget): that is
 	// one refresh cycle, and one request per cycle is the ideal.
@@ -171,8 +189,8 @@ func runScenario(b *testing.B, bin string, n int, lifetime time.Duration, lifeti
 	b.ReportMetric(saturated, "saturated-refreshes/s")
 	b.ReportMetric(rawRate, "raw-secret-updates/s")
 	b.ReportMetric(rss, "operator-peak-rss-MiB")
-	fmt.Printf("\nN=%d lifetime=%v budget=%v window=%v (%d lifetimes) warm-up=%v on %d CPUs; operator flags: %q\n",
-		n, lifetime, budget, window, lifetimes, warmup.Round(time.Second), runtime.NumCPU(), os.Getenv("KEYPORT_BENCH_OPERATOR_ARGS"))
+	fmt.Printf("\nN=%d lifetime=%v budget=%v window=%v (%d lifetimes) warm-up=%v on %s; operator flags: %q\n",
+		n, lifetime, budget, window, lifetimes, warmup.Round(time.Second), machine(), os.Getenv("KEYPORT_BENCH_OPERATOR_ARGS"))
 	fmt.Printf("  token requests per issued token (refresh cycle %v) per client: %.3f; per lifetime: %.3f (%d requests, %d succeeded)\n",
 		cycle, perCycle, perLifetime, requests, refreshes)
 	fmt.Printf("  seconds an expired token sat in a Secret (summed over Secrets): %.0f\n", expiredSeconds)
@@ -185,6 +203,9 @@ func runScenario(b *testing.B, bin string, n int, lifetime time.Duration, lifeti
 		saturatedOperatorCores, saturatedMachineCores, runtime.NumCPU())
 	fmt.Printf("  operator process: %.1f CPU-s during the window (%.2f cores), peak RSS %.0f MiB\n",
 		cpuAfter-cpuBefore, (cpuAfter-cpuBefore)/window.Seconds(), rss)
+	if foreign > 0 {
+		foreignSecretsPhase(b, bin, ns, n, foreign, lifetime, tokens, op)
+	}
 }
 
 func benchName(i int) string { return fmt.Sprintf("bench-%05d", i) }
@@ -211,7 +232,7 @@ func startOperatorProcess(b *testing.B, bin, ns string, n int) *operatorproc.Pro
 // (keyport.dev/refresh), starts the operator again and times the refreshes
 // from the first to the last. The annotations are written while the
 // operator is stopped so that the benchmark's own writes do not compete.
-func saturationRate(b *testing.B, bin, ns string, n int, tokens *tokenWatch, op *operatorproc.Process) (rate, operatorCores, machineCores float64) {
+func saturationRate(b *testing.B, bin, ns string, n int, tokens *tokenWatch, op *operatorproc.Process) (rate, operatorCores, machineCores float64, running *operatorproc.Process) {
 	ctx := context.Background()
 	op.Stop()
 	value := "bench-" + strconv.FormatInt(time.Now().UnixNano(), 10)
@@ -230,7 +251,7 @@ func saturationRate(b *testing.B, bin, ns string, n int, tokens *tokenWatch, op 
 			elapsed := time.Since(mark).Seconds()
 			cpu, err := restarted.CPUSeconds()
 			must(b, err)
-			return float64(n-1) / max(last.Sub(first).Seconds(), 0.001), cpu / elapsed, (machineBusySeconds(b) - busyBefore) / elapsed
+			return float64(n-1) / max(last.Sub(first).Seconds(), 0.001), cpu / elapsed, (machineBusySeconds(b) - busyBefore) / elapsed, restarted
 		}
 		if time.Now().After(deadline) {
 			b.Fatalf("only %d of %d tokens were refreshed on request", changed, n)
