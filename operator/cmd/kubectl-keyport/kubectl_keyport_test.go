@@ -64,8 +64,8 @@ var (
 
 const (
 	clientID       = "cpu-app"
-	clientSecret   = "client-secret-Hq73%good"
-	wrongSecret    = "client-secret-Wr0ng!bad"
+	clientSecret   = "s3cret-Hq73%good"
+	wrongSecret    = "Wr0ng!s3cret-bad"
 	headerValue    = "subscription-key-5150"
 	directToken    = "opaque-token-value-4c1d9e"
 	directPassword = "webhook-client-secret-9x"
