@@ -84,9 +84,10 @@ $(BIN)/tofu:
 	GOBIN=$(BIN) go install github.com/opentofu/opentofu/cmd/tofu@$(OPENTOFU_VERSION)
 
 .PHONY: build
-build: ## Build the operator, the sandbox, the provider, the demo and the example workload into bin/.
-	@echo "==> go build: operator, sandbox, terraform provider, demo, example workload"
+build: ## Build the operator, kubectl-keyport, the sandbox, the provider, the demo and the example workload into bin/.
+	@echo "==> go build: operator, kubectl-keyport, sandbox, terraform provider, demo, example workload"
 	go build -o $(BIN)/keyport-operator ./operator
+	go build -o $(BIN)/kubectl-keyport ./operator/cmd/kubectl-keyport
 	go build -o $(BIN)/keyport-sandbox ./shared/sandbox/cmd/keyport-sandbox
 	go build -o $(BIN)/terraform-provider-keyport ./terraform-provider
 	go build -o $(BIN)/keyport-demo ./demo
@@ -137,11 +138,18 @@ demo-check: build testbin terraform $(DEMO_NODE) ## The demo scenario unattended
 
 ##@ Test
 
+# The kubectl-keyport tests run `kubectl keyport` through kubectl's plugin
+# discovery; without a kubectl on PATH they use this one.
+TESTBIN_KUBECTL := $(if $(shell command -v kubectl 2>/dev/null),,$(TESTBIN)/kubectl)
+
 .PHONY: testbin
-testbin: $(TESTBIN)/kube-apiserver $(TESTBIN)/etcd ## Build kube-apiserver and etcd for tests (only when missing).
+testbin: $(TESTBIN)/kube-apiserver $(TESTBIN)/etcd $(TESTBIN_KUBECTL) ## Build kube-apiserver and etcd (and kubectl, when none is on PATH) for tests (only when missing).
 
 $(TESTBIN)/kube-apiserver $(TESTBIN)/etcd:
 	bash shared/testenv/testbin/build.sh $(@F) $(TESTBIN)
+
+$(TESTBIN)/kubectl:
+	bash shared/testenv/testbin/build.sh kubectl $(TESTBIN)
 
 # The rest of a real single-node cluster, built like testbin. Each group is
 # one build (`&:`: one run of its recipe makes all its files), so a parallel

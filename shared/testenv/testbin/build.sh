@@ -6,6 +6,8 @@
 # Usage: build.sh <what> <output-dir>, where <what> is one of
 #   kube-apiserver  the API server that envtest starts
 #   etcd            its store
+#   kubectl         kubectl, for machines without one on PATH (the
+#                   kubectl-keyport tests run it to find the plugin)
 #   kube-node       kubelet, kube-controller-manager, kube-scheduler and
 #                   kube-proxy: the rest of a single-node cluster
 #   containerd      containerd, containerd-shim-runc-v2 and ctr
@@ -25,7 +27,7 @@ CONTAINERD_VERSION="${CONTAINERD_VERSION:-v2.4.2}"
 RUNC_VERSION="${RUNC_VERSION:-v1.5.3}"
 CNI_PLUGINS_VERSION="${CNI_PLUGINS_VERSION:-v1.10.0}"
 
-usage="usage: build.sh <kube-apiserver|etcd|kube-node|containerd|runc|cni> <output-dir>"
+usage="usage: build.sh <kube-apiserver|etcd|kubectl|kube-node|containerd|runc|cni> <output-dir>"
 what="${1:?$usage}"
 out="$(mkdir -p "${2:?output dir}" && cd "$2" && pwd)"
 work="$out/.build/$what"
@@ -36,6 +38,7 @@ log() { printf '[testbin] %s\n' "$*" >&2; }
 case "$what" in
   kube-apiserver) outputs=(kube-apiserver) ;;
   etcd) outputs=(etcd) ;;
+  kubectl) outputs=(kubectl) ;;
   kube-node) outputs=(kubelet kube-controller-manager kube-scheduler kube-proxy) ;;
   containerd) outputs=(containerd containerd-shim-runc-v2 ctr) ;;
   runc) outputs=(runc) ;;
@@ -138,6 +141,10 @@ case "$what" in
   kube-apiserver)
     log "building kube-apiserver $KUBERNETES_VERSION from the Go module proxy (about 4 minutes on 2 cores)"
     build_kubernetes kube-apiserver
+    ;;
+  kubectl)
+    log "building kubectl $KUBERNETES_VERSION from the Go module proxy (about 2 minutes on 2 cores after kube-apiserver, whose packages it shares)"
+    build_kubernetes kubectl
     ;;
   kube-node)
     log "building kubelet, kube-controller-manager, kube-scheduler and kube-proxy $KUBERNETES_VERSION from the Go module proxy (about 5 minutes on 2 cores, 2 after kube-apiserver, whose packages it shares)"
