@@ -237,12 +237,34 @@ BENCH_SIZES ?= 100,1000
 BENCH_LIFETIME ?= 60s
 BENCH_LIFETIMES ?= 3
 BENCH_OPERATOR_ARGS ?=
+# Secrets of 100 KiB that are not Keyport's, for the foreign-Secrets phase;
+# 0 skips it.
+BENCH_FOREIGN_SECRETS ?= 2000
+BENCH_KIT ?= $(BIN)/bench-kit
 
 .PHONY: bench
 bench: testbin ## Run N ApiClients against the sandbox and print the figures BENCHMARKS.md reports (requests per token, lateness, API writes, throughput, memory), then the shard split.
 	KEYPORT_BENCH_SIZES=$(BENCH_SIZES) KEYPORT_BENCH_LIFETIME=$(BENCH_LIFETIME) KEYPORT_BENCH_LIFETIMES=$(BENCH_LIFETIMES) KEYPORT_BENCH_OPERATOR_ARGS="$(BENCH_OPERATOR_ARGS)" \
+	  KEYPORT_BENCH_FOREIGN_SECRETS=$(BENCH_FOREIGN_SECRETS) \
 	  go test -run '^$$' -bench BenchmarkApiClients -benchtime 1x -timeout 2h ./operator/controllers/apiclient/
 	go test -run '^$$' -bench BenchmarkShardSplit -benchtime 1x -timeout 30m ./operator/
+
+# The kit runs BenchmarkApiClients on a machine without Go: the compiled
+# benchmark, the operator, kube-apiserver, etcd and the CRDs in one folder,
+# and run.sh, which points the benchmark at them. Copy the folder anywhere
+# (Linux amd64) and run it: $(BENCH_KIT)/run.sh, settings as
+# KEYPORT_BENCH_* variables (see BENCHMARKS.md).
+.PHONY: bench-kit
+bench-kit: testbin ## Build the benchmark and everything it runs into bin/bench-kit/, to run with bin/bench-kit/run.sh where there is no Go toolchain.
+	rm -rf $(BENCH_KIT) && mkdir -p $(BENCH_KIT)/config/crd $(BENCH_KIT)/cert-manager-crds
+	go test -c -o $(BENCH_KIT)/apiclient.test ./operator/controllers/apiclient/
+	go build -o $(BENCH_KIT)/keyport-operator ./operator
+	cp $(TESTBIN)/kube-apiserver $(TESTBIN)/etcd $(BENCH_KIT)/
+	cp -r config/crd/bases $(BENCH_KIT)/config/crd/
+	cp "$$(go list -m -f '{{.Dir}}' github.com/cert-manager/cert-manager)"/deploy/crds/*.yaml $(BENCH_KIT)/cert-manager-crds/
+	chmod -R u+w $(BENCH_KIT)
+	cp tools/benchkit/run.sh $(BENCH_KIT)/run.sh
+	@echo "==> $(BENCH_KIT): run $(BENCH_KIT)/run.sh (KEYPORT_BENCH_SIZES=1000,10000 and the other KEYPORT_BENCH_* variables apply)"
 
 # promtool checks and unit-tests the alert rules of config/prometheus/alerts
 # (config/alerts_test.go); its version is the Prometheus Go module's.
