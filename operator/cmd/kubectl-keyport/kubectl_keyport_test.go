@@ -662,7 +662,7 @@ func TestWrittenDirectly(t *testing.T) {
 	ns := env.Namespace(t)
 	ctx := context.Background()
 	now := time.Now().UTC().Truncate(time.Second)
-	expires, refreshAt := now.Add(40*time.Minute), now.Add(-2*time.Minute)
+	expires, refreshAt, retryAt := now.Add(40*time.Minute), now.Add(-2*time.Minute), now.Add(90*time.Second)
 
 	create(t, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "creds", Namespace: ns},
 		StringData: map[string]string{"client_id": clientID, "client_secret": directPassword}})
@@ -673,7 +673,7 @@ func TestWrittenDirectly(t *testing.T) {
 	create(t, ac)
 	msg := "the token endpoint https://pay.example.test/oauth/token did not answer (connection refused); the previous token is valid until " + expires.Format(time.RFC3339)
 	ac.Status = keyportv1.ApiClientStatus{ObservedGeneration: ac.Generation, OutputSecretName: "payments-live-token", ConsecutiveFailures: 4,
-		TokenExpiresAt: &metav1.Time{Time: expires}, NextRefreshTime: &metav1.Time{Time: refreshAt},
+		TokenExpiresAt: &metav1.Time{Time: expires}, NextRefreshTime: &metav1.Time{Time: retryAt},
 		Conditions: []metav1.Condition{
 			{Type: keyportv1.ConditionReady, Status: metav1.ConditionTrue, Reason: keyportv1.ReasonTokenRefreshed, Message: "token valid", ObservedGeneration: ac.Generation, LastTransitionTime: metav1.Time{Time: now.Add(-time.Hour)}},
 			{Type: keyportv1.ConditionDegraded, Status: metav1.ConditionTrue, Reason: keyportv1.ReasonTokenEndpointUnreachable, Message: msg, ObservedGeneration: ac.Generation, LastTransitionTime: metav1.Time{Time: now.Add(-5 * time.Minute)}},
@@ -696,7 +696,8 @@ func TestWrittenDirectly(t *testing.T) {
 	out := mustKeyport(t, "status", "apiclient", "payments", "-n", ns)
 	contains(t, "status of a Degraded ApiClient", out,
 		"Degraded", keyportv1.ReasonTokenEndpointUnreachable, "Degraded: "+msg,
-		"expires:", expires.Format(time.RFC3339), "next refresh:", refreshAt.Format(time.RFC3339), "ago)",
+		"expires:", expires.Format(time.RFC3339), "planned refresh:", refreshAt.Format(time.RFC3339), "ago)",
+		"next attempt:", retryAt.Format(time.RFC3339) + " (in ",
 		"consecutive failures:", "4",
 		"Output Secret: payments-live-token (exists, written by Keyport)",
 		"LAST SEEN", "Warning", "connection refused")

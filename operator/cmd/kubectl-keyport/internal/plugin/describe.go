@@ -60,6 +60,14 @@ func describeApiClient(ctx context.Context, s *session, obj client.Object, r *st
 	case ac.Spec.Suspend:
 		r.Validity = append(r.Validity, fact{Label: "next refresh", Value: "none: spec.suspend is true"})
 	case ann[keyportv1.AnnotationRefreshAt] != "":
+		// The Secret is rewritten only with a new token: after a failed
+		// refresh its time has passed and the status holds the retry.
+		planned, err := time.Parse(time.RFC3339, ann[keyportv1.AnnotationRefreshAt])
+		if retry := ac.Status.NextRefreshTime; err == nil && planned.Before(s.now) && retry != nil && retry.After(planned) {
+			r.Validity = appendTime(r.Validity, "planned refresh", ann[keyportv1.AnnotationRefreshAt], "Secret annotation "+keyportv1.AnnotationRefreshAt)
+			r.Validity = appendMetaTime(r.Validity, "next attempt", retry, "status.nextRefreshTime")
+			break
+		}
 		r.Validity = appendTime(r.Validity, "next refresh", ann[keyportv1.AnnotationRefreshAt], "Secret annotation "+keyportv1.AnnotationRefreshAt)
 	default:
 		r.Validity = appendMetaTime(r.Validity, "next refresh", ac.Status.NextRefreshTime, "status.nextRefreshTime")
