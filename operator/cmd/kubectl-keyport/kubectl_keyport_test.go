@@ -697,7 +697,7 @@ func TestWrittenDirectly(t *testing.T) {
 	contains(t, "status of a Degraded ApiClient", out,
 		"Degraded", keyportv1.ReasonTokenEndpointUnreachable, "Degraded: "+msg,
 		"expires:", expires.Format(time.RFC3339), "planned refresh:", refreshAt.Format(time.RFC3339), "ago)",
-		"next attempt:", retryAt.Format(time.RFC3339) + " (in ",
+		"next attempt:", retryAt.Format(time.RFC3339)+" (in ",
 		"consecutive failures:", "4",
 		"Output Secret: payments-live-token (exists, written by Keyport)",
 		"LAST SEEN", "Warning", "connection refused")
