@@ -400,6 +400,20 @@ func TestKubectlKeyport(t *testing.T) {
 	t.Run("status of a failing ApiClient shows its reason", func(t *testing.T) {
 		ac := get(t, ns, "broken", &keyportv1.ApiClient{})
 		ready := apimeta.FindStatusCondition(ac.Status.Conditions, keyportv1.ConditionReady)
+		// The recorder writes events asynchronously: wait for the one the
+		// failure raised before asking for it.
+		optest.Eventually(t, 10*time.Second, "the InvalidCredentials event", func() (bool, string) {
+			events := &corev1.EventList{}
+			if err := env.Client.List(context.Background(), events, client.InNamespace(ns)); err != nil {
+				return false, err.Error()
+			}
+			for _, e := range events.Items {
+				if e.InvolvedObject.UID == ac.UID && e.Reason == keyportv1.ReasonInvalidCredentials {
+					return true, ""
+				}
+			}
+			return false, fmt.Sprintf("%d events in the namespace", len(events.Items))
+		})
 		out := mustKeyport(t, "status", "apiclient", "broken", "-n", ns)
 		contains(t, "status apiclient broken", out,
 			"ApiClient "+ns+"/broken",
