@@ -2,6 +2,7 @@ package dialect
 
 import (
 	"fmt"
+	"regexp"
 	"strings"
 	"time"
 
@@ -20,6 +21,8 @@ type Preset struct {
 	Platform string
 	Dialect  Dialect
 	// Note is what else a user of the preset should know, in a sentence.
+	// A spec field is named in braces, {headers}, so that each doc can name
+	// it as its reader knows it.
 	Note string
 }
 
@@ -45,7 +48,7 @@ var Presets = []Preset{
 			DefaultScopes: []string{"openid"}, DefaultLifetime: time.Hour,
 			ClientIDKey: KeyClientID, ClientSecretKey: KeyClientSecret, UsernameKey: KeyUsername, PasswordKey: KeyPassword,
 		},
-		Note: "Its API calls also need an Ocp-Apim-Subscription-Key header: declare it in headers.",
+		Note: "Its API calls also need an Ocp-Apim-Subscription-Key header: declare it in {headers}.",
 	},
 	{
 		Name:     "OAuth2ClientCredentials",
@@ -55,7 +58,7 @@ var Presets = []Preset{
 			GrantType: keyportv1.GrantClientCredentials, ClientAuthentication: keyportv1.ClientSecretPost,
 			ClientIDKey: KeyClientID, ClientSecretKey: KeyClientSecret, UsernameKey: KeyUsername, PasswordKey: KeyPassword,
 		},
-		Note: "For HTTP Basic, a certificate or a signed assertion instead, leave preset out and set clientAuthentication.",
+		Note: "For HTTP Basic, a certificate or a signed assertion instead, leave {preset} out and set {clientAuthentication}.",
 	},
 	{
 		Name:     "BankM2M",
@@ -192,10 +195,20 @@ func (p Preset) Certificate() string {
 func (p Preset) Summary(name func(apiField string) string) string {
 	s := fmt.Sprintf("%s: %s. Same as %s; credentials keys %s; default lifetime %s; client certificate %s.",
 		p.Name, p.Platform, p.Fields(name), p.Keys(), p.Lifetime(), p.Certificate())
-	if p.Note != "" {
-		s += " " + p.Note
+	if note := p.NoteFor(name); note != "" {
+		s += " " + note
 	}
 	return s
+}
+
+var fieldInBraces = regexp.MustCompile(`\{(\w+)\}`)
+
+// NoteFor is the note with its spec fields named by name, as for Fields.
+func (p Preset) NoteFor(name func(apiField string) string) string {
+	if name == nil {
+		name = func(f string) string { return f }
+	}
+	return fieldInBraces.ReplaceAllStringFunc(p.Note, func(m string) string { return name(m[1 : len(m)-1]) })
 }
 
 // shortDuration prints 1h rather than 1h0m0s.

@@ -131,7 +131,7 @@ func readmeTable() string {
 			keys = append(keys, strings.Replace(k.String(), k.Key, code(k.Key), 1))
 		}
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s |\n", code(string(p.Name)), p.Platform, request,
-			strings.Join(keys, ", "), p.Lifetime(), p.Certificate(), p.Note)
+			strings.Join(keys, ", "), p.Lifetime(), p.Certificate(), p.NoteFor(code))
 	}
 	return b.String()
 }

@@ -110,6 +110,30 @@ resource "keyport_api_client" "x" {
   token_url = "https://login.example.com/token"
   preset    = "Bank"
 }`, wantErr: "value must be one of"},
+		{name: "the bank's password and a client secret would be one key", config: `
+resource "keyport_api_client" "x" {
+  name                     = "x"
+  token_url                = "https://login.example.com/token"
+  preset                   = "BankM2M"
+  username                 = "u"
+  client_secret_wo         = "s"
+  client_secret_wo_version = 1
+  password_wo              = "p"
+  password_wo_version      = 1
+  client_certificate       = { secret_name = "c" }
+}`, wantErr: `client_secret_wo and password_wo would both be written to the credentials Secret's key "password"`},
+		{name: "with the password grant, client secret and password are two keys", config: `
+resource "keyport_api_client" "x" {
+  name                     = "x"
+  token_url                = "https://login.example.com/token"
+  preset                   = "PortCommunityPassword"
+  client_id                = "c"
+  username                 = "u"
+  client_secret_wo         = "s"
+  client_secret_wo_version = 1
+  password_wo              = "p"
+  password_wo_version      = 1
+}`},
 		{name: "a write-only secret needs its version", config: `
 resource "keyport_api_client" "x" {
   name             = "x"
