@@ -3,9 +3,9 @@
 package v1alpha1
 
 // Preset names a known platform dialect. It fixes method, bodyEncoding,
-// grantType and clientAuthentication, so it excludes those fields, and sets the
-// default scopes and token lifetime, the keys read from the credentials Secret
-// (each can be renamed in credentials) and whether clientCertificate is
+// grantType and clientAuthentication, so it excludes those fields, and sets
+// the default scopes and token lifetime, the keys read from the credentials
+// Secret (each can be renamed in credentials) and whether clientCertificate is
 // required. The presets:
 //
 //   - PortCommunityPassword: the port community system's API. Same as method
@@ -16,11 +16,11 @@ package v1alpha1
 //     Ocp-Apim-Subscription-Key header: declare it in headers.
 //   - OAuth2ClientCredentials: a standard OAuth 2.0 or OpenID Connect issuer,
 //     such as the data-sharing platform's. Same as method POST, bodyEncoding
-//     Form, grantType ClientCredentials, clientAuthentication ClientSecretPost;
-//     credentials keys client_id, client_secret; default lifetime none (the
-//     answer's expires_in or the token's exp); client certificate not needed.
-//     For HTTP Basic, a certificate or a signed assertion instead, leave preset
-//     out and set clientAuthentication.
+//     Form, grantType ClientCredentials, clientAuthentication
+//     ClientSecretPost; credentials keys client_id, client_secret; default
+//     lifetime none (the answer's expires_in or the token's exp); client
+//     certificate not needed. For HTTP Basic, a certificate or a signed
+//     assertion instead, leave preset out and set clientAuthentication.
 //   - BankM2M: the bank's M2M API. Same as method GET, bodyEncoding None,
 //     grantType None, clientAuthentication ClientSecretBasicRaw; credentials
 //     keys username (the client id), password (the client secret); default

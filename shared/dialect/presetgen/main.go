@@ -92,11 +92,12 @@ func apiSource() ([]byte, error) {
 	return format.Source(b.Bytes())
 }
 
-// comment writes text as a Go comment, each line after lead, wrapped at 80
-// columns (a tab counted as 4), the first line after prefix and the others
-// indented as far.
+// comment writes text as a Go comment, each line after lead, wrapped at 76
+// columns of text (a tab counted as 4), the first line after prefix and the
+// others indented as far. `kubectl explain` indents a description by 4 and
+// breaks its lines at 80 columns: longer lines would come out ragged.
 func comment(b *bytes.Buffer, lead, prefix, text string) {
-	width := 80 - len("// ") - 4*strings.Count(lead, "\t")
+	width := 76 - 4*strings.Count(lead, "\t")
 	indent := strings.Repeat(" ", len(prefix))
 	line := prefix
 	for i, word := range strings.Fields(text) {
