@@ -16,6 +16,7 @@ import (
 	keyportv1 "github.com/keyport-dev/keyport/api/v1alpha1"
 	"github.com/keyport-dev/keyport/operator/controllers/apiclient"
 	"github.com/keyport-dev/keyport/shared/certs"
+	"github.com/keyport-dev/keyport/shared/dialect"
 	"github.com/keyport-dev/keyport/shared/sandbox"
 	"github.com/keyport-dev/keyport/shared/tokensecret"
 )
@@ -95,6 +96,16 @@ func TestEveryPresetGetsAValidTokenIntoItsSecret(t *testing.T) {
 			sandbox.EndpointJSONToken, time.Hour},
 		{"softpos", keyportv1.ApiClientSpec{Preset: keyportv1.PresetSoftPOS, TokenURL: sb.URL() + "/softpos/appenrollment/token",
 			ClientCertificate: clientCert}, sandbox.EndpointSoftPOSToken, time.Hour},
+	}
+	// A preset added to the table needs a case here.
+	for _, p := range dialect.Presets {
+		covered := false
+		for _, tc := range cases {
+			covered = covered || tc.spec.Preset == p.Name
+		}
+		if !covered {
+			t.Fatalf("preset %s has no case", p.Name)
+		}
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
