@@ -573,7 +573,6 @@ func neverAllowed(ns string) []access {
 		{authorizationv1.ResourceAttributes{Verb: "delete", Group: "keyport.dev", Resource: "apiclients", Namespace: ns}, false, "does not delete users' resources"},
 		{authorizationv1.ResourceAttributes{Verb: "update", Group: "keyport.dev", Resource: "notificationchannels", Namespace: ns}, false, "changes no user's spec"},
 		{authorizationv1.ResourceAttributes{Verb: "delete", Resource: "secrets", Namespace: ns}, false, "deletes no Secret"},
-		{authorizationv1.ResourceAttributes{Verb: "get", Resource: "secrets", Namespace: ns}, false, "reads Secrets through its cache only"},
 		{authorizationv1.ResourceAttributes{Verb: "update", Group: "coordination.k8s.io", Resource: "leases", Namespace: "kube-system"}, false,
 			"other components' leader elections and the nodes' heartbeats are not its own"},
 		{authorizationv1.ResourceAttributes{Verb: "create", Group: "coordination.k8s.io", Resource: "leases", Namespace: ns}, false, "Leases only in its own namespace"},
@@ -769,6 +768,7 @@ func TestHelmScoped(t *testing.T) {
 	for _, watched := range []string{a, b} {
 		checks = append(checks,
 			access{authorizationv1.ResourceAttributes{Verb: "list", Resource: "secrets", Namespace: watched}, true, "watched namespace"},
+			access{authorizationv1.ResourceAttributes{Verb: "get", Resource: "secrets", Namespace: watched}, true, "reads a referenced Secret's content live: only its own Secrets are cached whole"},
 			access{authorizationv1.ResourceAttributes{Verb: "watch", Group: "keyport.dev", Resource: "apiclients", Namespace: watched}, true, "watched namespace"},
 			access{authorizationv1.ResourceAttributes{Verb: "create", Resource: "events", Namespace: watched}, true, "events on its resources"},
 		)
