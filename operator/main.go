@@ -114,7 +114,7 @@ func parseFlags(args []string) (options, error) {
 			`token and management URLs) and "link-local" (an ApiClient's spec.tls.allowLinkLocal: link-local addresses, never the `+
 			`metadata ones). Empty honours none: those fields are written by tenants`)
 	statusTimes := fs.String("status-token-times", "exact",
-		`"exact" shows each ApiClient's token expiry and refresh times in its status (about 1.5 API writes per refresh); `+
+		`"exact" shows each ApiClient's token expiry and refresh times in its status (two API writes per refresh: the Secret and the status); `+
 			`"omit" leaves them to the Secret's annotations and the metrics, so that a refresh costs one API write`)
 	o.zap.Development = false
 	o.zap.BindFlags(fs)
