@@ -2,7 +2,7 @@
 #
 #   docker build -t REGISTRY/keyport-operator:TAG .
 #
-# `make images` builds the same image without Docker (tools/imagebuild, as an
+# `make images` builds the same image without Docker (shared/testsupport/imagebuild, as an
 # OCI archive for `ctr images import`), along with the sandbox, workload and
 # pause images: the same static binary (no cgo, -trimpath, -s -w) as
 # /keyport-operator, run as the "nonroot" user (65532:65532), on an image

@@ -88,9 +88,9 @@ build: ## Build the operator, kubectl-keyport, the sandbox, the provider, the de
 	@echo "==> go build: operator, kubectl-keyport, sandbox, terraform provider, demo, example workload"
 	go build -o $(BIN)/keyport-operator ./operator
 	go build -o $(BIN)/kubectl-keyport ./operator/cmd/kubectl-keyport
-	go build -o $(BIN)/keyport-sandbox ./shared/sandbox/cmd/keyport-sandbox
+	go build -o $(BIN)/keyport-sandbox ./shared/testsupport/sandbox/cmd/keyport-sandbox
 	go build -o $(BIN)/terraform-provider-keyport ./terraform-provider
-	go build -o $(BIN)/keyport-demo ./demo
+	go build -o $(BIN)/keyport-demo ./examples/demo
 	go build -o $(BIN)/keyport-ingest-example ./examples/ingest
 
 # The images without Docker: go-containerregistry assembles each from a
@@ -101,7 +101,7 @@ build: ## Build the operator, kubectl-keyport, the sandbox, the provider, the de
 # people with Docker.
 .PHONY: images
 images: ## Build the operator, sandbox, workload and pause images as OCI archives in bin/images (no Docker needed).
-	go run ./tools/imagebuild/cmd/keyport-image -out $(BIN)/images
+	go run ./shared/testsupport/imagebuild/cmd/keyport-image -out $(BIN)/images
 
 IMG ?= keyport-operator:dev
 
@@ -115,12 +115,12 @@ NODE_STATE ?= $(CURDIR)/.node
 
 .PHONY: node
 node: testbin nodebin images ## Start a single-node cluster (kubelet, containerd, runc) in its own network namespace, to look around with kubectl.
-	go build -o $(BIN)/keyport-node ./shared/testenv/node/cmd/keyport-node
+	go build -o $(BIN)/keyport-node ./shared/testsupport/testenv/node/cmd/keyport-node
 	$(BIN)/keyport-node start -state-dir $(NODE_STATE)
 
 .PHONY: node-stop
 node-stop: ## Stop the node of `make node` and check that nothing of it is left.
-	go build -o $(BIN)/keyport-node ./shared/testenv/node/cmd/keyport-node
+	go build -o $(BIN)/keyport-node ./shared/testsupport/testenv/node/cmd/keyport-node
 	$(BIN)/keyport-node stop -state-dir $(NODE_STATE)
 
 # The demo runs on a node where one can run (Linux, root): only then does it
@@ -146,10 +146,10 @@ TESTBIN_KUBECTL := $(if $(shell command -v kubectl 2>/dev/null),,$(TESTBIN)/kube
 testbin: $(TESTBIN)/kube-apiserver $(TESTBIN)/etcd $(TESTBIN_KUBECTL) ## Build kube-apiserver and etcd (and kubectl, when none is on PATH) for tests (only when missing).
 
 $(TESTBIN)/kube-apiserver $(TESTBIN)/etcd:
-	bash shared/testenv/testbin/build.sh $(@F) $(TESTBIN)
+	bash shared/testsupport/testenv/testbin/build.sh $(@F) $(TESTBIN)
 
 $(TESTBIN)/kubectl:
-	bash shared/testenv/testbin/build.sh kubectl $(TESTBIN)
+	bash shared/testsupport/testenv/testbin/build.sh kubectl $(TESTBIN)
 
 # The rest of a real single-node cluster, built like testbin. Each group is
 # one build (`&:`: one run of its recipe makes all its files), so a parallel
@@ -164,20 +164,20 @@ nodebin: node-deps $(NODEBIN) ## Build kubelet, kube-controller-manager, kube-sc
 
 .PHONY: node-deps
 node-deps: ## Check the Debian packages the test node needs to build and run (installs them as root).
-	@bash shared/testenv/testbin/debian-deps.sh
+	@bash shared/testsupport/testenv/testbin/debian-deps.sh
 
 $(KUBE_NODE_BINS) &:
-	bash shared/testenv/testbin/build.sh kube-node $(TESTBIN)
+	bash shared/testsupport/testenv/testbin/build.sh kube-node $(TESTBIN)
 
 $(CONTAINERD_BINS) &:
-	bash shared/testenv/testbin/build.sh containerd $(TESTBIN)
+	bash shared/testsupport/testenv/testbin/build.sh containerd $(TESTBIN)
 
 # runc is compiled with cgo against libseccomp.
 $(TESTBIN)/runc: | node-deps
-	bash shared/testenv/testbin/build.sh runc $(TESTBIN)
+	bash shared/testsupport/testenv/testbin/build.sh runc $(TESTBIN)
 
 $(CNI_BINS) &:
-	bash shared/testenv/testbin/build.sh cni $(TESTBIN)
+	bash shared/testsupport/testenv/testbin/build.sh cni $(TESTBIN)
 
 OIDC_PEER := shared/token/testdata/oidc
 
@@ -229,7 +229,7 @@ SOAK_REPORT ?= $(CURDIR)/soak-report.md
 .PHONY: soak
 soak: testbin ## The long fault soak (SOAK_CLIENTS, SOAK_LIFETIME, SOAK_DURATION); the report goes to SOAK_REPORT for RELIABILITY.md.
 	KEYPORT_SOAK_CLIENTS=$(SOAK_CLIENTS) KEYPORT_SOAK_LIFETIME=$(SOAK_LIFETIME) KEYPORT_SOAK_DURATION=$(SOAK_DURATION) KEYPORT_SOAK_REPORT=$(SOAK_REPORT) \
-	  go test -count=1 -run '^TestSoak$$' -v -timeout 3h ./soak/
+	  go test -count=1 -run '^TestSoak$$' -v -timeout 3h ./shared/testsupport/soak/
 
 ##@ Benchmarks
 
@@ -263,7 +263,7 @@ bench-kit: testbin ## Build the benchmark and everything it runs into bin/bench-
 	cp -r config/crd/bases $(BENCH_KIT)/config/crd/
 	cp "$$(go list -m -f '{{.Dir}}' github.com/cert-manager/cert-manager)"/deploy/crds/*.yaml $(BENCH_KIT)/cert-manager-crds/
 	chmod -R u+w $(BENCH_KIT)
-	cp tools/benchkit/run.sh $(BENCH_KIT)/run.sh
+	cp shared/testsupport/benchkit/run.sh $(BENCH_KIT)/run.sh
 	@echo "==> $(BENCH_KIT): run $(BENCH_KIT)/run.sh (KEYPORT_BENCH_SIZES=1000,10000 and the other KEYPORT_BENCH_* variables apply)"
 
 # promtool checks and unit-tests the alert rules of config/prometheus/alerts

@@ -15,8 +15,8 @@ import (
 	"sigs.k8s.io/yaml"
 
 	keyportv1 "github.com/keyport-dev/keyport/api/v1alpha1"
-	"github.com/keyport-dev/keyport/shared/sandbox"
-	"github.com/keyport-dev/keyport/shared/testenv/operatorproc"
+	"github.com/keyport-dev/keyport/shared/testsupport/sandbox"
+	"github.com/keyport-dev/keyport/shared/testsupport/testenv/operatorproc"
 )
 
 // TestAlertMetricsExistInARealScrape runs the operator binary against the

@@ -22,9 +22,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	keyportv1 "github.com/keyport-dev/keyport/api/v1alpha1"
-	"github.com/keyport-dev/keyport/shared/sandbox"
-	"github.com/keyport-dev/keyport/shared/testenv"
-	"github.com/keyport-dev/keyport/shared/testenv/optest"
+	"github.com/keyport-dev/keyport/shared/testsupport/sandbox"
+	"github.com/keyport-dev/keyport/shared/testsupport/testenv"
+	"github.com/keyport-dev/keyport/shared/testsupport/testenv/optest"
 )
 
 // Tests of the operator as it is deployed: with exactly the generated RBAC,

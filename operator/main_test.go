@@ -17,8 +17,8 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/keyport-dev/keyport/operator/internal/mackey"
-	"github.com/keyport-dev/keyport/shared/sandbox"
-	"github.com/keyport-dev/keyport/shared/testenv"
+	"github.com/keyport-dev/keyport/shared/testsupport/sandbox"
+	"github.com/keyport-dev/keyport/shared/testsupport/testenv"
 )
 
 var (

@@ -23,8 +23,8 @@ import (
 
 	keyportv1 "github.com/keyport-dev/keyport/api/v1alpha1"
 	"github.com/keyport-dev/keyport/operator/controllers/notificationchannel"
-	"github.com/keyport-dev/keyport/shared/sandbox"
-	"github.com/keyport-dev/keyport/shared/testenv/optest"
+	"github.com/keyport-dev/keyport/shared/testsupport/sandbox"
+	"github.com/keyport-dev/keyport/shared/testsupport/testenv/optest"
 )
 
 // apiUse is one kind of API request, as RBAC authorizes it. resource

@@ -21,7 +21,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/keyport-dev/keyport/shared/safetemplate"
-	"github.com/keyport-dev/keyport/shared/testenv"
+	"github.com/keyport-dev/keyport/shared/testsupport/testenv"
 )
 
 var env *testenv.Env

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/keyport-dev/keyport/shared/testenv/secretvolume"
+	"github.com/keyport-dev/keyport/shared/testsupport/testenv/secretvolume"
 	"github.com/keyport-dev/keyport/shared/tokensecret"
 )
 

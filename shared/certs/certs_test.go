@@ -17,8 +17,8 @@ import (
 	"software.sslmate.com/src/go-pkcs12"
 
 	"github.com/keyport-dev/keyport/shared/certs"
-	"github.com/keyport-dev/keyport/shared/certs/certstest"
 	"github.com/keyport-dev/keyport/shared/outbound"
+	"github.com/keyport-dev/keyport/shared/testsupport/certstest"
 )
 
 const passphrase = "Pr0vider-issued passphrase!"

@@ -10,7 +10,7 @@ import (
 	"software.sslmate.com/src/go-pkcs12"
 
 	"github.com/keyport-dev/keyport/shared/certs"
-	"github.com/keyport-dev/keyport/shared/certs/certstest"
+	"github.com/keyport-dev/keyport/shared/testsupport/certstest"
 )
 
 // FuzzDecodePKCS12 must never panic, and a bundle it accepts has a key that

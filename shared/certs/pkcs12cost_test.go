@@ -11,7 +11,7 @@ import (
 	"software.sslmate.com/src/go-pkcs12"
 
 	"github.com/keyport-dev/keyport/shared/certs"
-	"github.com/keyport-dev/keyport/shared/certs/certstest"
+	"github.com/keyport-dev/keyport/shared/testsupport/certstest"
 )
 
 // The iteration count of a bundle that cost 0.7 s before its passphrase was

@@ -11,9 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/keyport-dev/keyport/shared/certs/certstest"
 	"github.com/keyport-dev/keyport/shared/drivers"
 	"github.com/keyport-dev/keyport/shared/outbound"
+	"github.com/keyport-dev/keyport/shared/testsupport/certstest"
 	"github.com/keyport-dev/keyport/shared/tokensecret"
 )
 

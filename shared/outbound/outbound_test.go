@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/keyport-dev/keyport/shared/certs/certstest"
+	"github.com/keyport-dev/keyport/shared/testsupport/certstest"
 )
 
 // tlsServer is an HTTPS server on loopback with a certificate from its own

@@ -14,8 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/keyport-dev/keyport/shared/certs/certstest"
 	"github.com/keyport-dev/keyport/shared/outbound"
+	"github.com/keyport-dev/keyport/shared/testsupport/certstest"
 	"github.com/keyport-dev/keyport/shared/token"
 )
 

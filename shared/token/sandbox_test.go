@@ -9,7 +9,7 @@ import (
 
 	"github.com/keyport-dev/keyport/shared/certs"
 	"github.com/keyport-dev/keyport/shared/outbound"
-	"github.com/keyport-dev/keyport/shared/sandbox"
+	"github.com/keyport-dev/keyport/shared/testsupport/sandbox"
 	"github.com/keyport-dev/keyport/shared/token"
 )
 

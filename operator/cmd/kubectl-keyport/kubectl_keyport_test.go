@@ -46,11 +46,11 @@ import (
 	"github.com/keyport-dev/keyport/operator/controllers/ingestionchannel"
 	"github.com/keyport-dev/keyport/operator/controllers/m2mcertificate"
 	"github.com/keyport-dev/keyport/operator/controllers/notificationchannel"
-	"github.com/keyport-dev/keyport/shared/certs/certstest"
 	_ "github.com/keyport-dev/keyport/shared/drivers/sandboxdriver"
-	"github.com/keyport-dev/keyport/shared/sandbox"
-	"github.com/keyport-dev/keyport/shared/testenv"
-	"github.com/keyport-dev/keyport/shared/testenv/optest"
+	"github.com/keyport-dev/keyport/shared/testsupport/certstest"
+	"github.com/keyport-dev/keyport/shared/testsupport/sandbox"
+	"github.com/keyport-dev/keyport/shared/testsupport/testenv"
+	"github.com/keyport-dev/keyport/shared/testsupport/testenv/optest"
 )
 
 var (

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	keyportv1 "github.com/keyport-dev/keyport/api/v1alpha1"
-	"github.com/keyport-dev/keyport/shared/sandbox"
+	"github.com/keyport-dev/keyport/shared/testsupport/sandbox"
 )
 
 // An output Secret written by a version of Keyport that did not label its

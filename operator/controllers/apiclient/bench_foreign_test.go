@@ -15,7 +15,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/keyport-dev/keyport/shared/testenv/operatorproc"
+	"github.com/keyport-dev/keyport/shared/testsupport/testenv/operatorproc"
 )
 
 // foreignSecretSize is the size of each Secret that is not Keyport's, about

@@ -27,8 +27,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	keyportv1 "github.com/keyport-dev/keyport/api/v1alpha1"
-	"github.com/keyport-dev/keyport/shared/sandbox"
-	"github.com/keyport-dev/keyport/shared/testenv/operatorproc"
+	"github.com/keyport-dev/keyport/shared/testsupport/sandbox"
+	"github.com/keyport-dev/keyport/shared/testsupport/testenv/operatorproc"
 )
 
 // BenchmarkApiClients runs N ApiClients against the sandbox with short token

@@ -13,7 +13,7 @@ import (
 
 	keyportv1 "github.com/keyport-dev/keyport/api/v1alpha1"
 	"github.com/keyport-dev/keyport/operator/controllers/apiclient"
-	"github.com/keyport-dev/keyport/shared/sandbox"
+	"github.com/keyport-dev/keyport/shared/testsupport/sandbox"
 )
 
 // TestEndpointsThatNeverAnswerDoNotHoldBackOtherClients: a dozen ApiClients

@@ -119,8 +119,8 @@ func TestKubectlGetShowsWhatIsTrue(t *testing.T) {
 			return false, fmt.Sprint(row)
 		}
 		return row["EXPIRES"] == secret.Annotations[keyportv1.AnnotationExpiresAt] && next.After(time.Now()) &&
-			row["NEXT-REFRESH"] == secret.Annotations[keyportv1.AnnotationRefreshAt], fmt.Sprintf("%v, the Secret says expires %s, refresh %s",
-			row, secret.Annotations[keyportv1.AnnotationExpiresAt], secret.Annotations[keyportv1.AnnotationRefreshAt])
+				row["NEXT-REFRESH"] == secret.Annotations[keyportv1.AnnotationRefreshAt], fmt.Sprintf("%v, the Secret says expires %s, refresh %s",
+				row, secret.Annotations[keyportv1.AnnotationExpiresAt], secret.Annotations[keyportv1.AnnotationRefreshAt])
 	})
 
 	// One event per problem, a Warning; the healthy client's first token is

@@ -9,7 +9,7 @@ import (
 
 	keyportv1 "github.com/keyport-dev/keyport/api/v1alpha1"
 	"github.com/keyport-dev/keyport/operator/controllers/apiclient"
-	"github.com/keyport-dev/keyport/shared/sandbox"
+	"github.com/keyport-dev/keyport/shared/testsupport/sandbox"
 )
 
 // TestRefreshStrategyLatestSchedulesAtExpiryMinusBudgetAndMargin: an

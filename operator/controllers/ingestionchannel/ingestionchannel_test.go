@@ -24,9 +24,9 @@ import (
 	"github.com/keyport-dev/keyport/operator/controllers/ingestionchannel"
 	_ "github.com/keyport-dev/keyport/shared/drivers/sandboxdriver"
 	"github.com/keyport-dev/keyport/shared/outbound"
-	"github.com/keyport-dev/keyport/shared/sandbox"
-	"github.com/keyport-dev/keyport/shared/testenv"
-	"github.com/keyport-dev/keyport/shared/testenv/optest"
+	"github.com/keyport-dev/keyport/shared/testsupport/sandbox"
+	"github.com/keyport-dev/keyport/shared/testsupport/testenv"
+	"github.com/keyport-dev/keyport/shared/testsupport/testenv/optest"
 )
 
 var (

@@ -26,8 +26,8 @@ import (
 	keyportv1 "github.com/keyport-dev/keyport/api/v1alpha1"
 	"github.com/keyport-dev/keyport/operator/controllers/m2mcertificate"
 	"github.com/keyport-dev/keyport/shared/certs"
-	"github.com/keyport-dev/keyport/shared/certs/certstest"
-	"github.com/keyport-dev/keyport/shared/testenv/optest"
+	"github.com/keyport-dev/keyport/shared/testsupport/certstest"
+	"github.com/keyport-dev/keyport/shared/testsupport/testenv/optest"
 )
 
 func outputCert(t *testing.T, ns, name string) []byte {

@@ -12,7 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	keyportv1 "github.com/keyport-dev/keyport/api/v1alpha1"
-	"github.com/keyport-dev/keyport/shared/testenv/optest"
+	"github.com/keyport-dev/keyport/shared/testsupport/testenv/optest"
 )
 
 // TestAccApiClientDataSource reads the status the real operator wrote for

@@ -8,7 +8,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/tfversion"
 
 	"github.com/keyport-dev/keyport/shared/certs"
-	"github.com/keyport-dev/keyport/shared/certs/certstest"
+	"github.com/keyport-dev/keyport/shared/testsupport/certstest"
 )
 
 // TestAccCertificateFingerprintFunction: the SHA-256 fingerprint of the

@@ -24,7 +24,7 @@ import (
 
 // Helpers for the acceptance tests. They run the real terraform binary
 // (TF_ACC_TERRAFORM_PATH or terraform on PATH) with the provider in-process,
-// against the real API server that TestMain starts (shared/testenv). With
+// against the real API server that TestMain starts (shared/testsupport/testenv). With
 // TF_ACC unset, resource.Test skips them; `make test` sets TF_ACC=1.
 
 func init() {
