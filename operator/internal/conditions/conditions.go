@@ -5,6 +5,8 @@
 package conditions
 
 import (
+	"slices"
+
 	corev1 "k8s.io/api/core/v1"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -22,6 +24,34 @@ func Set(conds *[]metav1.Condition, generation int64, condType string, status me
 	apimeta.SetStatusCondition(conds, metav1.Condition{
 		Type: condType, Status: status, Reason: reason, Message: message, ObservedGeneration: generation,
 	})
+}
+
+// SetProblem reports one problem the way every controller does: Degraded
+// True and Ready as ready (True when what was delivered before still
+// works), both with reason and message, so that the problem raises one
+// event (RecordTransitions).
+func SetProblem(conds *[]metav1.Condition, generation int64, ready metav1.ConditionStatus, reason, message string) {
+	Set(conds, generation, keyportv1.ConditionReady, ready, reason, message)
+	Set(conds, generation, keyportv1.ConditionDegraded, metav1.ConditionTrue, reason, message)
+}
+
+// IgnoreMessages blanks the messages of the conditions whose reason is one
+// of reasons: a status normalization (reconcilekit) uses it for messages
+// that embed times of routine events, which are not worth a write alone.
+func IgnoreMessages(conds []metav1.Condition, reasons ...string) {
+	for i := range conds {
+		if slices.Contains(reasons, conds[i].Reason) {
+			conds[i].Message = ""
+		}
+	}
+}
+
+// Record raises one event of its own (a repaired drift, generated
+// credentials), beside those of transitions; a nil recorder raises none.
+func Record(rec record.EventRecorder, obj runtime.Object, eventType, reason, message string) {
+	if rec != nil {
+		rec.Event(obj, eventType, reason, message)
+	}
 }
 
 // Equal compares two condition sets by type, status, reason, generation and

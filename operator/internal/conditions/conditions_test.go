@@ -81,3 +81,40 @@ func TestRecordTransitionsRaisesTheEvents(t *testing.T) {
 	}
 	RecordTransitions(nil, &corev1.Secret{}, nil, nil) // no recorder: nothing to do
 }
+
+// TestSetProblemReportsOneReasonInReadyAndDegraded, so that the problem
+// raises one event.
+func TestSetProblemReportsOneReasonInReadyAndDegraded(t *testing.T) {
+	var conds []metav1.Condition
+	SetProblem(&conds, 4, metav1.ConditionTrue, keyportv1.ReasonPlatformUnreachable, "still registered; down")
+	want := []Event{{corev1.EventTypeWarning, keyportv1.ReasonPlatformUnreachable, "still registered; down"}}
+	if got := Transitions(nil, conds); !reflect.DeepEqual(got, want) {
+		t.Errorf("events %+v, want %+v", got, want)
+	}
+	for _, c := range conds {
+		if c.ObservedGeneration != 4 || c.Reason != keyportv1.ReasonPlatformUnreachable {
+			t.Errorf("condition %+v", c)
+		}
+	}
+	if len(conds) != 2 || conds[0].Status != metav1.ConditionTrue || conds[1].Type != keyportv1.ConditionDegraded || conds[1].Status != metav1.ConditionTrue {
+		t.Errorf("conditions %+v", conds)
+	}
+}
+
+func TestIgnoreMessagesBlanksOnlyTheGivenReasons(t *testing.T) {
+	conds := []metav1.Condition{cond(keyportv1.ConditionReady, metav1.ConditionTrue, keyportv1.ReasonChannelVerified, "valid until 12:00"),
+		cond(keyportv1.ConditionDegraded, metav1.ConditionTrue, keyportv1.ReasonPlatformRejected, "rejected")}
+	IgnoreMessages(conds, keyportv1.ReasonChannelVerified)
+	if conds[0].Message != "" || conds[1].Message != "rejected" {
+		t.Errorf("messages %q and %q", conds[0].Message, conds[1].Message)
+	}
+}
+
+func TestRecordWithoutARecorderRaisesNothing(t *testing.T) {
+	Record(nil, &corev1.Secret{}, corev1.EventTypeNormal, "R", "m")
+	rec := record.NewFakeRecorder(1)
+	Record(rec, &corev1.Secret{}, corev1.EventTypeWarning, "DriftRepaired", "restored")
+	if got := <-rec.Events; got != "Warning DriftRepaired restored" {
+		t.Errorf("event %q", got)
+	}
+}
