@@ -18,6 +18,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/record"
+	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -25,12 +26,12 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
-	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	keyportv1 "github.com/keyport-dev/keyport/api/v1alpha1"
 	"github.com/keyport-dev/keyport/operator/internal/conditions"
 	"github.com/keyport-dev/keyport/operator/internal/ownedsecret"
 	"github.com/keyport-dev/keyport/operator/internal/platform"
+	"github.com/keyport-dev/keyport/operator/internal/reconcilekit"
 	"github.com/keyport-dev/keyport/shared/certs"
 	"github.com/keyport-dev/keyport/shared/drivers"
 )
@@ -69,8 +70,8 @@ func init() { metrics.Registry.MustRegister(certificateExpiry) }
 type Reconciler struct {
 	Client   client.Client
 	Recorder record.EventRecorder
-	// Now is the clock; nil means time.Now.
-	Now func() time.Time
+	// Clock tells the time of expiry checks; nil means the real clock.
+	Clock clock.PassiveClock
 	// Workers is how many M2MCertificates are reconciled at once; 0 means
 	// DefaultWorkers.
 	Workers int
@@ -101,27 +102,19 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if !m.DeletionTimestamp.IsZero() {
 		return ctrl.Result{}, nil
 	}
-	before := m.DeepCopy()
-	result, err := r.reconcile(ctx, m)
-	m.Status.ObservedGeneration = m.Generation
-	conditions.RecordTransitions(r.Recorder, m, before.Status.Conditions, m.Status.Conditions)
-	if !apiequal(before.Status, m.Status) {
-		if perr := r.Client.Status().Patch(ctx, m, client.MergeFrom(before)); perr != nil {
-			err = errors.Join(err, client.IgnoreNotFound(perr))
-		}
-	}
-	return result, err
+	return r.status().Run(ctx, m, r.reconcile)
 }
 
-func (r *Reconciler) now() time.Time {
-	if r.Now != nil {
-		return r.Now()
-	}
-	return time.Now()
+// status writes an M2MCertificate's status: every field is worth a write.
+func (r *Reconciler) status() *reconcilekit.Status[*keyportv1.M2MCertificate, keyportv1.M2MCertificateStatus] {
+	return &reconcilekit.Status[*keyportv1.M2MCertificate, keyportv1.M2MCertificateStatus]{Client: r.Client, Recorder: r.Recorder,
+		Parts: func(m *keyportv1.M2MCertificate) (*keyportv1.M2MCertificateStatus, *int64, *[]metav1.Condition) {
+			return &m.Status, &m.Status.ObservedGeneration, &m.Status.Conditions
+		}}
 }
 
 func (r *Reconciler) reconcile(ctx context.Context, m *keyportv1.M2MCertificate) (ctrl.Result, error) {
-	now := r.now()
+	now := reconcilekit.Clock(r.Clock).Now()
 	m.Status.OutputSecretName = outputSecretName(m)
 	l, err := r.load(ctx, m)
 	if err != nil {
@@ -135,8 +128,7 @@ func (r *Reconciler) reconcile(ctx context.Context, m *keyportv1.M2MCertificate)
 		if se.reason == ReasonIssuerNotAllowed {
 			ready = metav1.ConditionFalse
 		}
-		setCondition(m, keyportv1.ConditionReady, ready, se.reason, se.message)
-		setCondition(m, keyportv1.ConditionDegraded, metav1.ConditionTrue, se.reason, se.message)
+		conditions.SetProblem(&m.Status.Conditions, m.Generation, ready, se.reason, se.message)
 		if se.reason == keyportv1.ReasonCertificateNotReady {
 			return ctrl.Result{RequeueAfter: 5 * time.Second}, nil
 		}
@@ -148,8 +140,7 @@ func (r *Reconciler) reconcile(ctx context.Context, m *keyportv1.M2MCertificate)
 	registered, err := r.register(ctx, m, l)
 	if err != nil {
 		msg := "registering the certificate with the platform failed: " + err.Error()
-		setCondition(m, keyportv1.ConditionReady, r.outputStillValid(ctx, m, now), keyportv1.ReasonRegistrationFailed, msg)
-		setCondition(m, keyportv1.ConditionDegraded, metav1.ConditionTrue, keyportv1.ReasonRegistrationFailed, msg)
+		conditions.SetProblem(&m.Status.Conditions, m.Generation, r.outputStillValid(ctx, m, now), keyportv1.ReasonRegistrationFailed, msg)
 		return ctrl.Result{RequeueAfter: 15 * time.Second}, nil
 	}
 	// Registration comes first: a consumer starts using the certificate as
@@ -278,14 +269,6 @@ func setCondition(m *keyportv1.M2MCertificate, condType string, status metav1.Co
 	conditions.Set(&m.Status.Conditions, m.Generation, condType, status, reason, message)
 }
 
-func apiequal(a, b keyportv1.M2MCertificateStatus) bool {
-	return a.ObservedGeneration == b.ObservedGeneration && a.OutputSecretName == b.OutputSecretName &&
-		a.CertificateName == b.CertificateName && a.SHA1Thumbprint == b.SHA1Thumbprint &&
-		a.SHA256Fingerprint == b.SHA256Fingerprint && a.Subject == b.Subject && a.Issuer == b.Issuer &&
-		a.SerialNumber == b.SerialNumber && a.NotBefore.Equal(b.NotBefore) && a.NotAfter.Equal(b.NotAfter) &&
-		a.RegistrationID == b.RegistrationID && conditions.Equal(a.Conditions, b.Conditions)
-}
-
 // Field index from a source Secret's name to the M2MCertificates reading it.
 const indexSourceSecrets = "keyport.dev/source-secrets"
 
@@ -305,8 +288,7 @@ func sourceSecrets(m *keyportv1.M2MCertificate) []string {
 // source Secrets (a new bundle, a renewed cert-manager certificate) and the
 // cert-manager Certificates they own.
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
-	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &keyportv1.M2MCertificate{}, indexSourceSecrets,
-		func(o client.Object) []string { return sourceSecrets(o.(*keyportv1.M2MCertificate)) }); err != nil {
+	if err := reconcilekit.Index(mgr, &keyportv1.M2MCertificate{}, indexSourceSecrets, sourceSecrets); err != nil {
 		return err
 	}
 	workers := r.Workers
@@ -323,21 +305,13 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		// cache holds only metadata (operator/secretcache); Keyport's own
 		// Secrets are sources only when they hold a certificate, never a
 		// token.
-		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.sourceUsers), builder.OnlyMetadata).
-		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.sourceUsers), builder.WithPredicates(
+		Watches(&corev1.Secret{}, r.sourceUsers(), builder.OnlyMetadata).
+		Watches(&corev1.Secret{}, r.sourceUsers(), builder.WithPredicates(
 			predicate.NewPredicateFuncs(func(o client.Object) bool { return o.GetLabels()[keyportv1.LabelApiClient] == "" }))).
 		Complete(r)
 }
 
 // sourceUsers maps a Secret to the M2MCertificates that read it.
-func (r *Reconciler) sourceUsers(ctx context.Context, o client.Object) []reconcile.Request {
-	var list keyportv1.M2MCertificateList
-	if err := r.Client.List(ctx, &list, client.InNamespace(o.GetNamespace()), client.MatchingFields{indexSourceSecrets: o.GetName()}); err != nil {
-		return nil
-	}
-	out := make([]reconcile.Request, 0, len(list.Items))
-	for _, m := range list.Items {
-		out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: m.Namespace, Name: m.Name}})
-	}
-	return out
+func (r *Reconciler) sourceUsers() handler.EventHandler {
+	return reconcilekit.EnqueueReferrers(r.Client, func() client.ObjectList { return &keyportv1.M2MCertificateList{} }, indexSourceSecrets)
 }

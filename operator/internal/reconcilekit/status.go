@@ -20,6 +20,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/record"
+	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -114,4 +115,14 @@ func (s *Status[T, S]) Changed(before, after T) bool {
 // Forget drops what Remember kept for an object that is gone.
 func (s *Status[T, S]) Forget(key types.NamespacedName) {
 	s.written.Delete(key)
+}
+
+// Clock is c, or the real clock for a reconciler built without one: the
+// reconcilers take a clock so that tests can move time instead of waiting
+// for it.
+func Clock(c clock.PassiveClock) clock.PassiveClock {
+	if c == nil {
+		return clock.RealClock{}
+	}
+	return c
 }
