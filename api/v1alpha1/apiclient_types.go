@@ -81,7 +81,8 @@ type SigningAlgorithm string
 // +kubebuilder:validation:XValidation:rule="!(has(self.bodyEncoding) && self.bodyEncoding == 'None') || (has(self.grantType) && self.grantType == 'None' && has(self.clientAuthentication) && self.clientAuthentication in ['ClientSecretBasic', 'ClientSecretBasicRaw', 'TLSClientAuth'])",message="bodyEncoding None carries no parameters: it needs grantType: None and a clientAuthentication outside the body (ClientSecretBasic, ClientSecretBasicRaw or TLSClientAuth)"
 // +kubebuilder:validation:XValidation:rule="has(self.credentials) || (has(self.clientAuthentication) && self.clientAuthentication in ['TLSClientAuth', 'PrivateKeyJWT', 'None'] && !(has(self.grantType) && self.grantType == 'Password'))",message="credentials is required: this client authentication or grant needs a client secret or password read from a Secret (credentials.secretName)"
 // +kubebuilder:validation:XValidation:rule="has(self.clientID) || has(self.credentials)",message="set clientID, or credentials.secretName with a client_id key"
-// +kubebuilder:validation:XValidation:rule="!((has(self.clientAuthentication) && self.clientAuthentication in ['TLSClientAuth', 'PrivateKeyJWT']) || (has(self.preset) && self.preset in ['BankM2M', 'SoftPOS'])) || has(self.clientCertificate)",message="this client authentication or preset uses mutual TLS or a signed assertion: set clientCertificate (an M2MCertificate or a kubernetes.io/tls Secret)"
+// +kubebuilder:validation:XValidation:rule="!((has(self.clientAuthentication) && self.clientAuthentication in ['TLSClientAuth', 'PrivateKeyJWT'] && !(self.clientAuthentication == 'PrivateKeyJWT' && has(self.assertion) && has(self.assertion.signingKey))) || (has(self.preset) && self.preset in ['BankM2M', 'SoftPOS'])) || has(self.clientCertificate)",message="this client authentication or preset uses mutual TLS or a signed assertion: set clientCertificate (an M2MCertificate or a kubernetes.io/tls Secret), or for PrivateKeyJWT alone assertion.signingKey (a bare private key)"
+// +kubebuilder:validation:XValidation:rule="!(has(self.assertion) && has(self.assertion.signingKey) && has(self.clientCertificate))",message="the assertion's signing key comes from one place: remove assertion.signingKey to sign with clientCertificate's key, or remove clientCertificate"
 // +kubebuilder:validation:XValidation:rule="!has(self.assertion) || (has(self.clientAuthentication) && self.clientAuthentication == 'PrivateKeyJWT')",message="assertion settings apply only to clientAuthentication: PrivateKeyJWT"
 // +kubebuilder:validation:XValidation:rule="!has(self.refresh) || !has(self.refresh.propagationBudget) || !has(self.preset) || self.preset != 'BankM2M' || duration(self.refresh.propagationBudget) < duration('5m')",message="preset BankM2M issues 5-minute tokens: refresh.propagationBudget must be shorter than 5m (2m is a good value)"
 // +kubebuilder:validation:XValidation:rule="has(oldSelf.environment) == has(self.environment)",message="environment is immutable: create a new ApiClient for another environment"
@@ -276,6 +277,7 @@ type TLSSettings struct {
 }
 
 // AssertionSettings shape the private_key_jwt client assertion.
+// +kubebuilder:validation:XValidation:rule="!(has(self.keyID) && has(self.keyIDFrom))",message="set keyID or keyIDFrom, not both: keyIDFrom: Thumbprint derives the kid that keyID would set"
 type AssertionSettings struct {
 	// Audience of the assertion. Defaults to the tokenURL.
 	// +optional
@@ -286,7 +288,35 @@ type AssertionSettings struct {
 	// ES256 for ECDSA keys.
 	// +optional
 	Algorithm SigningAlgorithm `json:"algorithm,omitempty"`
+
+	// KeyID is sent as the assertion's kid header: the id the platform
+	// registered the client's public key under. Servers that hold more than
+	// one key for a client need it to pick the right one.
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=256
+	KeyID string `json:"keyID,omitempty"`
+
+	// KeyIDFrom derives the kid header instead: Thumbprint sends the signing
+	// key's RFC 7638 SHA-256 JWK thumbprint (base64url), the kid many
+	// platforms assign to an uploaded key.
+	// +optional
+	KeyIDFrom KeyIDSource `json:"keyIDFrom,omitempty"`
+
+	// SigningKey reads a bare private key from a Secret in the same
+	// namespace, for platforms that register a public key rather than a
+	// certificate: PEM (PKCS#8, PKCS#1 or EC) or a private JWK (JSON). It
+	// replaces clientCertificate as the key's source; set one of the two.
+	// +optional
+	SigningKey *SecretKeySelector `json:"signingKey,omitempty"`
 }
+
+// KeyIDSource derives a private_key_jwt assertion's kid.
+// +kubebuilder:validation:Enum=Thumbprint
+type KeyIDSource string
+
+// KeyIDThumbprint is the RFC 7638 SHA-256 JWK thumbprint of the signing key.
+const KeyIDThumbprint KeyIDSource = "Thumbprint"
 
 // RefreshPolicy decides when a token is replaced. With strategy Fraction (the
 // default) a token is refreshed at the earlier of (issue time +

@@ -81,6 +81,24 @@ type PlatformReference struct {
 	AllowInsecureHTTP bool `json:"allowInsecureHTTP,omitempty"`
 
 	// Parameters are driver-specific settings; each driver documents its own.
+	// The generic REST driver ("generic-rest") describes a platform's
+	// management API with them. All are optional; the defaults fit a
+	// conventional JSON API under /management/v1 whose lists are one page.
+	// Notification channels: channels.path, channels.itemPath (a template,
+	// default {{.Path}}/{{.ID}}), channels.createMethod and updateMethod,
+	// channels.body (a template over .Channel), channels.idPath (id),
+	// channels.itemsPath (items), channels.nextPath (a link to the next
+	// page) or channels.pageTokenPath with channels.pageTokenParam, and
+	// field.<name> for where each channel field is in answers.
+	// Certificates: certificates.path, certificates.createMethod,
+	// certificates.body (a template over .PEM and .Thumbprint, default
+	// {"pem":{{json .PEM}}}), certificates.idPath (id),
+	// certificates.thumbprintPath (thumbprint: a registration with the
+	// leaf's SHA-1 thumbprint is reused), and list parameters as for
+	// channels. Ingestion channels: ingestionChannels.path,
+	// ingestionChannels.itemPath, and ingestionChannels.idPath,
+	// customerPath, messageTypePath and mediaTypePath (id, customer,
+	// messageType, mediaType). Paths into JSON are dotted, such as data.id.
 	// Each value is at most 8192 characters (some are templates).
 	// +optional
 	// +kubebuilder:validation:MaxProperties=32

@@ -221,6 +221,52 @@ func TestAPIServerRejectsInvalidObjects(t *testing.T) {
 			want: "assertion settings apply only to clientAuthentication: PrivateKeyJWT",
 		},
 		{
+			name: "an assertion with both keyID and keyIDFrom",
+			manifest: apiClient(`
+  tokenURL: https://login.example.com/token
+  clientAuthentication: PrivateKeyJWT
+  clientID: my-app
+  assertion: {keyID: key-1, keyIDFrom: Thumbprint, signingKey: {name: jwt-key, key: key.pem}}`),
+			want: "set keyID or keyIDFrom, not both",
+		},
+		{
+			name: "an assertion key from both a Secret and the client certificate",
+			manifest: apiClient(`
+  tokenURL: https://login.example.com/token
+  clientAuthentication: PrivateKeyJWT
+  clientID: my-app
+  clientCertificate: {m2mCertificateName: cert}
+  assertion: {signingKey: {name: jwt-key, key: key.pem}}`),
+			want: "the assertion's signing key comes from one place",
+		},
+		{
+			name: "private_key_jwt with neither a certificate nor a signing key",
+			manifest: apiClient(`
+  tokenURL: https://login.example.com/token
+  clientAuthentication: PrivateKeyJWT
+  clientID: my-app
+  assertion: {keyID: key-1}`),
+			want: "or for PrivateKeyJWT alone assertion.signingKey",
+		},
+		{
+			name: "a keyIDFrom the operator does not know",
+			manifest: apiClient(`
+  tokenURL: https://login.example.com/token
+  clientAuthentication: PrivateKeyJWT
+  clientID: my-app
+  assertion: {keyIDFrom: SHA1, signingKey: {name: jwt-key, key: key.pem}}`),
+			want: `supported values: "Thumbprint"`,
+		},
+		{
+			name: "a signing key Secret in another namespace",
+			manifest: apiClient(`
+  tokenURL: https://login.example.com/token
+  clientAuthentication: PrivateKeyJWT
+  clientID: my-app
+  assertion: {signingKey: {name: jwt-key, key: key.pem, namespace: other}}`),
+			want: "Secret references are same-namespace only",
+		},
+		{
 			name: "a header name with a space",
 			manifest: apiClient(`
   tokenURL: https://login.example.com/token
@@ -600,6 +646,17 @@ func TestAPIServerAcceptsOptIns(t *testing.T) {
   clientAuthentication: TLSClientAuth
   clientID: my-app
   clientCertificate: {m2mCertificateName: cert}`),
+		"private_key_jwt signed with a bare key from a Secret, kid given": apiClient(`
+  tokenURL: https://login.example.com/token
+  clientAuthentication: PrivateKeyJWT
+  clientID: my-app
+  assertion: {keyID: key-1, signingKey: {name: jwt-key, key: key.pem}}`),
+		"private_key_jwt with the client certificate's key and a derived kid": apiClient(`
+  tokenURL: https://login.example.com/token
+  clientAuthentication: PrivateKeyJWT
+  clientID: my-app
+  clientCertificate: {m2mCertificateName: cert}
+  assertion: {keyIDFrom: Thumbprint}`),
 		"a full channel URL": ingestionChannel(`
   url: https://ingest.example.com/v2/channels/abc`),
 		"a static Authorization header with authentication None": notificationChannel(`

@@ -84,7 +84,9 @@ func (d Dialect) NeedsClientSecret() bool {
 // NeedsClientCertificate reports whether the request needs the client
 // certificate: for mutual TLS or to sign an assertion.
 func (d Dialect) NeedsClientCertificate(spec *keyportv1.ApiClientSpec) bool {
-	return clientAuths[d.ClientAuthentication].certificate || d.MutualTLS || spec.ClientCertificate != nil
+	// An assertion signed with a bare key from a Secret needs no certificate.
+	bareKey := d.ClientAuthentication == keyportv1.PrivateKeyJWT && spec.Assertion != nil && spec.Assertion.SigningKey != nil
+	return (clientAuths[d.ClientAuthentication].certificate && !bareKey) || d.MutualTLS || spec.ClientCertificate != nil
 }
 
 func orDefault[T ~string](v, def T) T {

@@ -17,7 +17,8 @@ type Credentials struct {
 	ClientID, ClientSecret, Username, Password string
 	// Headers are static API headers with their values.
 	Headers map[string]string
-	// Key and Certificate sign private_key_jwt assertions; nil otherwise.
+	// Key signs private_key_jwt assertions; nil otherwise. Certificate, when
+	// the key came with one, adds its x5t#S256.
 	Key         crypto.Signer
 	Certificate *x509.Certificate
 }
@@ -116,6 +117,7 @@ func (d Dialect) Request(spec *keyportv1.ApiClientSpec, c Credentials) (token.Re
 		req.Assertion = token.Assertion{Key: c.Key, Certificate: c.Certificate}
 		if a := spec.Assertion; a != nil {
 			req.Assertion.Audience, req.Assertion.Algorithm = a.Audience, string(a.Algorithm)
+			req.Assertion.KeyID, req.Assertion.ThumbprintKeyID = a.KeyID, a.KeyIDFrom == keyportv1.KeyIDThumbprint
 		}
 	}
 	return req, nil

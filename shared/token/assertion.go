@@ -1,6 +1,7 @@
 package token
 
 import (
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -33,7 +34,7 @@ func (r *Request) signAssertion(tokenURL *url.URL) (string, error) {
 // also what a Pushed Authorization Request sends.
 func SignAssertion(a Assertion, clientID, audience string, now time.Time) (string, error) {
 	if a.Key == nil {
-		return "", errors.New("private_key_jwt needs the client certificate's private key")
+		return "", errors.New("private_key_jwt needs a signing key: the client certificate's or a bare private key")
 	}
 	alg, err := algorithm(a)
 	if err != nil {
@@ -43,6 +44,15 @@ func SignAssertion(a Assertion, clientID, audience string, now time.Time) (strin
 	if a.Certificate != nil {
 		sum := sha256.Sum256(a.Certificate.Raw)
 		opts = opts.WithHeader("x5t#S256", base64.RawURLEncoding.EncodeToString(sum[:]))
+	}
+	kid := a.KeyID
+	if kid == "" && a.ThumbprintKeyID {
+		if kid, err = KeyThumbprint(a.Key.Public()); err != nil {
+			return "", err
+		}
+	}
+	if kid != "" {
+		opts = opts.WithHeader(jose.HeaderKey("kid"), kid)
 	}
 	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: alg, Key: a.Key}, opts)
 	if err != nil {
@@ -69,6 +79,16 @@ func SignAssertion(a Assertion, clientID, audience string, now time.Time) (strin
 		return "", fmt.Errorf("sign client assertion: %w", err)
 	}
 	return s, nil
+}
+
+// KeyThumbprint is the RFC 7638 SHA-256 JWK thumbprint of a public key,
+// base64url-encoded: the kid many servers register for a client's key.
+func KeyThumbprint(pub crypto.PublicKey) (string, error) {
+	sum, err := (&jose.JSONWebKey{Key: pub}).Thumbprint(crypto.SHA256)
+	if err != nil {
+		return "", fmt.Errorf("JWK thumbprint of the assertion key: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(sum), nil
 }
 
 // algorithm picks the signing algorithm: the declared one if the key can do

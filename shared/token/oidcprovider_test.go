@@ -3,8 +3,14 @@ package token_test
 import (
 	"bufio"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"net/http"
 	"os"
 	"os/exec"
@@ -15,6 +21,7 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 
+	"github.com/keyport-dev/keyport/shared/certs"
 	"github.com/keyport-dev/keyport/shared/outbound"
 	"github.com/keyport-dev/keyport/shared/testsupport/certstest"
 	"github.com/keyport-dev/keyport/shared/token"
@@ -55,6 +62,19 @@ func TestAgainstOIDCProvider(t *testing.T) {
 		}
 		return b
 	}
+	// kid-app registered two bare public keys, as platforms that take a JWKS
+	// rather than a certificate do: each assertion must name its key.
+	keyA, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	keyB, _ := rsa.GenerateKey(rand.Reader, 2048)
+	keyAlike, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	thumbB, err := token.KeyThumbprint(keyB.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	twoKeys, _ := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{
+		{Key: keyA.Public(), KeyID: "key-a", Use: "sig"},
+		{Key: keyB.Public(), KeyID: thumbB, Use: "sig"},
+	}})
 	client := func(id, method string, extra map[string]any) map[string]any {
 		m := map[string]any{"client_id": id, "grant_types": []string{"client_credentials"}, "response_types": []string{},
 			"redirect_uris": []string{}, "token_endpoint_auth_method": method}
@@ -73,7 +93,9 @@ func TestAgainstOIDCProvider(t *testing.T) {
 			client("jwt-app-rsa", "private_key_jwt", map[string]any{"jwks": jwk(rsaKey)}),
 			client("jwt-app-ec", "private_key_jwt", map[string]any{"jwks": jwk(ecKey)}),
 			client("tls-app", "tls_client_auth", map[string]any{"tls_client_auth_subject_dn": "CN=tls-app"}),
+			client("kid-app", "private_key_jwt", map[string]any{"jwks": json.RawMessage(twoKeys)}),
 		},
+		"requireKid": []string{"kid-app"},
 	}
 	configFile := filepath.Join(t.TempDir(), "config.json")
 	data, _ := json.Marshal(config)
@@ -157,6 +179,43 @@ func TestAgainstOIDCProvider(t *testing.T) {
 			}
 			if tok.AccessToken == "" || tok.TokenType != "Bearer" || tok.Lifetime() <= 0 || tok.ExpirySource != "expires_in" {
 				t.Errorf("token %+v", tok)
+			}
+		})
+	}
+
+	// Bare keys, decoded as the operator decodes a signing key Secret: PEM
+	// PKCS#8 for key A, a private JWK for key B.
+	pkcs8, _ := x509.MarshalPKCS8PrivateKey(keyA)
+	bareA, err := certs.DecodePrivateKey(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pkcs8}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	jwkB, _ := json.Marshal(jose.JSONWebKey{Key: keyB})
+	bareB, err := certs.DecodePrivateKey(jwkB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kidCases := []struct {
+		name      string
+		assertion token.Assertion
+		ok        bool
+	}{
+		{"kid set, key from PEM", token.Assertion{Key: bareA, KeyID: "key-a"}, true},
+		{"kid derived (RFC 7638 thumbprint), key from a JWK", token.Assertion{Key: bareB, ThumbprintKeyID: true}, true},
+		{"no kid", token.Assertion{Key: bareA}, false},
+		{"the other key's kid", token.Assertion{Key: bareA, KeyID: thumbB}, false},
+		{"a kid the client never registered", token.Assertion{Key: bareA, KeyID: "key-c"}, false},
+		{"the right kid on a key the client never registered", token.Assertion{Key: keyAlike, KeyID: "key-a"}, false},
+	}
+	for _, tc := range kidCases {
+		t.Run("private_key_jwt with two registered keys: "+tc.name, func(t *testing.T) {
+			_, err := token.Fetch(context.Background(), httpClient(nil), token.Request{URL: endpoints.TokenEndpoint,
+				GrantType: token.GrantClientCredentials, ClientAuth: token.PrivateKeyJWT, ClientID: "kid-app", Assertion: tc.assertion})
+			if tc.ok && err != nil {
+				t.Fatalf("oidc-provider refused: %v", err)
+			}
+			if !tc.ok && token.KindOf(err) != token.KindInvalidCredentials {
+				t.Fatalf("err = %v, want invalid credentials", err)
 			}
 		})
 	}

@@ -122,6 +122,11 @@ type Assertion struct {
 	Audience string
 	// Lifetime of the assertion. Default 60 s.
 	Lifetime time.Duration
+	// KeyID is sent as the JWT header kid, which servers holding several
+	// keys for a client use to pick the one that verifies. ThumbprintKeyID
+	// sends the key's RFC 7638 SHA-256 JWK thumbprint instead.
+	KeyID           string
+	ThumbprintKeyID bool
 }
 
 // Token is an access token and what a request needs to use it.

@@ -2,6 +2,7 @@ package apiclient
 
 import (
 	"context"
+	"crypto"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
@@ -16,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	keyportv1 "github.com/keyport-dev/keyport/api/v1alpha1"
+	"github.com/keyport-dev/keyport/shared/certs"
 	"github.com/keyport-dev/keyport/shared/dialect"
 )
 
@@ -32,6 +34,10 @@ type inputs struct {
 	caBundle []byte
 	// certPEM and keyPEM are the client certificate, when the dialect uses one.
 	certPEM, keyPEM []byte
+	// signingKey signs assertions when spec.assertion.signingKey names a
+	// bare private key; signingKeyRaw is what it was decoded from.
+	signingKey    crypto.Signer
+	signingKeyRaw []byte
 }
 
 // inputError is a failure to gather the inputs, with the condition reason
@@ -134,6 +140,17 @@ func gatherInputs(ctx context.Context, c client.Reader, ac *keyportv1.ApiClient)
 		}
 		in.caBundle = []byte(v)
 	}
+	if a := spec.Assertion; a != nil && a.SigningKey != nil {
+		v, err := r.value(ctx, a.SigningKey.Name, a.SigningKey.Key, "assertion signing key")
+		if err != nil {
+			return nil, err
+		}
+		if in.signingKey, err = certs.DecodePrivateKey([]byte(v)); err != nil {
+			return nil, &inputError{keyportv1.ReasonCredentialsNotFound,
+				fmt.Sprintf("Secret %q key %q (assertion signing key) cannot be used: %v", a.SigningKey.Name, a.SigningKey.Key, err)}
+		}
+		in.signingKeyRaw = []byte(v)
+	}
 	if d.NeedsClientCertificate(spec) {
 		if err := gatherCertificate(ctx, c, r, ac, in); err != nil {
 			return nil, err
@@ -210,5 +227,6 @@ func (in *inputs) mac(key []byte, spec *keyportv1.ApiClientSpec) string {
 	write("ca", in.caBundle)
 	write("cert", in.certPEM)
 	write("key", in.keyPEM)
+	write("signing key", in.signingKeyRaw)
 	return hex.EncodeToString(h.Sum(nil))
 }

@@ -28,6 +28,9 @@ func tokenRequest(ac *keyportv1.ApiClient, in *inputs, bundle *certs.Bundle) (to
 	if bundle != nil {
 		c.Key, c.Certificate = bundle.Key, bundle.Leaf
 	}
+	if in.signingKey != nil {
+		c.Key, c.Certificate = in.signingKey, nil
+	}
 	return in.dialect.Request(&ac.Spec, c)
 }
 

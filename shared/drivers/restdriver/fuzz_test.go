@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/keyport-dev/keyport/shared/drivers"
+	"github.com/keyport-dev/keyport/shared/testsupport/certstest"
 	"github.com/keyport-dev/keyport/shared/tokensecret"
 )
 
@@ -21,6 +22,9 @@ var fuzzBases = map[string]string{
 	"https://api.platform.example:8443/base": "api.platform.example:8443",
 	"https://api.platform.example":           "api.platform.example",
 }
+
+// fuzzCert is the certificate the fuzz target registers.
+var fuzzCert []byte
 
 // recorder is a transport that answers every request itself (no network)
 // and remembers where each one was going.
@@ -43,8 +47,9 @@ func (r *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
 }
 
 // FuzzTemplates feeds the driver's user-written parameters (channels.body,
-// channels.itemPath, channels.path, the create and update methods) and
-// platform-sent ids through the driver. It must never panic or hang; a
+// channels.itemPath, channels.path, the create and update methods, and the
+// same values as certificates.* and ingestionChannels.*) and platform-sent
+// ids through the driver. It must never panic or hang; a
 // rendered body is valid, bounded JSON; an id never adds a path segment or a
 // query; and every request any driver call sends, carrying the platform
 // token, goes to the management URL's scheme and host, without user info.
@@ -67,9 +72,18 @@ func FuzzTemplates(f *testing.F) {
 	f.Add(`{{`, "{{", "", "", "", "")
 	f.Add(`{"x":"{{ printf "%1000000d%1000000d" 1 2 }}"}`, "{{.Path}}/{{ printf (print .ID) 1 }}", "", "", "%1000000d", "n")
 	f.Add(`{{ index "" (index .Channel.Auth.ClientSecret 3) }}`, "{{ index .ID (index .ID 0) }}", "", "", "nc-1", "n")
+	f.Add(`{"pem":{{json .PEM}},"t":{{json .Thumbprint}}}`, "{{.Path}}/{{.ID}}", "/certs", "POST", "x", "y")
+	f.Add(`{"pem":{{ printf "%q" (slice .PEM 0 64) }}}`, "{{.Path}}/{{.ID}}/details", "", "", "../x", "y")
+	cert, err := certstest.NewCA("fuzz")
+	if err != nil {
+		f.Fatal(err)
+	}
+	fuzzCert = cert.CertPEM()
 	f.Fuzz(func(t *testing.T, body, itemPath, path, method, id, name string) {
 		params := map[string]string{"channels.body": body, "channels.itemPath": itemPath, "channels.path": path,
-			"channels.createMethod": method, "channels.updateMethod": method}
+			"channels.createMethod": method, "channels.updateMethod": method,
+			"certificates.body": body, "certificates.path": path, "certificates.createMethod": method,
+			"ingestionChannels.itemPath": itemPath, "ingestionChannels.path": path}
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
@@ -127,6 +141,10 @@ func check(t *testing.T, params map[string]string, itemPath, id, name string) {
 		noSecret(err)
 		noSecret(d.UpdateNotificationChannel(ctx, conn, ch))
 		noSecret(d.DeleteNotificationChannel(ctx, conn, id))
+		_, err = d.RegisterCertificate(ctx, conn, fuzzCert)
+		noSecret(err)
+		_, err = d.GetIngestionChannel(ctx, conn, id)
+		noSecret(err)
 		for _, req := range rec.reqs {
 			if req.URL.Scheme != "https" || req.URL.Host != host || req.URL.User != nil || req.Host != "" && req.Host != host {
 				t.Errorf("base %s: a %s request with the platform token went to %s://%s (user %v, Host %q)",

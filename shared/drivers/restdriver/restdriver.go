@@ -1,10 +1,14 @@
-// Package restdriver is the generic REST driver ("generic-rest"): it manages
-// notification channels at a platform Keyport has no code for, configured
-// entirely by the PlatformReference's parameters. Import it for its side
-// effect: it registers the driver.
+// Package restdriver is the generic REST driver ("generic-rest"): it
+// manages notification channels, registers client certificates and checks
+// ingestion channels at a platform Keyport has no code for, configured
+// entirely by the PlatformReference's parameters. The Keyport sandbox is
+// driven the same way (its test support says with which parameters).
+// Import it for its side effect: it registers the driver.
 //
-// Parameters (all optional; the defaults fit a conventional JSON API, the
-// Keyport sandbox among them with channels.nextPath=next):
+// Parameters are all optional; the defaults fit a conventional JSON API
+// under /management/v1, one page per list.
+//
+// Notification channels:
 //
 //	channels.path        collection path, e.g. /api/v1/webhooks
 //	                      (default /management/v1/notification-channels)
@@ -31,12 +35,44 @@
 //	                      auth.clientSecret, auth.username, auth.password,
 //	                      auth.scopes, auth.headers (defaults: canonical)
 //
-// Without channels.nextPath or channels.pageTokenPath a list is one page.
-// With either, pages are read until one has no link or token, up to
-// maxPages: a longer list is an error rather than a short one, since
-// adopting a registration needs all of them.
+// Client certificates (an M2MCertificate's registration). The driver lists
+// the registrations and returns the id of the one whose thumbprint is the
+// leaf's; only when there is none does it register the certificate:
 //
-// Both templates run under the bounds of shared/safetemplate (at most 8192
+//	certificates.path    collection path (default /management/v1/certificates)
+//	certificates.createMethod   (default POST)
+//	certificates.body    Go template of the registration body; it sees the
+//	                      chain, leaf first, as .PEM, the leaf's SHA-1
+//	                      thumbprint (upper-case hex) as .Thumbprint, and
+//	                      json (default {"pem":{{json .PEM}}})
+//	certificates.idPath  dotted JSON path of the id in the registration
+//	                      response and in each listed item (default id)
+//	certificates.thumbprintPath   dotted JSON path of the SHA-1 thumbprint
+//	                      in each listed item, compared regardless of case
+//	                      and colons (default thumbprint)
+//	certificates.itemsPath, certificates.nextPath,
+//	certificates.pageTokenPath, certificates.pageTokenParam
+//	                      the list, as for channels (default items, one page)
+//
+// Ingestion channels (an IngestionChannel's verification), read with a GET
+// of the item:
+//
+//	ingestionChannels.path      collection path
+//	                             (default /management/v1/ingestion-channels)
+//	ingestionChannels.itemPath  item path template (default {{.Path}}/{{.ID}})
+//	ingestionChannels.idPath, ingestionChannels.customerPath,
+//	ingestionChannels.messageTypePath, ingestionChannels.mediaTypePath
+//	                             dotted JSON paths of the fields in the answer
+//	                             (default id, customer, messageType, mediaType);
+//	                             a field that is absent is not checked
+//
+// Without a nextPath or pageTokenPath a list is one page. With either,
+// pages are read until one has no link or token, up to maxPages: a longer
+// list is an error rather than a short one, since adopting a registration
+// needs all of them. Every path, link and id stays under the management
+// URL (see drivers.Conn); ids are path-escaped into item paths.
+//
+// The templates run under the bounds of shared/safetemplate (at most 8192
 // characters, printf widths and precisions at most 64, a budget of work per
 // render), and their errors say where they failed, never a value.
 //
@@ -51,7 +87,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"strings"
 
 	"github.com/keyport-dev/keyport/shared/drivers"
@@ -84,40 +119,29 @@ var defaultFields = map[string]string{
 
 // config is the driver's reading of the parameters.
 type config struct {
-	path, createMethod, updateMethod, idPath, itemsPath string
-	nextPath, pageTokenPath, pageTokenParam             string
-	body, itemPath                                      *safetemplate.Template
-	fields                                              map[string]string
+	path, createMethod, updateMethod, idPath string
+	list                                     pager
+	body, itemPath                           *safetemplate.Template
+	fields                                   map[string]string
 }
 
 func configure(params map[string]string) (*config, error) {
-	get := func(k, def string) string {
-		if v := params[k]; v != "" {
-			return v
-		}
-		return def
+	get := func(k, def string) string { return param(params, k, def) }
+	path, err := collectionPath(params, "channels", "/management/v1/notification-channels")
+	if err != nil {
+		return nil, err
+	}
+	list, err := newPager(params, "channels", path)
+	if err != nil {
+		return nil, err
 	}
 	c := &config{
-		path:           strings.TrimSuffix(get("channels.path", "/management/v1/notification-channels"), "/"),
-		createMethod:   get("channels.createMethod", http.MethodPost),
-		updateMethod:   get("channels.updateMethod", http.MethodPut),
-		idPath:         get("channels.idPath", "id"),
-		itemsPath:      get("channels.itemsPath", "items"),
-		nextPath:       params["channels.nextPath"],
-		pageTokenPath:  params["channels.pageTokenPath"],
-		pageTokenParam: params["channels.pageTokenParam"],
-		fields:         map[string]string{},
-	}
-	switch {
-	case (c.pageTokenPath == "") != (c.pageTokenParam == ""):
-		return nil, errors.New("parameters channels.pageTokenPath and channels.pageTokenParam go together")
-	case c.nextPath != "" && c.pageTokenPath != "":
-		return nil, errors.New("set channels.nextPath or channels.pageTokenPath, not both")
-	}
-	// The item path is built from this one; a query or fragment here would
-	// swallow the id that follows it.
-	if c.path != "" && (!strings.HasPrefix(c.path, "/") || strings.ContainsAny(c.path, "?#")) {
-		return nil, fmt.Errorf("parameter channels.path must be an absolute path such as /api/v1/webhooks, without ? or #, got %q", c.path)
+		path:         path,
+		createMethod: get("channels.createMethod", http.MethodPost),
+		updateMethod: get("channels.updateMethod", http.MethodPut),
+		idPath:       get("channels.idPath", "id"),
+		list:         list,
+		fields:       map[string]string{},
 	}
 	for k, v := range defaultFields {
 		c.fields[k] = get("field."+k, v)
@@ -127,11 +151,9 @@ func configure(params map[string]string) (*config, error) {
 		return nil, fmt.Errorf("parameter channels.body is not a valid template: %w", err)
 	}
 	c.body = body
-	itemPath, err := safetemplate.Parse("item", get("channels.itemPath", "{{.Path}}/{{.ID}}"), nil)
-	if err != nil {
-		return nil, fmt.Errorf("parameter channels.itemPath is not a valid template: %w", err)
+	if c.itemPath, err = parseItemPath(params, "channels"); err != nil {
+		return nil, err
 	}
-	c.itemPath = itemPath
 	return c, nil
 }
 
@@ -143,30 +165,14 @@ func jsonString(v any) (string, error) {
 // maxRendered bounds a rendered path or body.
 const maxRendered = 256 << 10
 
-// item is the path of one channel. The id comes from the platform, so it is
-// path-escaped: an id like "../admin" or "x?y" stays one path segment.
+// item is the path of one channel.
 func (c *config) item(id string) (string, error) {
-	b, err := safetemplate.Execute(c.itemPath, map[string]string{"Path": c.path, "ID": url.PathEscape(id)}, maxRendered)
-	if err != nil {
-		return "", fmt.Errorf("render channels.itemPath: %w", err)
-	}
-	return string(b), nil
+	return renderItem(c.itemPath, "channels", c.path, id)
 }
 
 func (c *config) render(ch drivers.NotificationChannel) ([]byte, error) {
-	b, err := safetemplate.Execute(c.body, map[string]any{"Channel": ch}, maxRendered)
-	if err != nil {
-		return nil, fmt.Errorf("render channels.body: %w", err)
-	}
-	if !json.Valid(b) {
-		return nil, errors.New("channels.body does not render to valid JSON")
-	}
-	return b, nil
+	return renderBody(c.body, "channels", map[string]any{"Channel": ch})
 }
-
-// maxPages bounds a list: a platform that keeps answering with another
-// page cannot hold a worker forever.
-const maxPages = 100
 
 // ListNotificationChannels implements drivers.NotificationChannels.
 func (Driver) ListNotificationChannels(ctx context.Context, conn drivers.Conn) ([]drivers.NotificationChannel, error) {
@@ -175,57 +181,14 @@ func (Driver) ListNotificationChannels(ctx context.Context, conn drivers.Conn) (
 		return nil, err
 	}
 	var out []drivers.NotificationChannel
-	for page, path := 0, c.path; path != ""; page++ {
-		if page == maxPages {
-			return nil, fmt.Errorf("the channel list goes on for more than %d pages", maxPages)
-		}
-		var doc any
-		if err := conn.Do(ctx, http.MethodGet, path, nil, &doc); err != nil {
-			return nil, err
-		}
-		items, _ := lookup(doc, c.itemsPath).([]any)
-		for _, it := range items {
-			out = append(out, c.decode(it))
-		}
-		if path, err = c.next(conn.BaseURL, path, doc); err != nil {
-			return nil, err
-		}
+	err = c.list.each(ctx, conn, func(item any) bool {
+		out = append(out, c.decode(item))
+		return false
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
-}
-
-// next is the path of the page after the one read from path, or "" after
-// the last page.
-func (c *config) next(base, path string, doc any) (string, error) {
-	if c.pageTokenPath != "" {
-		token := asString(lookup(doc, c.pageTokenPath))
-		if token == "" {
-			return "", nil
-		}
-		return c.path + "?" + url.Values{c.pageTokenParam: {token}}.Encode(), nil
-	}
-	link := asString(lookup(doc, c.nextPath))
-	if c.nextPath == "" || link == "" {
-		return "", nil
-	}
-	// The link is resolved as a browser would, from the page it is on; the
-	// request will carry the platform token, so it must stay under the
-	// management URL. The error does not quote it: it is the platform's.
-	root := strings.TrimSuffix(base, "/")
-	from, err := url.Parse(root + path)
-	if err != nil {
-		return "", err
-	}
-	u, err := from.Parse(link)
-	if err != nil {
-		return "", errors.New("the link to the next page of channels is not a URL")
-	}
-	u.Fragment = ""
-	rest, ok := strings.CutPrefix(u.String(), root)
-	if !ok || !strings.HasPrefix(rest, "/") {
-		return "", errors.New("the link to the next page of channels leads outside the management URL")
-	}
-	return rest, nil
 }
 
 // GetNotificationChannel implements drivers.NotificationChannels.
@@ -263,7 +226,7 @@ func (Driver) CreateNotificationChannel(ctx context.Context, conn drivers.Conn, 
 	}
 	id := asString(lookup(doc, c.idPath))
 	if id == "" {
-		return "", fmt.Errorf("the create response has no id at %q (set channels.idPath)", c.idPath)
+		return "", errNoID("create", c.idPath, "channels.idPath")
 	}
 	return id, nil
 }

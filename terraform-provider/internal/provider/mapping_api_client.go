@@ -64,8 +64,11 @@ type apiClientTLSModel struct {
 }
 
 type assertionModel struct {
-	Audience  types.String `tfsdk:"audience"`
-	Algorithm types.String `tfsdk:"algorithm"`
+	Audience   types.String            `tfsdk:"audience"`
+	Algorithm  types.String            `tfsdk:"algorithm"`
+	KeyID      types.String            `tfsdk:"key_id"`
+	KeyIDFrom  types.String            `tfsdk:"key_id_from"`
+	SigningKey *secretKeySelectorModel `tfsdk:"signing_key"`
 }
 
 type refreshModel struct {
@@ -119,7 +122,8 @@ func toApiClient(m *apiClientModel) *keyportv1.ApiClient {
 		}
 	}
 	if a := m.Assertion; a != nil {
-		spec.Assertion = &keyportv1.AssertionSettings{Audience: a.Audience.ValueString(), Algorithm: keyportv1.SigningAlgorithm(a.Algorithm.ValueString())}
+		spec.Assertion = &keyportv1.AssertionSettings{Audience: a.Audience.ValueString(), Algorithm: keyportv1.SigningAlgorithm(a.Algorithm.ValueString()),
+			KeyID: a.KeyID.ValueString(), KeyIDFrom: keyportv1.KeyIDSource(a.KeyIDFrom.ValueString()), SigningKey: toSecretKeySelector(a.SigningKey)}
 	}
 	if r := m.Refresh; r != nil {
 		spec.Refresh = &keyportv1.RefreshPolicy{
@@ -180,7 +184,8 @@ func apiClientFromSpec(ac *keyportv1.ApiClient, m *apiClientModel) {
 	}
 	m.Assertion = nil
 	if a := s.Assertion; a != nil {
-		m.Assertion = &assertionModel{Audience: optString(a.Audience), Algorithm: optString(string(a.Algorithm))}
+		m.Assertion = &assertionModel{Audience: optString(a.Audience), Algorithm: optString(string(a.Algorithm)),
+			KeyID: optString(a.KeyID), KeyIDFrom: optString(string(a.KeyIDFrom)), SigningKey: fromSecretKeySelector(a.SigningKey)}
 	}
 	m.Refresh = nil
 	if r := s.Refresh; r != nil {

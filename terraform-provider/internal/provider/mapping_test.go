@@ -60,7 +60,9 @@ var fullApiClient = &keyportv1.ApiClient{ObjectMeta: meta, Spec: keyportv1.ApiCl
 	Headers:           fullHeaders,
 	TLS: &keyportv1.TLSSettings{CABundle: &keyportv1.SecretKeySelector{Name: "ca", Key: "ca.crt"},
 		AllowInsecureHTTP: true, AllowLinkLocal: true},
-	Assertion: &keyportv1.AssertionSettings{Audience: "https://login.example.com", Algorithm: "ES256"},
+	Assertion: &keyportv1.AssertionSettings{Audience: "https://login.example.com", Algorithm: "ES256", KeyIDFrom: keyportv1.KeyIDThumbprint,
+		// keyID and keyIDFrom exclude each other in the CRD; the mapping carries both.
+		KeyID: "key-1", SigningKey: &keyportv1.SecretKeySelector{Name: "jwt-key", Key: "key.pem"}},
 	Refresh: &keyportv1.RefreshPolicy{Strategy: keyportv1.RefreshLatest, RefreshAtPercent: ptr(int32(60)), PropagationBudget: dur("2m"),
 		RetryMargin: dur("45s"), DefaultLifetime: dur("1h30m")},
 	Output:          &keyportv1.TokenOutput{SecretName: "cpu-token", Template: map[string]string{"bearer.txt": "{{ .Authorization }}"}},
