@@ -75,15 +75,7 @@ func (Driver) RegisterCertificate(ctx context.Context, conn drivers.Conn, certPE
 	if err != nil {
 		return "", err
 	}
-	var doc any
-	if err := conn.Do(ctx, c.createMethod, c.path, body, &doc); err != nil {
-		return "", err
-	}
-	id := asString(lookup(doc, c.idPath))
-	if id == "" {
-		return "", errNoID("registration", c.idPath, "certificates.idPath")
-	}
-	return id, nil
+	return create(ctx, conn, c.createMethod, c.path, body, "certificates", c.idPath)
 }
 
 // sameThumbprint compares a platform's spelling of a SHA-1 thumbprint with

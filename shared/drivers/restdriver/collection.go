@@ -153,7 +153,16 @@ func (p pager) next(base, path string, doc any) (string, error) {
 	return rest, nil
 }
 
-// errNoID is a create answer without an id where the parameters say.
-func errNoID(what, idPath, param string) error {
-	return fmt.Errorf("the %s response has no id at %q (set %s)", what, idPath, param)
+// create sends a create request to a collection and returns the id at
+// idPath in the answer.
+func create(ctx context.Context, conn drivers.Conn, method, path string, body []byte, prefix, idPath string) (string, error) {
+	var doc any
+	if err := conn.Do(ctx, method, path, body, &doc); err != nil {
+		return "", err
+	}
+	id := asString(lookup(doc, idPath))
+	if id == "" {
+		return "", fmt.Errorf("the create response has no id at %q (set %s.idPath)", idPath, prefix)
+	}
+	return id, nil
 }

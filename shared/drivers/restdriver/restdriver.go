@@ -220,15 +220,7 @@ func (Driver) CreateNotificationChannel(ctx context.Context, conn drivers.Conn, 
 	if err != nil {
 		return "", err
 	}
-	var doc any
-	if err := conn.Do(ctx, c.createMethod, c.path, body, &doc); err != nil {
-		return "", err
-	}
-	id := asString(lookup(doc, c.idPath))
-	if id == "" {
-		return "", errNoID("create", c.idPath, "channels.idPath")
-	}
-	return id, nil
+	return create(ctx, conn, c.createMethod, c.path, body, "channels", c.idPath)
 }
 
 // UpdateNotificationChannel implements drivers.NotificationChannels.
