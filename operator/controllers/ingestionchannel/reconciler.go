@@ -16,6 +16,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/record"
+	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -27,6 +28,7 @@ import (
 	"github.com/keyport-dev/keyport/operator/internal/conditions"
 	"github.com/keyport-dev/keyport/operator/internal/ownedsecret"
 	"github.com/keyport-dev/keyport/operator/internal/platform"
+	"github.com/keyport-dev/keyport/operator/internal/reconcilekit"
 	"github.com/keyport-dev/keyport/shared/drivers"
 	"github.com/keyport-dev/keyport/shared/tokensecret"
 )
@@ -47,6 +49,9 @@ const verifyEvery = 10 * time.Minute
 type Reconciler struct {
 	Client   client.Client
 	Recorder record.EventRecorder
+	// Clock tells the time of token expiries and verifications; nil means
+	// the real clock.
+	Clock clock.PassiveClock
 }
 
 // +kubebuilder:rbac:groups=keyport.dev,resources=ingestionchannels,verbs=list;watch
@@ -72,20 +77,31 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if !ch.DeletionTimestamp.IsZero() {
 		return ctrl.Result{}, nil
 	}
-	before := ch.DeepCopy()
-	result, err := r.reconcile(ctx, ch)
-	ch.Status.ObservedGeneration = ch.Generation
-	conditions.RecordTransitions(r.Recorder, ch, before.Status.Conditions, ch.Status.Conditions)
-	if statusChanged(&before.Status, &ch.Status, time.Now()) {
-		if perr := r.Client.Status().Patch(ctx, ch, client.MergeFrom(before)); perr != nil {
-			err = errors.Join(err, client.IgnoreNotFound(perr))
-		}
-	}
-	return result, err
+	return r.status().Run(ctx, ch, r.reconcile)
 }
 
+// status writes an IngestionChannel's status: anything but the token's
+// expiry, which is rewritten only once the shown one passed, so that a
+// token rotation costs the channel Secret's write alone. Ready's message
+// names the expiry too and is not compared either.
+func (r *Reconciler) status() *reconcilekit.Status[*keyportv1.IngestionChannel, keyportv1.IngestionChannelStatus] {
+	return &reconcilekit.Status[*keyportv1.IngestionChannel, keyportv1.IngestionChannelStatus]{Client: r.Client, Recorder: r.Recorder,
+		Parts: func(ch *keyportv1.IngestionChannel) (*keyportv1.IngestionChannelStatus, *int64, *[]metav1.Condition) {
+			return &ch.Status, &ch.Status.ObservedGeneration, &ch.Status.Conditions
+		},
+		Normalize: func(before, after *keyportv1.IngestionChannelStatus) {
+			conditions.IgnoreMessages(before.Conditions, keyportv1.ReasonChannelVerified)
+			conditions.IgnoreMessages(after.Conditions, keyportv1.ReasonChannelVerified)
+			if shown := before.TokenExpiresAt; shown != nil && after.TokenExpiresAt != nil && r.clock().Now().Before(shown.Time) {
+				after.TokenExpiresAt = shown
+			}
+		}}
+}
+
+func (r *Reconciler) clock() clock.PassiveClock { return reconcilekit.Clock(r.Clock) }
+
 func (r *Reconciler) reconcile(ctx context.Context, ch *keyportv1.IngestionChannel) (ctrl.Result, error) {
-	now := time.Now()
+	now := r.clock().Now()
 	ch.Status.URL = ChannelURL(&ch.Spec)
 	ch.Status.OutputSecretName = outputSecretName(ch)
 
@@ -93,8 +109,7 @@ func (r *Reconciler) reconcile(ctx context.Context, ch *keyportv1.IngestionChann
 		return ctrl.Result{}, err
 	} else if other != "" {
 		msg := fmt.Sprintf("IngestionChannel %q already claims %s for another customer; a channel belongs to one customer", other, ch.Status.URL)
-		setCondition(ch, keyportv1.ConditionReady, metav1.ConditionFalse, keyportv1.ReasonChannelConflict, msg)
-		setCondition(ch, keyportv1.ConditionDegraded, metav1.ConditionTrue, keyportv1.ReasonChannelConflict, msg)
+		conditions.SetProblem(&ch.Status.Conditions, ch.Generation, metav1.ConditionFalse, keyportv1.ReasonChannelConflict, msg)
 		// Look again later: the other claim may go away.
 		return ctrl.Result{RequeueAfter: time.Minute}, nil
 	}
@@ -107,16 +122,14 @@ func (r *Reconciler) reconcile(ctx context.Context, ch *keyportv1.IngestionChann
 			valid = metav1.ConditionTrue
 			why += fmt.Sprintf("; the channel Secret keeps a token valid until %s", existing.ExpiresAt.UTC().Format(time.RFC3339))
 		}
-		setCondition(ch, keyportv1.ConditionReady, valid, keyportv1.ReasonApiClientNotReady, why)
-		setCondition(ch, keyportv1.ConditionDegraded, metav1.ConditionTrue, keyportv1.ReasonApiClientNotReady, why)
+		conditions.SetProblem(&ch.Status.Conditions, ch.Generation, valid, keyportv1.ReasonApiClientNotReady, why)
 		return ctrl.Result{}, nil
 	}
 
 	if msg, err := r.verify(ctx, ch, tok, now); err != nil {
 		return ctrl.Result{}, err
 	} else if msg != "" {
-		setCondition(ch, keyportv1.ConditionReady, metav1.ConditionFalse, keyportv1.ReasonPlatformRejected, msg)
-		setCondition(ch, keyportv1.ConditionDegraded, metav1.ConditionTrue, keyportv1.ReasonPlatformRejected, msg)
+		conditions.SetProblem(&ch.Status.Conditions, ch.Generation, metav1.ConditionFalse, keyportv1.ReasonPlatformRejected, msg)
 		return ctrl.Result{RequeueAfter: time.Minute}, nil
 	}
 
@@ -258,65 +271,38 @@ func setCondition(ch *keyportv1.IngestionChannel, condType string, status metav1
 	conditions.Set(&ch.Status.Conditions, ch.Generation, condType, status, reason, message)
 }
 
-// statusChanged decides whether the status is worth a write: anything but
-// the token's expiry, which is rewritten only once the shown one passed.
-func statusChanged(before, after *keyportv1.IngestionChannelStatus, now time.Time) bool {
-	if before.ObservedGeneration != after.ObservedGeneration || before.URL != after.URL ||
-		before.OutputSecretName != after.OutputSecretName || !before.LastVerifiedTime.Equal(after.LastVerifiedTime) {
-		return true
-	}
-	if !conditions.Equal(before.Conditions, after.Conditions, keyportv1.ReasonChannelVerified) {
-		return true
-	}
-	if after.TokenExpiresAt == nil {
-		return false
-	}
-	return before.TokenExpiresAt == nil || (!before.TokenExpiresAt.Equal(after.TokenExpiresAt) && !now.Before(before.TokenExpiresAt.Time))
-}
-
 // Field indexes.
 const (
 	indexURL       = "keyport.dev/channel-url"
 	indexApiClient = "keyport.dev/apiclient"
 )
 
+// indexes are what the field indexes hold for a channel: its URL, for
+// conflicts, and its ApiClient, for rotations.
+var indexes = map[string]func(*keyportv1.IngestionChannel) []string{
+	indexURL:       func(ch *keyportv1.IngestionChannel) []string { return []string{ChannelURL(&ch.Spec)} },
+	indexApiClient: func(ch *keyportv1.IngestionChannel) []string { return []string{ch.Spec.ApiClientName} },
+}
+
 // SetupWithManager watches IngestionChannels, their Secrets, and the
 // ApiClients (and their token Secrets) they use, so every rotation reaches
 // the channel Secret.
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
-	ctx := context.Background()
-	idx := mgr.GetFieldIndexer()
-	if err := idx.IndexField(ctx, &keyportv1.IngestionChannel{}, indexURL, func(o client.Object) []string {
-		return []string{ChannelURL(&o.(*keyportv1.IngestionChannel).Spec)}
-	}); err != nil {
-		return err
-	}
-	if err := idx.IndexField(ctx, &keyportv1.IngestionChannel{}, indexApiClient, func(o client.Object) []string {
-		return []string{o.(*keyportv1.IngestionChannel).Spec.ApiClientName}
-	}); err != nil {
-		return err
-	}
-	users := func(ctx context.Context, namespace, apiClient string) []reconcile.Request {
-		var list keyportv1.IngestionChannelList
-		if err := r.Client.List(ctx, &list, client.InNamespace(namespace), client.MatchingFields{indexApiClient: apiClient}); err != nil {
-			return nil
+	for name, values := range indexes {
+		if err := reconcilekit.Index(mgr, &keyportv1.IngestionChannel{}, name, values); err != nil {
+			return err
 		}
-		out := make([]reconcile.Request, 0, len(list.Items))
-		for _, ch := range list.Items {
-			out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: ch.Namespace, Name: ch.Name}})
-		}
-		return out
 	}
+	channels := func() client.ObjectList { return &keyportv1.IngestionChannelList{} }
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("ingestionchannel").
 		For(&keyportv1.IngestionChannel{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Owns(&corev1.Secret{}).
-		Watches(&keyportv1.ApiClient{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
-			return users(ctx, o.GetNamespace(), o.GetName())
-		})).
+		Watches(&keyportv1.ApiClient{}, reconcilekit.EnqueueReferrers(r.Client, channels, indexApiClient)).
+		// A token Secret names its ApiClient in a label.
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
 			if name := o.GetLabels()[keyportv1.LabelApiClient]; name != "" {
-				return users(ctx, o.GetNamespace(), name)
+				return reconcilekit.Referrers(ctx, r.Client, channels, indexApiClient, o.GetNamespace(), name)
 			}
 			return nil
 		})).
