@@ -24,6 +24,9 @@ OPENTOFU_VERSION ?= v1.12.6
 TERRAFORM ?= $(or $(shell command -v terraform 2>/dev/null),$(BIN)/tofu)
 export TERRAFORM
 export TF_ACC_TERRAFORM_PATH ?= $(TERRAFORM)
+# OpenTofu reads a source address without a host as registry.opentofu.org's,
+# so the acceptance tests announce their in-process provider there.
+export TF_ACC_PROVIDER_HOST ?= $(if $(filter $(BIN)/tofu,$(TERRAFORM)),registry.opentofu.org)
 
 ##@ General
 
@@ -79,9 +82,18 @@ docs: terraform ## Generate the Terraform provider docs (tfplugindocs, built fro
 terraform: $(TERRAFORM) ## Use terraform from PATH, or build OpenTofu into bin/ when there is none.
 	@echo "==> terraform for tests, docs and the demo: $(TERRAFORM)"
 
+# OpenTofu's go.mod has a replace directive, which `go install pkg@version`
+# refuses: the module is fetched from the proxy and built inside its own
+# folder of the module cache, where its go.mod (and the replace) applies.
 $(BIN)/tofu:
-	@echo "==> no terraform on PATH: building OpenTofu $(OPENTOFU_VERSION) from the Go module proxy into $(BIN) (a few minutes)"
-	GOBIN=$(BIN) go install github.com/opentofu/opentofu/cmd/tofu@$(OPENTOFU_VERSION)
+	@echo "==> building OpenTofu $(OPENTOFU_VERSION) from the Go module proxy into $(BIN) (a few minutes on a cold cache)"
+	@mkdir -p $(BIN)
+	dir=$$(go mod download -json github.com/opentofu/opentofu@$(OPENTOFU_VERSION) | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$$/\1/p'); \
+	  cd "$$dir" && go build -trimpath -o $(BIN)/tofu ./cmd/tofu
+	@echo "==> built $(BIN)/tofu"
+
+.PHONY: tofu
+tofu: $(BIN)/tofu ## Build OpenTofu from the Go module proxy into bin/ (only when missing), for the provider's tests under OpenTofu.
 
 .PHONY: build
 build: ## Build the operator, kubectl-keyport, the sandbox, the provider, the demo and the example workload into bin/.
@@ -109,6 +121,54 @@ IMG ?= keyport-operator:dev
 docker-build: ## Build the operator image (needs a Docker engine; `make images` needs none).
 	docker build -t $(IMG) .
 
+##@ Release
+
+# `make release-snapshot` runs .goreleaser.yaml offline: the provider zips,
+# their SHA256SUMS and registry manifest, the operator and kubectl-keyport
+# archives, for linux amd64/arm64 and darwin arm64, into bin/dist. Nothing is
+# tagged, signed or published. goreleaser is built from the Go module proxy.
+GORELEASER_VERSION ?= v2.15.1
+GORELEASER := $(BIN)/goreleaser
+
+.PHONY: goreleaser
+goreleaser: $(GORELEASER) ## Build goreleaser from the Go module proxy into bin/ (only when missing).
+
+$(GORELEASER):
+	@echo "==> building goreleaser $(GORELEASER_VERSION) from the Go module proxy into $(BIN) (about 10 minutes on a cold cache on 2 cores)"
+	@start=$$(date +%s); GOBIN=$(BIN) go install github.com/goreleaser/goreleaser/v2@$(GORELEASER_VERSION); \
+	  echo "==> built $(GORELEASER) in $$(( $$(date +%s) - start ))s"
+
+.PHONY: release-snapshot
+release-snapshot: $(GORELEASER) ## Build every release archive (provider zips, SHA256SUMS, manifest, operator, kubectl-keyport) into bin/dist with goreleaser --snapshot; publishes nothing.
+	@echo "==> goreleaser release --snapshot --clean (into bin/dist; nothing is published)"
+	@start=$$(date +%s); $(GORELEASER) release --snapshot --clean; \
+	  echo "==> release snapshot in bin/dist in $$(( $$(date +%s) - start ))s:"; ls -1 bin/dist | grep -v '/$$' | grep -E '\.(zip|tar\.gz|json)$$|SHA256SUMS$$'
+
+# The provider's tests and the demo install the provider from a release's
+# zip through a filesystem mirror. This builds only this platform's zip, named
+# and laid out as goreleaser names and lays out the release's (the binary
+# terraform-provider-keyport_vVERSION alone in
+# terraform-provider-keyport_VERSION_OS_ARCH.zip, with
+# terraform-provider-keyport_VERSION_SHA256SUMS and _manifest.json beside
+# it), in seconds instead of the minutes of the whole matrix. VERSION is
+# goreleaser's snapshot version: the release after the last tag (0.0.1 before
+# the first).
+PROVIDER_DIST ?= $(BIN)/provider-dist
+export KEYPORT_PROVIDER_DIST ?= $(PROVIDER_DIST)
+
+.PHONY: provider-archive
+provider-archive: ## Build this platform's provider zip, SHA256SUMS and manifest into bin/provider-dist, as the release names them.
+	@tag=$$(git describe --tags --abbrev=0 2>/dev/null || echo v0.0.0); tag=$${tag#v}; tag=$${tag%%-*}; \
+	  IFS=. read -r major minor patch <<< "$$tag"; version=$$major.$$minor.$$((patch + 1)); \
+	  os=$$(go env GOOS); arch=$$(go env GOARCH); name=terraform-provider-keyport_$$version; \
+	  echo "==> provider archive $${name}_$${os}_$$arch.zip into $(PROVIDER_DIST)"; \
+	  rm -rf $(PROVIDER_DIST); mkdir -p $(PROVIDER_DIST)/build; \
+	  CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=$$version" -o $(PROVIDER_DIST)/build/terraform-provider-keyport_v$$version ./terraform-provider; \
+	  (cd $(PROVIDER_DIST)/build && zip -q -X ../$${name}_$${os}_$$arch.zip terraform-provider-keyport_v$$version); \
+	  rm -rf $(PROVIDER_DIST)/build; \
+	  cp terraform-provider/terraform-registry-manifest.json $(PROVIDER_DIST)/$${name}_manifest.json; \
+	  (cd $(PROVIDER_DIST) && sha256sum $${name}_$${os}_$$arch.zip $${name}_manifest.json > $${name}_SHA256SUMS)
+
 ##@ Demo
 
 NODE_STATE ?= $(CURDIR)/.node
@@ -128,12 +188,12 @@ node-stop: ## Stop the node of `make node` and check that nothing of it is left.
 DEMO_NODE := $(if $(filter 0,$(shell id -u)),nodebin images)
 
 .PHONY: demo
-demo: build testbin terraform $(DEMO_NODE) ## Run Keyport locally: a node (or a control plane), cert-manager, sandbox, operator, examples/demo; Ctrl-C stops it all.
+demo: build provider-archive testbin terraform $(DEMO_NODE) ## Run Keyport locally: a node (or a control plane), cert-manager, sandbox, operator, examples/demo; Ctrl-C stops it all.
 	$(BIN)/keyport-demo -bin $(BIN) -state-dir $(CURDIR)/.demo
 
 # The unattended run uses a kubelet that syncs every 10 s to stay short.
 .PHONY: demo-check
-demo-check: build testbin terraform $(DEMO_NODE) ## The demo scenario unattended; fails when a step fails.
+demo-check: build provider-archive testbin terraform $(DEMO_NODE) ## The demo scenario unattended; fails when a step fails.
 	$(BIN)/keyport-demo -check -kubelet-sync 10s -bin $(BIN) -state-dir $(CURDIR)/.demo
 
 ##@ Test
@@ -191,7 +251,7 @@ $(OIDC_PEER)/node_modules/.package-lock.json: $(OIDC_PEER)/package-lock.json
 # TF_ACC=1 runs the Terraform provider's acceptance tests (real terraform
 # binary from PATH, provider in-process) as part of every test run.
 .PHONY: test
-test: lint testbin nodebin images oidc-deps terraform promtool ## Run every test against the real API server and a real node (builds what is missing).
+test: lint testbin nodebin images oidc-deps terraform promtool provider-archive ## Run every test against the real API server and a real node (builds what is missing).
 	@echo "==> go test ./... (integration tests use $(TESTBIN))"
 	TF_ACC=1 go test -count=1 -timeout 30m $(GO_TEST_FLAGS) ./...
 	@$(MAKE) -s fuzz FUZZTIME=$(SMOKE_FUZZTIME)

@@ -17,12 +17,16 @@ import (
 
 	keyportv1 "github.com/keyport-dev/keyport/api/v1alpha1"
 	"github.com/keyport-dev/keyport/shared/testsupport/testenv"
+	"github.com/keyport-dev/keyport/shared/testsupport/testenv/providermirror"
 )
 
 // terraformApply applies examples/demo/terraform from a copy under .demo, so
 // that the example folder stays free of state and lock files. The provider
-// comes from bin/ through a dev override; the secrets through ephemeral
-// variables.
+// is installed as a user installs a released one: `terraform init` takes the
+// release's zip for this platform (`make provider-archive`, or
+// `make release-snapshot` with KEYPORT_PROVIDER_DIST=bin/dist) from a
+// filesystem mirror and checks it against the checksum the release
+// publishes. The secrets arrive through ephemeral variables.
 func (d *demo) terraformApply(ctx context.Context) error {
 	// $TERRAFORM is what the Makefile chose: terraform from PATH, or OpenTofu.
 	terraform := os.Getenv("TERRAFORM")
@@ -44,10 +48,17 @@ func (d *demo) terraformApply(ctx context.Context) error {
 		return err
 	}
 	_ = os.Remove(filepath.Join(dir, "terraform.tfstate"))
-	rc := filepath.Join(d.state, "terraformrc")
-	override := fmt.Sprintf("provider_installation {\n  dev_overrides {\n    \"keyport-dev/keyport\" = %q\n  }\n  direct {}\n}\n", d.bin)
-	if err := os.WriteFile(rc, []byte(override), 0o600); err != nil {
+	rc, err := d.installProvider(ctx, terraform, dir)
+	if err != nil {
 		return err
+	}
+	out := &prefixWriter{w: os.Stdout}
+	initCmd := exec.CommandContext(ctx, terraform, "init", "-input=false", "-no-color")
+	initCmd.Dir = dir
+	initCmd.Env = append(os.Environ(), "TF_CLI_CONFIG_FILE="+rc, "TF_IN_AUTOMATION=1")
+	initCmd.Stdout, initCmd.Stderr = out, out
+	if err := initCmd.Run(); err != nil {
+		return fmt.Errorf("terraform init (the provider from the release's archive in %s): %w", providermirror.DistDir(), err)
 	}
 	cmd := exec.CommandContext(ctx, terraform, "apply", "-auto-approve", "-input=false", "-no-color")
 	cmd.Dir = dir
@@ -63,12 +74,35 @@ func (d *demo) terraformApply(ctx context.Context) error {
 		"TF_VAR_cpu_password="+d.secrets["cpu-password"],
 		"TF_VAR_datasharing_client_secret="+d.secrets["datasharing-client-secret"],
 	)
-	out := &prefixWriter{w: os.Stdout}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Run(); err != nil {
 		return fmt.Errorf("terraform apply: %w", err)
 	}
 	return nil
+}
+
+// installProvider lays out the filesystem mirror under .demo and the lock
+// file in the configuration's folder (replacing one of an earlier run, whose
+// snapshot may have had another checksum), and returns the CLI configuration
+// for TF_CLI_CONFIG_FILE.
+func (d *demo) installProvider(ctx context.Context, terraform, dir string) (string, error) {
+	rel, err := providermirror.Find(providermirror.DistDir())
+	if err != nil {
+		return "", err
+	}
+	host, err := providermirror.Registry(ctx, terraform)
+	if err != nil {
+		return "", err
+	}
+	mirrorDir := filepath.Join(d.state, "provider-mirror")
+	if err := os.RemoveAll(mirrorDir); err != nil {
+		return "", err
+	}
+	_ = os.RemoveAll(filepath.Join(dir, ".terraform"))
+	if err := os.WriteFile(filepath.Join(dir, ".terraform.lock.hcl"), rel.LockFile(host), 0o600); err != nil {
+		return "", err
+	}
+	return rel.Mirror(mirrorDir, host)
 }
 
 // kubectlApply applies examples/demo/kubernetes with the sandbox's address

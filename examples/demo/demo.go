@@ -180,7 +180,7 @@ func (d *demo) run(parent context.Context, check bool) error {
 		}
 	}
 
-	d.step("terraform apply examples/demo/terraform (provider built from source, dev override)")
+	d.step("terraform init and apply examples/demo/terraform (provider installed from its release archive through a filesystem mirror)")
 	if err := d.terraformApply(ctx); err != nil {
 		return err
 	}

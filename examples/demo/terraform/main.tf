@@ -1,6 +1,7 @@
 # The Terraform half of `make demo`: three partner-platform resources declared
-# in HCL and applied by the Keyport provider built from this repository (a
-# dev override, no registry). `make demo` fills the variables: the local
+# in HCL and applied by the Keyport provider built from this repository and
+# installed from its release archive through a filesystem mirror, as a
+# released provider is (no registry). `make demo` fills the variables: the local
 # cluster, the sandbox standing in for the platforms, and the webhook receiver
 # it runs. Secrets arrive as ephemeral variables (TF_VAR_...): they reach the
 # credentials Secrets in the cluster through write-only arguments and never
@@ -121,9 +122,10 @@ resource "keyport_ingestion_channel" "acme" {
   message_type    = "ContainerEvent"
   media_type      = "application/json"
   platform = {
-    driver          = "sandbox"
+    driver          = "generic-rest"
     api_client_name = keyport_api_client.datasharing.name
     management_url  = var.sandbox_url
+    parameters      = { "channels.nextPath" = "next" }
   }
 }
 
@@ -133,9 +135,12 @@ resource "keyport_ingestion_channel" "acme" {
 resource "keyport_notification_channel" "visits" {
   name = "cpu-uat-visits"
   platform = {
-    driver          = "sandbox"
+    # The generic REST driver fits the sandbox's management API with its
+    # defaults, except that the sandbox pages its channel list with "next".
+    driver          = "generic-rest"
     api_client_name = keyport_api_client.cpu.name
     management_url  = var.sandbox_url
+    parameters      = { "channels.nextPath" = "next" }
   }
   channel_name = "visit-updates"
   webhook_url  = var.webhook_url
