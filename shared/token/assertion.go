@@ -33,30 +33,9 @@ func (r *Request) signAssertion(tokenURL *url.URL) (string, error) {
 // SignAssertion signs a client assertion for clientID and audience. It is
 // also what a Pushed Authorization Request sends.
 func SignAssertion(a Assertion, clientID, audience string, now time.Time) (string, error) {
-	if a.Key == nil {
-		return "", errors.New("private_key_jwt needs a signing key: the client certificate's or a bare private key")
-	}
-	alg, err := algorithm(a)
+	signer, err := assertionSigner(a)
 	if err != nil {
 		return "", err
-	}
-	opts := (&jose.SignerOptions{}).WithType("JWT")
-	if a.Certificate != nil {
-		sum := sha256.Sum256(a.Certificate.Raw)
-		opts = opts.WithHeader("x5t#S256", base64.RawURLEncoding.EncodeToString(sum[:]))
-	}
-	kid := a.KeyID
-	if kid == "" && a.ThumbprintKeyID {
-		if kid, err = KeyThumbprint(a.Key.Public()); err != nil {
-			return "", err
-		}
-	}
-	if kid != "" {
-		opts = opts.WithHeader(jose.HeaderKey("kid"), kid)
-	}
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: alg, Key: a.Key}, opts)
-	if err != nil {
-		return "", fmt.Errorf("prepare assertion signer: %w", err)
 	}
 	lifetime := a.Lifetime
 	if lifetime <= 0 {
@@ -79,6 +58,37 @@ func SignAssertion(a Assertion, clientID, audience string, now time.Time) (strin
 		return "", fmt.Errorf("sign client assertion: %w", err)
 	}
 	return s, nil
+}
+
+// assertionSigner signs JWTs with the assertion's key, algorithm and key
+// identifiers (kid, x5t#S256): client assertions and request objects alike.
+func assertionSigner(a Assertion) (jose.Signer, error) {
+	if a.Key == nil {
+		return nil, errors.New("private_key_jwt needs a signing key: the client certificate's or a bare private key")
+	}
+	alg, err := algorithm(a)
+	if err != nil {
+		return nil, err
+	}
+	opts := (&jose.SignerOptions{}).WithType("JWT")
+	if a.Certificate != nil {
+		sum := sha256.Sum256(a.Certificate.Raw)
+		opts = opts.WithHeader("x5t#S256", base64.RawURLEncoding.EncodeToString(sum[:]))
+	}
+	kid := a.KeyID
+	if kid == "" && a.ThumbprintKeyID {
+		if kid, err = KeyThumbprint(a.Key.Public()); err != nil {
+			return nil, err
+		}
+	}
+	if kid != "" {
+		opts = opts.WithHeader(jose.HeaderKey("kid"), kid)
+	}
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: alg, Key: a.Key}, opts)
+	if err != nil {
+		return nil, fmt.Errorf("prepare assertion signer: %w", err)
+	}
+	return signer, nil
 }
 
 // KeyThumbprint is the RFC 7638 SHA-256 JWK thumbprint of a public key,

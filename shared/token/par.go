@@ -2,6 +2,10 @@ package token
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/rand"
+	"crypto/rsa"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +16,7 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
 
 	"github.com/keyport-dev/keyport/shared/outbound"
 )
@@ -55,9 +60,36 @@ type PushedAuthorizationRequest struct {
 	RedirectURI string
 	// Assertion signs the client_assertion; its Audience defaults to URL.
 	Assertion Assertion
-	// Params are further authorization request parameters.
+	// Params are further authorization request parameters; response_type
+	// defaults to code.
 	Params map[string]string
-	Now    func() time.Time
+	// EncryptTo is the platform's encryption key (see EncryptionKey). When
+	// set, the authorization parameters travel as a request object (RFC
+	// 9101) signed with the assertion's key and encrypted to this key (JWE),
+	// instead of as plain form fields.
+	EncryptTo *jose.JSONWebKey
+	// Issuer is the request object's audience, the platform's issuer
+	// identifier. Default: the PAR URL's scheme and host.
+	Issuer string
+	// RequestObjectLifetime bounds the request object (default 60 s);
+	// platforms do not let its request_uri outlive it.
+	RequestObjectLifetime time.Duration
+	Now                   func() time.Time
+}
+
+// EncryptionKey is the key of a platform's JWKS that request objects are
+// encrypted to: the first public key marked "use": "enc", or nil.
+func EncryptionKey(set *jose.JSONWebKeySet) *jose.JSONWebKey {
+	if set == nil {
+		return nil
+	}
+	for i := range set.Keys {
+		k := set.Keys[i].Public()
+		if set.Keys[i].Use == "enc" && k.Valid() {
+			return &k
+		}
+	}
+	return nil
 }
 
 // PushedAuthorizationResponse is the endpoint's answer.
@@ -84,13 +116,30 @@ func PushAuthorizationRequest(ctx context.Context, hc *http.Client, par PushedAu
 	if err != nil {
 		return nil, err
 	}
-	form := url.Values{}
+	params := map[string]string{"response_type": "code"}
 	for k, v := range par.Params {
-		form.Set(k, v)
+		params[k] = v
 	}
-	form.Set("client_id", par.ClientID)
-	form.Set("scope", par.Scope)
-	form.Set("redirect_uri", par.RedirectURI)
+	params["client_id"] = par.ClientID
+	params["scope"] = par.Scope
+	params["redirect_uri"] = par.RedirectURI
+	form := url.Values{}
+	if par.EncryptTo != nil {
+		issuer := par.Issuer
+		if issuer == "" {
+			issuer = u.Scheme + "://" + u.Host
+		}
+		request, err := encryptedRequestObject(par, params, issuer, now())
+		if err != nil {
+			return nil, err
+		}
+		form.Set("client_id", par.ClientID)
+		form.Set("request", request)
+	} else {
+		for k, v := range params {
+			form.Set(k, v)
+		}
+	}
 	form.Set("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
 	form.Set("client_assertion", assertion)
 
@@ -125,6 +174,52 @@ func PushAuthorizationRequest(ctx context.Context, hc *http.Client, par PushedAu
 		return nil, fmt.Errorf("push authorization request to %s: %w", u.Host, err)
 	}
 	return &PushedAuthorizationResponse{RequestURI: r.RequestURI, ExpiresIn: expiresIn}, nil
+}
+
+// encryptedRequestObject signs the authorization parameters as a request
+// object and encrypts it to the platform's key: a nested JWT (JWS in JWE).
+func encryptedRequestObject(par PushedAuthorizationRequest, params map[string]string, issuer string, now time.Time) (string, error) {
+	signer, err := assertionSigner(par.Assertion)
+	if err != nil {
+		return "", err
+	}
+	alg := jose.KeyAlgorithm(par.EncryptTo.Algorithm)
+	if alg == "" {
+		switch par.EncryptTo.Key.(type) {
+		case *rsa.PublicKey:
+			alg = jose.RSA_OAEP_256
+		case *ecdsa.PublicKey:
+			alg = jose.ECDH_ES
+		default:
+			return "", fmt.Errorf("the platform's encryption key is a %T, not an RSA or EC key", par.EncryptTo.Key)
+		}
+	}
+	enc, err := jose.NewEncrypter(jose.A256GCM,
+		jose.Recipient{Algorithm: alg, Key: par.EncryptTo.Key, KeyID: par.EncryptTo.KeyID},
+		(&jose.EncrypterOptions{}).WithType("JWT").WithContentType("JWT"))
+	if err != nil {
+		return "", fmt.Errorf("prepare request object encryption: %w", err)
+	}
+	lifetime := par.RequestObjectLifetime
+	if lifetime <= 0 {
+		lifetime = time.Minute
+	}
+	jti := make([]byte, 16)
+	if _, err := rand.Read(jti); err != nil {
+		return "", err
+	}
+	claims := map[string]any{
+		"iss": par.ClientID, "aud": issuer, "jti": hex.EncodeToString(jti),
+		"iat": now.Unix(), "nbf": now.Unix(), "exp": now.Add(lifetime).Unix(),
+	}
+	for k, v := range params {
+		claims[k] = v
+	}
+	obj, err := jwt.SignedAndEncrypted(signer, enc).Claims(claims).Serialize()
+	if err != nil {
+		return "", fmt.Errorf("sign and encrypt the request object: %w", err)
+	}
+	return obj, nil
 }
 
 // do sends a request and reads a size-limited body.
