@@ -38,7 +38,6 @@ import (
 
 	// Provider drivers register themselves by name.
 	_ "github.com/keyport-dev/keyport/shared/drivers/restdriver"
-	_ "github.com/keyport-dev/keyport/shared/drivers/sandboxdriver"
 )
 
 // options are the operator's flags.

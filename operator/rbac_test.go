@@ -243,7 +243,7 @@ func TestTheOperatorUsesEveryVerbOfItsRolesAndNoOther(t *testing.T) {
 	sb.OnboardIngestionChannel(account, sandbox.IngestionChannel{ID: "ch-" + ns, Customer: "customer-1", MessageType: "Visit"})
 	create(t, &keyportv1.IngestionChannel{ObjectMeta: metav1.ObjectMeta{Name: "visits", Namespace: ns}, Spec: keyportv1.IngestionChannelSpec{
 		ApiClientName: "platform", Customer: "customer-1", BaseURL: sb.URL(), ChannelID: "ch-" + ns, MessageType: "Visit",
-		Platform: &keyportv1.PlatformReference{Driver: "sandbox", ApiClientName: "platform", ManagementURL: sb.URL()}}})
+		Platform: &keyportv1.PlatformReference{Driver: sandbox.Driver, ApiClientName: "platform", ManagementURL: sb.URL(), Parameters: sandbox.DriverParameters()}}})
 	waitCondition(t, &keyportv1.IngestionChannel{}, ns, "visits", metav1.ConditionTrue, "")
 
 	// An M2MCertificate's cert-manager Certificate is created, follows the
@@ -277,7 +277,7 @@ func TestTheOperatorUsesEveryVerbOfItsRolesAndNoOther(t *testing.T) {
 	// generates a bearer token that is then rotated.
 	create(t, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "hook-env", Namespace: ns}, StringData: map[string]string{"env": "uat"}})
 	create(t, &keyportv1.NotificationChannel{ObjectMeta: metav1.ObjectMeta{Name: "hook", Namespace: ns}, Spec: keyportv1.NotificationChannelSpec{
-		Platform:    keyportv1.PlatformReference{Driver: "sandbox", ApiClientName: "platform", ManagementURL: sb.URL()},
+		Platform:    keyportv1.PlatformReference{Driver: sandbox.Driver, ApiClientName: "platform", ManagementURL: sb.URL(), Parameters: sandbox.DriverParameters()},
 		ChannelName: ns + "-hook", WebhookURL: "https://hooks.example.com/" + ns,
 		Headers:        []keyportv1.HTTPHeader{{Name: "X-Env", ValueFrom: &keyportv1.SecretKeySelector{Name: "hook-env", Key: "env"}}},
 		Authentication: keyportv1.WebhookAuthentication{Type: keyportv1.WebhookAuthStaticBearer, GeneratedSecretName: "hook-token"}}})

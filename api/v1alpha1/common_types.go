@@ -56,8 +56,9 @@ type HTTPHeader struct {
 // platform and which ApiClient's token authenticates the management calls.
 // +kubebuilder:validation:XValidation:rule="self.managementURL.startsWith('https://') || (has(self.allowInsecureHTTP) && self.allowInsecureHTTP)",message="managementURL must start with https://; plain http:// is allowed only with allowInsecureHTTP: true, for local testing"
 type PlatformReference struct {
-	// Driver is the name of the provider driver, for example "sandbox" for the
-	// Keyport sandbox. Drivers register themselves with the operator by name.
+	// Driver is the name of the provider driver, for example "generic-rest",
+	// which Parameters fit to a platform's management API. Drivers register
+	// themselves with the operator by name.
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=63
 	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`

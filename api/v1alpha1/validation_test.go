@@ -743,7 +743,7 @@ func TestAPIServerRejectsChangesToIdentityFields(t *testing.T) {
 			manifest: notificationChannel(`
   webhookURL: https://hooks.example.com/n
   authentication: {type: None}`),
-			change: setField("generic-rest", "spec", "platform", "driver"),
+			change: setField("another-driver", "spec", "platform", "driver"),
 			want:   "platform.driver is immutable",
 		},
 	}
@@ -790,7 +790,7 @@ func ingestionChannel(spec string) string {
 
 // notificationChannel fills the platform and the channel name.
 func notificationChannel(spec string) string {
-	return notificationChannelAt(`{driver: sandbox, apiClientName: platform, managementURL: "https://platform.example.com/api"}`, spec)
+	return notificationChannelAt(`{driver: generic-rest, apiClientName: platform, managementURL: "https://platform.example.com/api"}`, spec)
 }
 
 // restPlatform is the generic REST driver's platform with a channels.body.

@@ -232,7 +232,7 @@ func sandboxChannel(ns, name, apiClient string, auth keyportv1.WebhookAuthentica
 	return &keyportv1.NotificationChannel{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
 		Spec: keyportv1.NotificationChannelSpec{
-			Platform:    keyportv1.PlatformReference{Driver: "sandbox", ApiClientName: apiClient, ManagementURL: platform.URL()},
+			Platform:    keyportv1.PlatformReference{Driver: sandbox.Driver, ApiClientName: apiClient, ManagementURL: platform.URL(), Parameters: sandbox.DriverParameters()},
 			ChannelName: ns + "-" + name, WebhookURL: "https://hooks.terminal.example/keyport/" + name,
 			EventTypes: []string{"VisitCreated"}, Authentication: auth,
 		},

@@ -46,7 +46,7 @@ import (
 	"github.com/keyport-dev/keyport/operator/controllers/ingestionchannel"
 	"github.com/keyport-dev/keyport/operator/controllers/m2mcertificate"
 	"github.com/keyport-dev/keyport/operator/controllers/notificationchannel"
-	_ "github.com/keyport-dev/keyport/shared/drivers/sandboxdriver"
+	_ "github.com/keyport-dev/keyport/shared/drivers/restdriver"
 	"github.com/keyport-dev/keyport/shared/testsupport/certstest"
 	"github.com/keyport-dev/keyport/shared/testsupport/sandbox"
 	"github.com/keyport-dev/keyport/shared/testsupport/testenv"
@@ -270,7 +270,7 @@ func startLive(t *testing.T) *live {
 	create(t, &keyportv1.IngestionChannel{ObjectMeta: metav1.ObjectMeta{Name: "orders", Namespace: ns}, Spec: keyportv1.IngestionChannelSpec{
 		ApiClientName: "platform", Customer: "acme", BaseURL: "https://ingestion.example.test", ChannelID: "ch-4711", MessageType: "Order"}})
 	create(t, &keyportv1.NotificationChannel{ObjectMeta: metav1.ObjectMeta{Name: "visits", Namespace: ns}, Spec: keyportv1.NotificationChannelSpec{
-		Platform:    keyportv1.PlatformReference{Driver: "sandbox", ApiClientName: "platform", ManagementURL: sb.URL()},
+		Platform:    keyportv1.PlatformReference{Driver: sandbox.Driver, ApiClientName: "platform", ManagementURL: sb.URL(), Parameters: sandbox.DriverParameters()},
 		ChannelName: ns + "-visits", WebhookURL: "https://hooks.example.test/visits", EventTypes: []string{"VisitCreated-" + ns},
 		Authentication: keyportv1.WebhookAuthentication{Type: keyportv1.WebhookAuthStaticBearer, GeneratedSecretName: "visits-webhook"}}})
 	create(t, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "default", Namespace: ns}})

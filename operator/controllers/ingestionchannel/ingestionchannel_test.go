@@ -22,7 +22,7 @@ import (
 	keyportv1 "github.com/keyport-dev/keyport/api/v1alpha1"
 	"github.com/keyport-dev/keyport/operator/controllers/apiclient"
 	"github.com/keyport-dev/keyport/operator/controllers/ingestionchannel"
-	_ "github.com/keyport-dev/keyport/shared/drivers/sandboxdriver"
+	_ "github.com/keyport-dev/keyport/shared/drivers/restdriver"
 	"github.com/keyport-dev/keyport/shared/outbound"
 	"github.com/keyport-dev/keyport/shared/testsupport/sandbox"
 	"github.com/keyport-dev/keyport/shared/testsupport/testenv"
@@ -79,7 +79,7 @@ func channel(ns, name, customer, channelID, messageType string) *keyportv1.Inges
 	return &keyportv1.IngestionChannel{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}, Spec: keyportv1.IngestionChannelSpec{
 		ApiClientName: "datasharing", Customer: customer, BaseURL: sb.URL(), ChannelID: channelID, MessageType: messageType,
 		MediaType: "application/json",
-		Platform:  &keyportv1.PlatformReference{Driver: "sandbox", ApiClientName: "datasharing", ManagementURL: sb.URL()},
+		Platform:  &keyportv1.PlatformReference{Driver: sandbox.Driver, ApiClientName: "datasharing", ManagementURL: sb.URL(), Parameters: sandbox.DriverParameters()},
 	}}
 }
 

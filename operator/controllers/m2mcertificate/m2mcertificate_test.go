@@ -24,7 +24,7 @@ import (
 	"github.com/keyport-dev/keyport/operator/controllers/apiclient"
 	"github.com/keyport-dev/keyport/operator/controllers/m2mcertificate"
 	"github.com/keyport-dev/keyport/shared/certs"
-	_ "github.com/keyport-dev/keyport/shared/drivers/sandboxdriver"
+	_ "github.com/keyport-dev/keyport/shared/drivers/restdriver"
 	"github.com/keyport-dev/keyport/shared/testsupport/certstest"
 	"github.com/keyport-dev/keyport/shared/testsupport/sandbox"
 	"github.com/keyport-dev/keyport/shared/testsupport/testenv"
@@ -329,7 +329,7 @@ func TestCertManagerIssuesRenewsAndConsumersFollow(t *testing.T) {
 		TokenURL: sb.URL() + "/connect/token", Credentials: &keyportv1.CredentialsSource{SecretName: "creds"}, TLS: caRef}})
 	create(t, &keyportv1.M2MCertificate{ObjectMeta: metav1.ObjectMeta{Name: "client", Namespace: ns}, Spec: keyportv1.M2MCertificateSpec{
 		CertManager:  &keyportv1.CertManagerSource{IssuerRef: keyportv1.IssuerReference{Name: "self"}, CommonName: clientID},
-		Registration: &keyportv1.PlatformReference{Driver: "sandbox", ApiClientName: "bootstrap", ManagementURL: sb.URL()},
+		Registration: &keyportv1.PlatformReference{Driver: sandbox.Driver, ApiClientName: "bootstrap", ManagementURL: sb.URL(), Parameters: sandbox.DriverParameters()},
 	}})
 	create(t, &keyportv1.ApiClient{ObjectMeta: metav1.ObjectMeta{Name: "mtls", Namespace: ns}, Spec: keyportv1.ApiClientSpec{
 		TokenURL: sb.URL() + "/connect/token", ClientAuthentication: keyportv1.TLSClientAuth, ClientID: clientID,

@@ -28,7 +28,6 @@ import (
 	"github.com/keyport-dev/keyport/operator/controllers/apiclient"
 	"github.com/keyport-dev/keyport/operator/controllers/notificationchannel"
 	_ "github.com/keyport-dev/keyport/shared/drivers/restdriver"
-	_ "github.com/keyport-dev/keyport/shared/drivers/sandboxdriver"
 	"github.com/keyport-dev/keyport/shared/outbound"
 	"github.com/keyport-dev/keyport/shared/testsupport/certstest"
 	"github.com/keyport-dev/keyport/shared/testsupport/sandbox"
@@ -146,7 +145,7 @@ func create(t *testing.T, obj client.Object) {
 
 func channel(ns, name, eventType string, auth keyportv1.WebhookAuthentication) *keyportv1.NotificationChannel {
 	return &keyportv1.NotificationChannel{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}, Spec: keyportv1.NotificationChannelSpec{
-		Platform:    keyportv1.PlatformReference{Driver: "sandbox", ApiClientName: "platform", ManagementURL: sb.URL()},
+		Platform:    keyportv1.PlatformReference{Driver: sandbox.Driver, ApiClientName: "platform", ManagementURL: sb.URL(), Parameters: sandbox.DriverParameters()},
 		ChannelName: ns + "-" + name, WebhookURL: recv.URL + "/hook", EventTypes: []string{eventType}, Authentication: auth,
 	}}
 }

@@ -152,7 +152,7 @@ func (h *harness) declare() {
 		name := fmt.Sprintf("m-%d", i)
 		h.create(&keyportv1.M2MCertificate{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: keyportv1.M2MCertificateSpec{
 			CertManager:  &keyportv1.CertManagerSource{IssuerRef: keyportv1.IssuerReference{Name: "self"}, CommonName: "soak-000"},
-			Registration: &keyportv1.PlatformReference{Driver: "sandbox", ApiClientName: "c-000", ManagementURL: sb.URL()},
+			Registration: &keyportv1.PlatformReference{Driver: sandbox.Driver, ApiClientName: "c-000", ManagementURL: sb.URL(), Parameters: sandbox.DriverParameters()},
 		}})
 		h.create(&keyportv1.ApiClient{ObjectMeta: metav1.ObjectMeta{Name: name + "-mtls"}, Spec: keyportv1.ApiClientSpec{
 			TokenURL: sb.URL() + "/connect/token", ClientAuthentication: keyportv1.TLSClientAuth, ClientID: "soak-000",
@@ -167,12 +167,12 @@ func (h *harness) declare() {
 		h.create(&keyportv1.IngestionChannel{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("i-%d", i)}, Spec: keyportv1.IngestionChannelSpec{
 			ApiClientName: "c-001", Customer: fmt.Sprintf("customer-%d", i), BaseURL: sb.URL(), ChannelID: id, MessageType: "ContainerEvent",
 			MediaType: "application/json",
-			Platform:  &keyportv1.PlatformReference{Driver: "sandbox", ApiClientName: "c-001", ManagementURL: sb.URL()},
+			Platform:  &keyportv1.PlatformReference{Driver: sandbox.Driver, ApiClientName: "c-001", ManagementURL: sb.URL(), Parameters: sandbox.DriverParameters()},
 		}})
 	}
 	for i := range notifications {
 		h.create(&keyportv1.NotificationChannel{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("n-%d", i)}, Spec: keyportv1.NotificationChannelSpec{
-			Platform:       keyportv1.PlatformReference{Driver: "sandbox", ApiClientName: "c-002", ManagementURL: sb.URL()},
+			Platform:       keyportv1.PlatformReference{Driver: sandbox.Driver, ApiClientName: "c-002", ManagementURL: sb.URL(), Parameters: sandbox.DriverParameters()},
 			ChannelName:    fmt.Sprintf("soak-%d", i),
 			WebhookURL:     fmt.Sprintf("https://hooks.example.com/soak/%d", i),
 			EventTypes:     []string{"VisitCreated"},

@@ -40,7 +40,7 @@ var fullHeaders = []keyportv1.HTTPHeader{
 	{Name: "Ocp-Apim-Subscription-Key", ValueFrom: &keyportv1.SecretKeySelector{Name: "cpu-credentials", Key: "subscription_key"}},
 }
 
-var fullPlatform = &keyportv1.PlatformReference{Driver: "sandbox", ApiClientName: "bootstrap", ManagementURL: "https://platform.example.com/api",
+var fullPlatform = &keyportv1.PlatformReference{Driver: "generic-rest", ApiClientName: "bootstrap", ManagementURL: "https://platform.example.com/api",
 	AllowInsecureHTTP: true, Parameters: map[string]string{"tenant": "acme", "region": "eu"}}
 
 var fullApiClient = &keyportv1.ApiClient{ObjectMeta: meta, Spec: keyportv1.ApiClientSpec{
@@ -174,7 +174,7 @@ func TestMapping_RoundTripsEveryField(t *testing.T) {
 		caseFor("a NotificationChannel with every field set", true, notificationChannelKind, fullNotificationChannel),
 		caseFor("a NotificationChannel with only the required fields", false, notificationChannelKind,
 			&keyportv1.NotificationChannel{ObjectMeta: minimal, Spec: keyportv1.NotificationChannelSpec{
-				Platform:    keyportv1.PlatformReference{Driver: "sandbox", ApiClientName: "a", ManagementURL: "https://p.example.com"},
+				Platform:    keyportv1.PlatformReference{Driver: "generic-rest", ApiClientName: "a", ManagementURL: "https://p.example.com"},
 				ChannelName: "c", WebhookURL: "https://hooks.example.com", Authentication: keyportv1.WebhookAuthentication{Type: keyportv1.WebhookAuthNone}}}),
 	}
 	for _, tc := range tests {

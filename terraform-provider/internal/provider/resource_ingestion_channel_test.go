@@ -24,7 +24,7 @@ resource "keyport_ingestion_channel" "acme" {
   channel_id      = "7f3e2a10-acme"
   message_type    = %q
   platform = {
-    driver          = "sandbox"
+    driver          = "generic-rest"
     api_client_name = "datasharing-uat"
     management_url  = "https://platform.example.com/api"
     parameters      = { tenant = "acme" }

@@ -93,7 +93,7 @@ func headersAttribute(description string, forbidden ...string) schema.ListNested
 // driverImmutable makes a change of driver replace the resource.
 func platformAttribute(description string, required, driverImmutable bool) schema.SingleNestedAttribute {
 	var driverModifiers []planmodifier.String
-	driverDescription := "Provider driver registered with the operator, for example `sandbox` or `generic-rest`."
+	driverDescription := "Provider driver registered with the operator, for example `generic-rest`, which `parameters` fit to the platform's management API."
 	if driverImmutable {
 		driverModifiers = []planmodifier.String{stringplanmodifier.RequiresReplace()}
 		driverDescription += " Changing it replaces the resource."
@@ -105,7 +105,7 @@ func platformAttribute(description string, required, driverImmutable bool) schem
 			"driver": schema.StringAttribute{Required: true,
 				Validators: []validator.String{
 					stringvalidator.LengthBetween(1, 63),
-					stringvalidator.RegexMatches(dnsLabelPattern, "must be a driver name such as sandbox or generic-rest"),
+					stringvalidator.RegexMatches(dnsLabelPattern, "must be a driver name such as generic-rest"),
 				},
 				PlanModifiers:       driverModifiers,
 				MarkdownDescription: driverDescription},
@@ -119,7 +119,7 @@ func platformAttribute(description string, required, driverImmutable bool) schem
 			"parameters": schema.MapAttribute{Optional: true, ElementType: types.StringType,
 				Validators: []validator.Map{mapvalidator.SizeBetween(1, 32),
 					mapvalidator.ValueStringsAre(stringvalidator.UTF8LengthAtMost(safetemplate.MaxTextLength))},
-				MarkdownDescription: "Driver-specific settings; each driver documents its own. Each value is at most 8192 characters (some are templates)."},
+				MarkdownDescription: "Driver-specific settings; each driver documents its own (`generic-rest` in `kubectl explain notificationchannel.spec.platform.parameters`). Each value is at most 8192 characters (some are templates)."},
 		},
 	}
 }

@@ -260,7 +260,7 @@ resource "keyport_ingestion_channel" "x" {
 		{name: "a webhook must be https", config: `
 resource "keyport_notification_channel" "x" {
   name         = "x"
-  platform     = { driver = "sandbox", api_client_name = "a", management_url = "https://p.example.com" }
+  platform     = { driver = "generic-rest", api_client_name = "a", management_url = "https://p.example.com" }
   channel_name = "c"
   webhook_url  = "http://hooks.example.com"
   authentication = { type = "None" }
@@ -268,7 +268,7 @@ resource "keyport_notification_channel" "x" {
 		{name: "the receiver's token endpoint must be https, with no opt-out", config: `
 resource "keyport_notification_channel" "x" {
   name         = "x"
-  platform     = { driver = "sandbox", api_client_name = "a", management_url = "https://p.example.com" }
+  platform     = { driver = "generic-rest", api_client_name = "a", management_url = "https://p.example.com" }
   channel_name = "c"
   webhook_url  = "https://hooks.example.com"
   allow_insecure_http = true
