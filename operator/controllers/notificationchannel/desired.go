@@ -17,6 +17,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	keyportv1 "github.com/keyport-dev/keyport/api/v1alpha1"
+	"github.com/keyport-dev/keyport/operator/internal/conditions"
 	"github.com/keyport-dev/keyport/operator/internal/ownedsecret"
 	"github.com/keyport-dev/keyport/shared/drivers"
 )
@@ -170,7 +171,7 @@ func (r *Reconciler) secretOrGenerated(ctx context.Context, nc *keyportv1.Notifi
 	}
 	name := nc.Spec.Authentication.GeneratedSecretName
 	nc.Status.GeneratedSecretName = name
-	now := time.Now()
+	now := r.clock().Now()
 	s := &corev1.Secret{}
 	err := r.Client.Get(ctx, types.NamespacedName{Namespace: nc.Namespace, Name: name}, s)
 	switch {
@@ -190,7 +191,7 @@ func (r *Reconciler) secretOrGenerated(ctx context.Context, nc *keyportv1.Notifi
 		if err := r.Client.Create(ctx, s); err != nil {
 			return "", time.Time{}, fmt.Errorf("create generated Secret %q: %w", name, err)
 		}
-		r.event(nc, corev1.EventTypeNormal, keyportv1.ReasonCredentialsGenerated, fmt.Sprintf("generated webhook credentials into Secret %q", name))
+		conditions.Record(r.Recorder, nc, corev1.EventTypeNormal, keyportv1.ReasonCredentialsGenerated, fmt.Sprintf("generated webhook credentials into Secret %q", name))
 		return value, time.Time{}, nil
 	case err != nil:
 		return "", time.Time{}, err
@@ -221,7 +222,7 @@ func (r *Reconciler) secretOrGenerated(ctx context.Context, nc *keyportv1.Notifi
 		updated.Data[key] = []byte(value)
 		maps.Copy(updated.Data, extra)
 		updated.Annotations[annotationRotated] = want
-		r.event(nc, corev1.EventTypeNormal, keyportv1.ReasonCredentialsGenerated,
+		conditions.Record(r.Recorder, nc, corev1.EventTypeNormal, keyportv1.ReasonCredentialsGenerated,
 			fmt.Sprintf("rotated the webhook credentials in Secret %q; the previous ones stay valid for %v", name, r.rotationOverlap()))
 	}
 	switchAt, _ := time.Parse(time.RFC3339, updated.Annotations[annotationPlatformSwitch])

@@ -20,6 +20,8 @@ import (
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/clock"
+	clocktesting "k8s.io/utils/clock/testing"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
@@ -118,14 +120,27 @@ func setup(t *testing.T) string {
 // its channels see are only theirs and the test's.
 func setupAs(t *testing.T, account string) string {
 	t.Helper()
+	return setupWith(t, account, nil)
+}
+
+// setupWithClock is setup with a clock that moves only when the test says,
+// for rotations and deletion bounds of their real lengths (resyncs, which
+// pick up what the clock says, are still every second).
+func setupWithClock(t *testing.T) (string, *clocktesting.FakeClock) {
+	t.Helper()
+	clock := clocktesting.NewFakeClock(time.Now())
+	return setupWith(t, clientID, clock), clock
+}
+
+func setupWith(t *testing.T, account string, clock clock.PassiveClock) string {
+	t.Helper()
 	ns := env.Namespace(t)
 	optest.Start(t, env, ns, func(mgr ctrl.Manager) error {
 		if err := (&apiclient.Reconciler{Client: mgr.GetClient(), MACKey: []byte("0123456789abcdef0123456789abcdef")}).SetupWithManager(mgr); err != nil {
 			return err
 		}
 		return (&notificationchannel.Reconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorderFor("keyport-notificationchannel"),
-			Resync: time.Second, DeletionTimeout: 3 * time.Second,
-			RotationPropagation: 2 * time.Second, RotationOverlap: 5 * time.Second}).SetupWithManager(mgr)
+			Resync: time.Second, DeletionTimeout: 3 * time.Second, Clock: clock}).SetupWithManager(mgr)
 	})
 	create(t, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "creds", Namespace: ns},
 		StringData: map[string]string{"client_id": account, "client_secret": clientSecret}})
@@ -223,6 +238,16 @@ func TestSpecChangesAndDriftAreRepaired(t *testing.T) {
 	reg, ok := atPlatform(id)
 	if !ok || reg.Headers["Authorization"] != "Bearer static-1" || reg.Authentication.Type != "None" {
 		t.Fatalf("registration %+v", reg)
+	}
+
+	// Resyncs that find no drift ask the platform and write no status (the
+	// time of the last sync alone is not worth a write).
+	asked := sb.Counters().Succeeded(sandbox.EndpointManagement, clientID)
+	optest.Eventually(t, 10*time.Second, "two resyncs", func() (bool, string) {
+		return sb.Counters().Succeeded(sandbox.EndpointManagement, clientID) >= asked+2, "the platform was not asked again"
+	})
+	if now := registered(t, ns, "drift"); now.ResourceVersion != nc.ResourceVersion {
+		t.Errorf("resyncs without drift wrote the status: %+v", now.Status)
 	}
 
 	// A spec change reaches the platform.
@@ -353,7 +378,7 @@ func TestTheRegistrationIsRemovedWhenTheApiClientIsDeletedFirst(t *testing.T) {
 }
 
 func TestDeletionDoesNotHangWhenThePlatformIsDown(t *testing.T) {
-	ns := setup(t)
+	ns, clock := setupWithClock(t)
 	create(t, channel(ns, "stuck", "S-"+ns, keyportv1.WebhookAuthentication{Type: keyportv1.WebhookAuthNone}))
 	nc := registered(t, ns, "stuck")
 	sb.SetFault(sandbox.EndpointManagement, sandbox.Fault{OutageUntil: time.Now().Add(time.Minute)})
@@ -367,14 +392,16 @@ func TestDeletionDoesNotHangWhenThePlatformIsDown(t *testing.T) {
 		}
 	}
 	optest.Eventually(t, 5*time.Second, "DeletionBlocked", func() (bool, string) {
-		nc := &keyportv1.NotificationChannel{}
+		nc = &keyportv1.NotificationChannel{}
 		if err := env.Client.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: "stuck"}, nc); err != nil {
 			return false, err.Error()
 		}
 		c := apimeta.FindStatusCondition(nc.Status.Conditions, keyportv1.ConditionReady)
 		return c != nil && c.Reason == keyportv1.ReasonDeletionBlocked, fmt.Sprint(nc.Status.Conditions)
 	})
-	gone(t, ns, "stuck") // after the 3 s bound
+	// The clock reaches the 3 s bound; the next retry (every resync) lets go.
+	clock.SetTime(nc.DeletionTimestamp.Add(3 * time.Second))
+	gone(t, ns, "stuck")
 	objectGone(t, apiClient)
 }
 
@@ -651,9 +678,10 @@ func generatedValue(t *testing.T, ns, name, key string) string {
 
 // TestGeneratedCredentialsRotateWithOverlap: the receiver gets the new
 // secret first (both accepted), the platform switches after the
-// propagation delay, and the previous secret goes after the overlap.
+// propagation delay (2 minutes), and the previous secret goes after the
+// overlap (10 minutes), on a clock the test moves.
 func TestGeneratedCredentialsRotateWithOverlap(t *testing.T) {
-	ns := setup(t)
+	ns, clock := setupWithClock(t)
 	create(t, channel(ns, "rotating", "Rot-"+ns, keyportv1.WebhookAuthentication{
 		Type:                keyportv1.WebhookAuthOAuth2ClientCredentials,
 		OAuth2:              &keyportv1.WebhookOAuth2{TokenURL: recv.URL + "/token", ClientID: "platform-rot"},
@@ -690,9 +718,20 @@ func TestGeneratedCredentialsRotateWithOverlap(t *testing.T) {
 	if d := sb.Notify(context.Background(), "Rot-"+ns, nil); len(d) != 1 || d[0].Error != "" {
 		t.Fatalf("delivery during the overlap: %+v", d)
 	}
+	previousKept := func() bool {
+		s := &corev1.Secret{}
+		_ = env.Client.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: "rotating-gen"}, s)
+		return string(s.Data["previous_client_secret"]) == first
+	}
+	// The resync, every second, reads the clock the test moves.
+	clock.Step(2 * time.Minute)
 	optest.Eventually(t, 10*time.Second, "the platform switched to the new secret", func() (bool, string) {
 		return platformSecret() == second, "still the previous one"
 	})
+	if !previousKept() {
+		t.Error("the previous secret left the Secret before the overlap ended")
+	}
+	clock.Step(8 * time.Minute)
 	optest.Eventually(t, 15*time.Second, "the previous secret removed after the overlap", func() (bool, string) {
 		s := &corev1.Secret{}
 		_ = env.Client.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: "rotating-gen"}, s)

@@ -12,17 +12,16 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/record"
+	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
-	"sigs.k8s.io/controller-runtime/pkg/handler"
-	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	keyportv1 "github.com/keyport-dev/keyport/api/v1alpha1"
 	"github.com/keyport-dev/keyport/operator/internal/conditions"
 	"github.com/keyport-dev/keyport/operator/internal/platform"
+	"github.com/keyport-dev/keyport/operator/internal/reconcilekit"
 	"github.com/keyport-dev/keyport/shared/drivers"
 )
 
@@ -53,7 +52,12 @@ type Reconciler struct {
 	// RotationOverlap is how long the previous value stays in the generated
 	// Secret. Zero means 10 minutes.
 	RotationOverlap time.Duration
+	// Clock tells the time of rotations, syncs and deletion bounds; nil
+	// means the real clock.
+	Clock clock.PassiveClock
 }
+
+func (r *Reconciler) clock() clock.PassiveClock { return reconcilekit.Clock(r.Clock) }
 
 func (r *Reconciler) rotationPropagation() time.Duration {
 	if r.RotationPropagation > 0 {
@@ -91,16 +95,22 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 			return ctrl.Result{}, err
 		}
 	}
-	before := nc.DeepCopy()
-	result, err := r.reconcileNormal(ctx, nc)
-	nc.Status.ObservedGeneration = nc.Generation
-	conditions.RecordTransitions(r.Recorder, nc, before.Status.Conditions, nc.Status.Conditions)
-	if !statusEqual(&before.Status, &nc.Status) {
-		if perr := r.Client.Status().Patch(ctx, nc, client.MergeFrom(before)); perr != nil {
-			err = errors.Join(err, client.IgnoreNotFound(perr))
-		}
-	}
-	return result, err
+	return r.status().Run(ctx, nc, r.reconcileNormal)
+}
+
+// status writes a NotificationChannel's status; LastSyncedTime is written
+// only along with something else, so a resync that finds no drift costs no
+// write.
+func (r *Reconciler) status() *reconcilekit.Status[*keyportv1.NotificationChannel, keyportv1.NotificationChannelStatus] {
+	return &reconcilekit.Status[*keyportv1.NotificationChannel, keyportv1.NotificationChannelStatus]{Client: r.Client, Recorder: r.Recorder,
+		Parts: func(nc *keyportv1.NotificationChannel) (*keyportv1.NotificationChannelStatus, *int64, *[]metav1.Condition) {
+			return &nc.Status, &nc.Status.ObservedGeneration, &nc.Status.Conditions
+		},
+		Normalize: func(before, after *keyportv1.NotificationChannelStatus) {
+			if before.LastSyncedTime != nil && after.LastSyncedTime != nil {
+				after.LastSyncedTime = before.LastSyncedTime
+			}
+		}}
 }
 
 func (r *Reconciler) resync() time.Duration {
@@ -153,7 +163,7 @@ func (r *Reconciler) reconcileNormal(ctx context.Context, nc *keyportv1.Notifica
 			if id, err = api.CreateNotificationChannel(ctx, conn, want); err != nil {
 				return r.platformTrouble(nc, err)
 			}
-			r.event(nc, corev1.EventTypeNormal, keyportv1.ReasonChannelRegistered, fmt.Sprintf("registered channel %s at the platform", id))
+			conditions.Record(r.Recorder, nc, corev1.EventTypeNormal, keyportv1.ReasonChannelRegistered, fmt.Sprintf("registered channel %s at the platform", id))
 		}
 		nc.Status.ChannelID = id
 	} else {
@@ -164,7 +174,7 @@ func (r *Reconciler) reconcileNormal(ctx context.Context, nc *keyportv1.Notifica
 			if err != nil {
 				return r.platformTrouble(nc, err)
 			}
-			r.event(nc, corev1.EventTypeWarning, keyportv1.ReasonDriftRepaired,
+			conditions.Record(r.Recorder, nc, corev1.EventTypeWarning, keyportv1.ReasonDriftRepaired,
 				fmt.Sprintf("channel %s was removed at the platform; registered it again as %s", id, newID))
 			nc.Status.ChannelID = newID
 		case err != nil:
@@ -176,18 +186,19 @@ func (r *Reconciler) reconcileNormal(ctx context.Context, nc *keyportv1.Notifica
 					return r.platformTrouble(nc, err)
 				}
 				if nc.Status.ObservedGeneration == nc.Generation {
-					r.event(nc, corev1.EventTypeWarning, keyportv1.ReasonDriftRepaired, fmt.Sprintf("channel %s was changed at the platform; restored it", id))
+					conditions.Record(r.Recorder, nc, corev1.EventTypeWarning, keyportv1.ReasonDriftRepaired, fmt.Sprintf("channel %s was changed at the platform; restored it", id))
 				}
 			}
 		}
 	}
-	nc.Status.LastSyncedTime = &metav1.Time{Time: time.Now()}
+	now := r.clock().Now()
+	nc.Status.LastSyncedTime = &metav1.Time{Time: now}
 	setCondition(nc, keyportv1.ConditionReady, metav1.ConditionTrue, keyportv1.ReasonChannelRegistered,
 		fmt.Sprintf("channel %s at the platform matches the spec", nc.Status.ChannelID))
 	setCondition(nc, keyportv1.ConditionDegraded, metav1.ConditionFalse, keyportv1.ReasonChannelRegistered, "the platform answered")
 	requeue := r.resync()
-	if !nextStep.IsZero() && time.Until(nextStep) < requeue {
-		requeue = max(time.Until(nextStep), time.Second)
+	if !nextStep.IsZero() && nextStep.Sub(now) < requeue {
+		requeue = max(nextStep.Sub(now), time.Second)
 	}
 	return ctrl.Result{RequeueAfter: requeue}, nil
 }
@@ -207,19 +218,17 @@ func (r *Reconciler) reconcileDelete(ctx context.Context, nc *keyportv1.Notifica
 			if timeout <= 0 {
 				timeout = DefaultDeletionTimeout
 			}
-			waited := time.Since(nc.DeletionTimestamp.Time)
+			waited := r.clock().Since(nc.DeletionTimestamp.Time)
 			if waited < timeout {
 				before := nc.DeepCopy()
 				msg := fmt.Sprintf("cannot remove channel %s from the platform (%v); retrying until %s, then the resource goes and the registration may remain",
 					nc.Status.ChannelID, err, nc.DeletionTimestamp.Add(timeout).UTC().Format(time.RFC3339))
 				setCondition(nc, keyportv1.ConditionReady, metav1.ConditionFalse, keyportv1.ReasonDeletionBlocked, msg)
-				conditions.RecordTransitions(r.Recorder, nc, before.Status.Conditions, nc.Status.Conditions)
-				if perr := r.Client.Status().Patch(ctx, nc, client.MergeFrom(before)); perr != nil {
-					return ctrl.Result{}, client.IgnoreNotFound(perr)
-				}
-				return ctrl.Result{RequeueAfter: min(30*time.Second, timeout-waited)}, nil
+				// Retried at least as often as the resync, so a platform
+				// that is back is used soon.
+				return ctrl.Result{RequeueAfter: min(30*time.Second, r.resync(), timeout-waited)}, r.status().Write(ctx, before, nc)
 			}
-			r.event(nc, corev1.EventTypeWarning, keyportv1.ReasonDeletionBlocked,
+			conditions.Record(r.Recorder, nc, corev1.EventTypeWarning, keyportv1.ReasonDeletionBlocked,
 				fmt.Sprintf("gave up removing channel %s after %v; remove it at the platform by hand", nc.Status.ChannelID, timeout))
 		}
 	}
@@ -267,25 +276,11 @@ func (r *Reconciler) fail(nc *keyportv1.NotificationChannel, reason, msg string)
 		ready = metav1.ConditionTrue
 		msg = fmt.Sprintf("channel %s stays registered; %s", nc.Status.ChannelID, msg)
 	}
-	setCondition(nc, keyportv1.ConditionReady, ready, reason, msg)
-	setCondition(nc, keyportv1.ConditionDegraded, metav1.ConditionTrue, reason, msg)
+	conditions.SetProblem(&nc.Status.Conditions, nc.Generation, ready, reason, msg)
 }
 
 func setCondition(nc *keyportv1.NotificationChannel, condType string, status metav1.ConditionStatus, reason, message string) {
 	conditions.Set(&nc.Status.Conditions, nc.Generation, condType, status, reason, message)
-}
-
-func (r *Reconciler) event(nc *keyportv1.NotificationChannel, eventType, reason, message string) {
-	if r.Recorder != nil {
-		r.Recorder.Event(nc, eventType, reason, message)
-	}
-}
-
-// statusEqual ignores LastSyncedTime unless something else changed, so a
-// resync that finds no drift costs no write.
-func statusEqual(a, b *keyportv1.NotificationChannelStatus) bool {
-	return a.ObservedGeneration == b.ObservedGeneration && a.ChannelID == b.ChannelID && a.GeneratedSecretName == b.GeneratedSecretName &&
-		(a.LastSyncedTime == nil) == (b.LastSyncedTime == nil) && conditions.Equal(a.Conditions, b.Conditions)
 }
 
 // indexApiClient maps an ApiClient to the channels it authenticates.
@@ -295,10 +290,9 @@ const indexApiClient = "keyport.dev/platform-apiclient"
 // and the ApiClients they call the platform with (a first token unblocks
 // them at once); drift at the platform is found by the periodic resync.
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
-	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &keyportv1.NotificationChannel{}, indexApiClient,
-		func(o client.Object) []string {
-			return []string{o.(*keyportv1.NotificationChannel).Spec.Platform.ApiClientName}
-		}); err != nil {
+	if err := reconcilekit.Index(mgr, &keyportv1.NotificationChannel{}, indexApiClient, func(nc *keyportv1.NotificationChannel) []string {
+		return []string{nc.Spec.Platform.ApiClientName}
+	}); err != nil {
 		return err
 	}
 	if err := setupReleasers(mgr); err != nil {
@@ -310,16 +304,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		// only leads to a comparison with the platform that changes nothing.
 		For(&keyportv1.NotificationChannel{}).
 		Owns(&corev1.Secret{}).
-		Watches(&keyportv1.ApiClient{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
-			var list keyportv1.NotificationChannelList
-			if err := r.Client.List(ctx, &list, client.InNamespace(o.GetNamespace()), client.MatchingFields{indexApiClient: o.GetName()}); err != nil {
-				return nil
-			}
-			out := make([]reconcile.Request, 0, len(list.Items))
-			for _, nc := range list.Items {
-				out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: nc.Namespace, Name: nc.Name}})
-			}
-			return out
-		})).
+		Watches(&keyportv1.ApiClient{}, reconcilekit.EnqueueReferrers(r.Client,
+			func() client.ObjectList { return &keyportv1.NotificationChannelList{} }, indexApiClient)).
 		Complete(r)
 }
