@@ -452,6 +452,13 @@ type ApiClientStatus struct {
 	// +optional
 	ConsecutiveFailures int32 `json:"consecutiveFailures,omitempty"`
 
+	// RetryAt is when the request that failed last may be made again;
+	// empty after a success. A new leader reads it back, so that a failover
+	// does not retry at once what the platform just refused or asked to
+	// wait for.
+	// +optional
+	RetryAt *metav1.Time `json:"retryAt,omitempty"`
+
 	// CertificateThumbprint is the SHA-1 thumbprint (upper-case hex) of the
 	// client certificate used for the current token, if any.
 	// +optional

@@ -15,7 +15,6 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
-	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	keyportv1 "github.com/keyport-dev/keyport/api/v1alpha1"
 	"github.com/keyport-dev/keyport/operator/controllers/apiclient"
@@ -144,18 +143,3 @@ func describe(ac *keyportv1.ApiClient) string {
 }
 
 func ptr[T any](v T) *T { return &v }
-
-// gatherMetrics lists the metric families registered with the registry the
-// manager serves on /metrics.
-func gatherMetrics(t *testing.T) map[string]bool {
-	t.Helper()
-	families, err := metrics.Registry.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[string]bool{}
-	for _, f := range families {
-		out[f.GetName()] = true
-	}
-	return out
-}

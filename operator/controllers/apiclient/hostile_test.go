@@ -93,42 +93,6 @@ func TestALongRetryAfterIsCutShortWithoutAToken(t *testing.T) {
 	}
 }
 
-// TestOneSecondTokensAreAskedForAtAMinimumInterval: a platform issuing
-// tokens valid for one second is not asked twice a second forever. The
-// ApiClient says what the platform did, without advising a negative
-// propagation budget, and Ready follows the short token's expiry.
-func TestOneSecondTokensAreAskedForAtAMinimumInterval(t *testing.T) {
-	ns := setup(t)
-	brief, err := sandbox.Start(sandbox.Config{
-		Clients:       []sandbox.Client{{ID: clientID, Secret: clientSecret, Username: username, Password: password, SubscriptionKey: subKey}},
-		TokenLifetime: time.Second,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = brief.Close() })
-	create(t, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "brief-ca", Namespace: ns}, Data: map[string][]byte{"ca.crt": brief.CACertPEM()}})
-	startOperator(t, ns, nil)
-	ac := newApiClient(ns, "brief", keyportv1.ApiClientSpec{TokenURL: brief.URL() + "/connect/token"})
-	ac.Spec.TLS.CABundle.Name = "brief-ca"
-	create(t, ac)
-
-	eventually(t, 10*time.Second, "Ready=False for TokenLifetimeTooShort once the one-second token expired", func() (bool, string) {
-		ac := get(t, ns, "brief", &keyportv1.ApiClient{})
-		ready, readyReason, _ := condition(ac, keyportv1.ConditionReady)
-		degraded, reason, _ := condition(ac, keyportv1.ConditionDegraded)
-		return ready == metav1.ConditionFalse && readyReason == keyportv1.ReasonTokenLifetimeTooShort &&
-			degraded == metav1.ConditionTrue && reason == keyportv1.ReasonTokenLifetimeTooShort, describe(ac)
-	})
-	if msg := describe(get(t, ns, "brief", &keyportv1.ApiClient{})); strings.Contains(msg, "propagationBudget") {
-		t.Errorf("the condition advises a budget no policy can have: %s", msg)
-	}
-	consistently(t, 8*time.Second, "one token request in all", func() (bool, string) {
-		n := brief.Counters().Requests(sandbox.EndpointConnectToken, "")
-		return n == 1, fmt.Sprintf("%d token requests", n)
-	})
-}
-
 // TestAnOutputSecretThatIsNotTheApiClientsIsReportedAtOnce: an output
 // Secret name taken by someone else's Secret, or by another ApiClient's, is
 // left alone and reported at once (Ready=False, a Warning event), an old
@@ -192,43 +156,4 @@ func TestAnOutputSecretThatIsNotTheApiClientsIsReportedAtOnce(t *testing.T) {
 	if _, _, ok := tokenIn(t, ns, "someone-elses"); !ok {
 		t.Error("the freed name holds no token")
 	}
-}
-
-// TestRefusedCredentialsAreNotRetriedUntilTheyChange: the platform stops
-// accepting the client's credentials (as a password grant does before it
-// locks the account). The refused credentials are not tried again as the
-// current token runs out, the condition says when they will be, and fixed
-// credentials are tried at once.
-func TestRefusedCredentialsAreNotRetriedUntilTheyChange(t *testing.T) {
-	ns := setup(t)
-	strict := shortSandbox(t, ns)
-	startOperator(t, ns, nil)
-	create(t, shortClient(ns, "locked", strict))
-	waitReady(t, ns, "locked")
-	old, _, _ := tokenIn(t, ns, "locked-token")
-
-	strict.AddClient(sandbox.Client{ID: clientID, Secret: "changed-at-the-platform", Username: username, Password: password, SubscriptionKey: subKey})
-	base := strict.Counters().Requests(sandbox.EndpointConnectToken, "")
-	eventually(t, time.Until(old.ExpiresAt)+3*time.Second, "Ready=False for InvalidCredentials once the token expired", func() (bool, string) {
-		ac := get(t, ns, "locked", &keyportv1.ApiClient{})
-		status, reason, _ := condition(ac, keyportv1.ConditionReady)
-		return status == metav1.ConditionFalse && reason == keyportv1.ReasonInvalidCredentials, describe(ac)
-	})
-	if n := strict.Counters().Requests(sandbox.EndpointConnectToken, "") - base; n > 1 {
-		t.Errorf("the refused credentials were tried %d times while the token ran out, want once", n)
-	}
-	if msg := describe(get(t, ns, "locked", &keyportv1.ApiClient{})); !strings.Contains(msg, `not tried again until the credentials (Secret "cpu-credentials") or the spec change`) {
-		t.Errorf("the condition does not say when the credentials are tried again: %s", msg)
-	}
-
-	creds := get(t, ns, "cpu-credentials", &corev1.Secret{})
-	creds.Data["client_secret"] = []byte("changed-at-the-platform")
-	if err := env.Client.Update(context.Background(), creds); err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, 10*time.Second, "a token with the fixed credentials", func() (bool, string) {
-		tok, _, ok := tokenIn(t, ns, "locked-token")
-		return ok && tok.AccessToken != old.AccessToken && time.Now().Before(tok.ExpiresAt), "still the old token"
-	})
-	scanForSecrets(t, ns, "changed-at-the-platform")
 }

@@ -14,7 +14,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
-	"github.com/keyport-dev/keyport/shared/refresh"
 	"github.com/keyport-dev/keyport/shared/token"
 	"github.com/keyport-dev/keyport/shared/tokensecret"
 )
@@ -192,10 +191,8 @@ func (q *tokenCalls) forget(key types.NamespacedName) {
 // tokenCall is one token request with everything it needs copied from the
 // ApiClient, which may change while the call is on its way.
 type tokenCall struct {
-	hc     *http.Client
-	req    token.Request
-	policy refresh.Policy
-	jitter float64
+	hc  *http.Client
+	req token.Request
 	// inputsMAC and force are recorded in the new token's Secret.
 	inputsMAC, force string
 	// deadline gives the call up (zero: only the client's timeout).
@@ -208,8 +205,10 @@ type tokenCall struct {
 
 func (c tokenCall) run(ctx context.Context) answer {
 	if !c.deadline.IsZero() {
+		// A timeout, not a deadline: the deadline is on the reconciler's
+		// clock, which need not be the one contexts expire by.
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithDeadline(ctx, c.deadline)
+		ctx, cancel = context.WithTimeout(ctx, c.deadline.Sub(c.now()))
 		defer cancel()
 	}
 	if c.connectTimeout > 0 {
@@ -217,7 +216,7 @@ func (c tokenCall) run(ctx context.Context) answer {
 		ctx, cancel = connectWithin(ctx, c.connectTimeout)
 		defer cancel()
 	}
-	fresh, err := requestToken(ctx, c.hc, c.req, c.policy, c.jitter)
+	fresh, err := requestToken(ctx, c.hc, c.req)
 	var te *token.Error
 	if cause := context.Cause(ctx); errors.Is(cause, errNoConnection) && errors.As(err, &te) {
 		// Say why instead of "context canceled".
@@ -240,8 +239,9 @@ func connectWithin(ctx context.Context, d time.Duration) (context.Context, conte
 	return httptrace.WithClientTrace(ctx, trace), func() { timer.Stop(); cancel(nil) }
 }
 
-// requestToken asks the platform for a new token and plans its refresh.
-func requestToken(ctx context.Context, hc *http.Client, req token.Request, p refresh.Policy, jitter float64) (*issuedToken, error) {
+// requestToken asks the platform for a new token; plan schedules its
+// refresh when the answer is taken.
+func requestToken(ctx context.Context, hc *http.Client, req token.Request) (*issuedToken, error) {
 	start := time.Now()
 	tok, err := token.Fetch(ctx, hc, req)
 	tokenRequestDuration.Observe(time.Since(start).Seconds())
@@ -249,23 +249,15 @@ func requestToken(ctx context.Context, hc *http.Client, req token.Request, p ref
 		tokenRequests.WithLabelValues(resultLabel(err)).Inc()
 		return nil, err
 	}
-	tokenRequests.WithLabelValues("success").Inc()
-	at, err := refresh.At(tok.IssuedAt, tok.ExpiresAt, p, jitter)
-	var infeasible *refresh.InfeasibleError
-	var tooShort *refresh.TooShortError
-	switch {
-	case errors.As(err, &infeasible), errors.As(err, &tooShort):
-		// Keep the valid token; reportSuccess says plainly what cannot be
-		// met, and Fallback keeps such a platform from being asked twice a
-		// second.
-		at = refresh.Fallback(tok.IssuedAt, tok.ExpiresAt)
-	case err != nil:
-		return nil, &token.Error{Kind: token.KindMalformedResponse, Host: hostOf(req.URL), Err: err}
+	if !tok.ExpiresAt.After(tok.IssuedAt) {
+		tokenRequests.WithLabelValues(token.KindMalformedResponse.String()).Inc()
+		return nil, &token.Error{Kind: token.KindMalformedResponse, Host: hostOf(req.URL),
+			Err: fmt.Errorf("token expires at %v, not after it was issued at %v", tok.ExpiresAt, tok.IssuedAt)}
 	}
+	tokenRequests.WithLabelValues("success").Inc()
 	return &issuedToken{
 		token: tokensecret.Token{AccessToken: tok.AccessToken, TokenType: tok.TokenType,
 			ExpiresAt: tok.ExpiresAt, Headers: tok.Headers},
-		issuedAt:  tok.IssuedAt,
-		refreshAt: at,
+		issuedAt: tok.IssuedAt,
 	}, nil
 }

@@ -13,7 +13,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/keyport-dev/keyport/shared/outbound"
-	"github.com/keyport-dev/keyport/shared/refresh"
 	"github.com/keyport-dev/keyport/shared/token"
 )
 
@@ -75,7 +74,7 @@ func TestAClientThatNeverConnectsIsGivenUpWithAReason(t *testing.T) {
 		t.Fatal(err)
 	}
 	call := tokenCall{hc: hc, req: token.Request{URL: url, GrantType: token.GrantClientCredentials, ClientID: "x", ClientSecret: "y"},
-		policy: refresh.DefaultPolicy(), connectTimeout: 50 * time.Millisecond, now: time.Now}
+		connectTimeout: 50 * time.Millisecond, now: time.Now}
 	a := call.run(context.Background())
 	if token.KindOf(a.err) != token.KindUnreachable || !strings.Contains(a.err.Error(), "no connection within 50ms") {
 		t.Fatalf("err = %v, want the endpoint unreachable with no connection within 50ms", a.err)

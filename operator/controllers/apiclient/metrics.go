@@ -1,8 +1,12 @@
 package apiclient
 
 import (
+	"time"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
+
+	keyportv1 "github.com/keyport-dev/keyport/api/v1alpha1"
 )
 
 // Metrics on the manager's /metrics endpoint. Labels never carry secrets:
@@ -36,8 +40,24 @@ var (
 	})
 )
 
+// collectors are the metrics above, each registered once.
+var collectors = []prometheus.Collector{tokenExpiry, nextRefresh, consecutiveFailures, tokenRequests, tokenRequestDuration, refreshLateness}
+
 func init() {
-	metrics.Registry.MustRegister(tokenExpiry, nextRefresh, consecutiveFailures, tokenRequests, tokenRequestDuration, refreshLateness)
+	metrics.Registry.MustRegister(collectors...)
+}
+
+// observe sets an ApiClient's gauges after a reconcile: the token's expiry
+// and the next refresh or retry where known (zero leaves a gauge as it is),
+// and the failures the status counts.
+func observe(ac *keyportv1.ApiClient, expiry, next time.Time) {
+	if !expiry.IsZero() {
+		tokenExpiry.WithLabelValues(ac.Namespace, ac.Name).Set(float64(expiry.Unix()))
+	}
+	if !next.IsZero() {
+		nextRefresh.WithLabelValues(ac.Namespace, ac.Name).Set(float64(next.Unix()))
+	}
+	consecutiveFailures.WithLabelValues(ac.Namespace, ac.Name).Set(float64(ac.Status.ConsecutiveFailures))
 }
 
 // forgetMetrics drops the series of a deleted ApiClient.

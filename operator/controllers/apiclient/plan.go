@@ -1,7 +1,11 @@
 package apiclient
 
 import (
+	"errors"
 	"time"
+
+	keyportv1 "github.com/keyport-dev/keyport/api/v1alpha1"
+	"github.com/keyport-dev/keyport/shared/refresh"
 )
 
 // action is what a reconcile does to the token.
@@ -17,10 +21,14 @@ const (
 	wait
 	// suspended: the user paused refreshing; touch nothing.
 	suspended
+	// store the token a request brought, to be replaced at refreshAt.
+	store
+	// retry after a failed request at retryAt, keeping the current token.
+	retry
 )
 
 func (a action) String() string {
-	return [...]string{"keep", "request", "wait", "suspended"}[a]
+	return [...]string{"keep", "request", "wait", "suspended", "store", "retry"}[a]
 }
 
 // observation is everything the plan depends on, gathered by the reconciler.
@@ -45,10 +53,42 @@ type observation struct {
 	// inFlight says that a token request for this ApiClient is on its way;
 	// its answer queues the ApiClient again.
 	inFlight bool
+
+	// policy is the refresh policy with its defaults, backoff the
+	// operator's backoff after failures, jitter a random value in [0, 1)
+	// that spreads refresh and retry times of many ApiClients.
+	policy  refresh.Policy
+	backoff refresh.Backoff
+	jitter  float64
+
+	// At most one of fresh and failure is set: the outcome of a token
+	// request that came back.
+	fresh   *tokenTimes
+	failure *attemptFailure
+}
+
+// tokenTimes are a new token's times, as the platform gave them.
+type tokenTimes struct {
+	issuedAt, expiresAt time.Time
+}
+
+// attemptFailure is a failed attempt to get a token, reduced to what the
+// choice of backoff depends on.
+type attemptFailure struct {
+	// consecutive counts this failure and those since the last success.
+	consecutive int
+	// invalidCredentials: the platform refused the credentials.
+	invalidCredentials bool
+	// passing: a failure that may pass by itself (an outage, a rate limit),
+	// unlike a refused request that needs a change.
+	passing bool
+	// retryAfter is the platform's Retry-After, zero when it sent none.
+	retryAfter time.Duration
 }
 
 // storedToken is the part of the output Secret the plan needs.
 type storedToken struct {
+	issuedAt  time.Time
 	expiresAt time.Time
 	refreshAt time.Time
 	inputsMAC string
@@ -62,6 +102,17 @@ type decision struct {
 	action    action
 	why       string
 	requeueAt time.Time
+
+	// urgent (request): no valid token is left or it is inside its
+	// propagation budget, so the request goes ahead of others to its host.
+	urgent bool
+	// refreshAt (store) is when the new token is to be replaced.
+	refreshAt time.Time
+	// retryAt (retry) is when the failed request may be made again.
+	retryAt time.Time
+	// reason and problem (keep, store) say why the refresh policy cannot be
+	// met for the token, which is then replaced at half-life; "" when it can.
+	reason, problem string
 }
 
 // plan is the pure heart of the ApiClient controller: it decides whether the
@@ -73,14 +124,74 @@ type decision struct {
 // expiry, so that Ready turns False when that token expires even while a
 // request hangs or waits for a slot at the platform.
 func plan(o observation) decision {
-	if o.suspend {
+	var d decision
+	switch {
+	case o.suspend:
 		return decision{action: suspended, why: "spec.suspend is true"}
+	case o.failure != nil:
+		d = planRetry(o)
+	case o.fresh != nil:
+		d = decision{action: store, why: "a request brought a new token"}
+		d.refreshAt, d.reason, d.problem = schedule(*o.fresh, o.policy, o.jitter)
+		// Looked at again at its refresh time, or when it expires if that
+		// comes first (a token shorter than refresh.MinLifetime), so that
+		// Ready turns False on time.
+		d.requeueAt = earliest(d.refreshAt, o.fresh.expiresAt)
+		return d
+	default:
+		d = decide(o)
 	}
-	d := decide(o)
 	if s := o.stored; s != nil && o.now.Before(s.expiresAt) {
 		d.requeueAt = earliest(d.requeueAt, s.expiresAt)
 	}
 	return d
+}
+
+// schedule is when a token is to be replaced under the policy. A policy the
+// token's lifetime cannot meet is not met: the token is replaced at
+// half-life (refresh.Fallback), so that the Secret stays valid and such a
+// platform is not asked twice a second, and reason and problem say why.
+func schedule(t tokenTimes, p refresh.Policy, jitter float64) (refreshAt time.Time, reason, problem string) {
+	at, err := refresh.At(t.issuedAt, t.expiresAt, p, jitter)
+	var infeasible *refresh.InfeasibleError
+	var tooShort *refresh.TooShortError
+	switch {
+	case errors.As(err, &tooShort):
+		return refresh.Fallback(t.issuedAt, t.expiresAt), keyportv1.ReasonTokenLifetimeTooShort, tooShort.Error()
+	case errors.As(err, &infeasible):
+		return refresh.Fallback(t.issuedAt, t.expiresAt), keyportv1.ReasonPolicyInfeasible, infeasible.Error()
+	case err != nil:
+		// A token that expires before it was issued is refused as
+		// malformed when it arrives (requestToken); one read back from a
+		// Secret is replaced at once.
+		return t.issuedAt, "", ""
+	}
+	return at, "", ""
+}
+
+// planRetry chooses the backoff after a failed request. Refused
+// credentials wait minutes, however soon the current token expires:
+// retrying faster as it runs out is how a password grant locks the account.
+// A failure that may pass retries within seconds once no valid token is
+// left. Otherwise the operator's backoff applies, bounded by the current
+// token's expiry and propagation budget.
+func planRetry(o observation) decision {
+	f := o.failure
+	valid := o.stored != nil && o.now.Before(o.stored.expiresAt)
+	backoff, expires := o.backoff, time.Time{}
+	if valid {
+		expires = o.stored.expiresAt
+	}
+	switch {
+	case f.invalidCredentials:
+		backoff, expires = refresh.RejectedCredentials(), time.Time{}
+	case f.passing && !valid:
+		backoff = backoff.WithoutToken()
+	}
+	at := backoff.RetryAt(o.now, f.consecutive, f.retryAfter, expires, o.policy.PropagationBudget, o.jitter)
+	// Look again when the current token expires, if that comes first (a
+	// Retry-After past it, say), so that Ready turns False on time.
+	return decision{action: retry, why: "the request failed", retryAt: at, requeueAt: at}
 }
 
 func decide(o observation) decision {
@@ -92,7 +203,7 @@ func decide(o observation) decision {
 		if o.inFlight {
 			return decision{action: wait, why: why + "; a token request is on its way"}
 		}
-		return decision{action: request, why: why}
+		return decision{action: request, why: why, urgent: urgent(o)}
 	case s == nil:
 		why = "the output Secret holds no usable token"
 	case s.inputsMAC != o.inputsMAC:
@@ -100,7 +211,9 @@ func decide(o observation) decision {
 	case !o.now.Before(s.refreshAt):
 		why = "the token reached its refresh time"
 	default:
-		return decision{action: keep, why: "the token is fresh", requeueAt: s.refreshAt}
+		d := decision{action: keep, why: "the token is fresh", requeueAt: s.refreshAt}
+		_, d.reason, d.problem = schedule(tokenTimes{s.issuedAt, s.expiresAt}, o.policy, 0)
+		return d
 	}
 	if o.inFlight {
 		// Its answer comes back by itself.
@@ -109,7 +222,13 @@ func decide(o observation) decision {
 	if !o.retryAt.IsZero() && o.now.Before(o.retryAt) && o.retryInputsMAC == o.inputsMAC {
 		return decision{action: wait, why: why + "; retrying after the previous failure", requeueAt: o.retryAt}
 	}
-	return decision{action: request, why: why}
+	return decision{action: request, why: why, urgent: urgent(o)}
+}
+
+// urgent: no valid token is left, or the current one is inside its
+// propagation budget; the per-host limiter lets such requests go first.
+func urgent(o observation) bool {
+	return o.stored == nil || !o.now.Before(o.stored.expiresAt.Add(-o.policy.PropagationBudget))
 }
 
 // minAttempt is the shortest time a token request is given while a valid

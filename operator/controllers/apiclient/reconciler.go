@@ -18,17 +18,16 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/record"
+	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	keyportv1 "github.com/keyport-dev/keyport/api/v1alpha1"
-	"github.com/keyport-dev/keyport/operator/internal/conditions"
 	"github.com/keyport-dev/keyport/operator/internal/ownedsecret"
 	"github.com/keyport-dev/keyport/shared/certs"
 	"github.com/keyport-dev/keyport/shared/refresh"
@@ -44,8 +43,9 @@ type Reconciler struct {
 	// replica and restart (see operator/internal/mackey).
 	MACKey []byte
 
-	// Now and Jitter are the clock and the randomness; nil means real ones.
-	Now    func() time.Time
+	// Clock and Jitter are the time and the randomness; nil means real
+	// ones. The limiter and the token requests use the same clock.
+	Clock  clock.PassiveClock
 	Jitter func() float64
 	// Backoff after failed refreshes. Zero means 1 s doubling to 5 min.
 	Backoff refresh.Backoff
@@ -61,26 +61,18 @@ type Reconciler struct {
 	// (see StatusTimes in status.go). False keeps them exact.
 	OmitTokenTimes bool
 
-	once     sync.Once
-	clients  *httpClients
-	limiter  *endpointLimiter
-	calls    tokenCalls
-	failures sync.Map // types.UID → failureState
-	issued   sync.Map // types.UID → issuedToken, to repair a deleted Secret
-	revoked  sync.Map // types.UID → string, why the last reissue revoked the previous token
-	written  sync.Map // types.NamespacedName → writtenStatus, the status this process wrote last
-}
-
-// failureState remembers which inputs the last failure happened with.
-type failureState struct {
-	retryAt   time.Time
-	inputsMAC string
+	once    sync.Once
+	clients *httpClients
+	limiter *endpointLimiter
+	calls   tokenCalls
+	// mem is what this process remembers between reconciles (memory.go).
+	mem memory
 }
 
 func (r *Reconciler) init() {
 	r.once.Do(func() {
-		if r.Now == nil {
-			r.Now = time.Now
+		if r.Clock == nil {
+			r.Clock = clock.RealClock{}
 		}
 		if r.Jitter == nil {
 			r.Jitter = rand.Float64
@@ -92,7 +84,7 @@ func (r *Reconciler) init() {
 		if burst <= 0 {
 			burst = 50
 		}
-		r.limiter = &endpointLimiter{limit: rateLimit(lim), burst: burst}
+		r.limiter = &endpointLimiter{limit: rateLimit(lim), burst: burst, clock: r.Clock, mem: &r.mem}
 		r.clients = &httpClients{key: r.MACKey}
 	})
 }
@@ -110,7 +102,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if err := r.Client.Get(ctx, req.NamespacedName, ac); err != nil {
 		if apierrors.IsNotFound(err) {
 			forgetMetrics(req.Namespace, req.Name)
-			r.written.Delete(req.NamespacedName)
+			r.mem.forget(req.NamespacedName)
 			r.calls.forget(req.NamespacedName)
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
@@ -131,8 +123,10 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 }
 
 // reconcile does the work; the caller writes the status once at the end.
+// It gathers an observation, lets plan decide and carries the decision out;
+// the report functions (report.go) turn the outcome into the status.
 func (r *Reconciler) reconcile(ctx context.Context, ac *keyportv1.ApiClient) (ctrl.Result, error) {
-	now := r.Now()
+	now := r.Clock.Now()
 	key := client.ObjectKeyFromObject(ac)
 
 	stored, err := r.readOutput(ctx, ac)
@@ -141,7 +135,8 @@ func (r *Reconciler) reconcile(ctx context.Context, ac *keyportv1.ApiClient) (ct
 		// Nothing is requested for a Secret that cannot be written. The
 		// Secret watch brings the ApiClient back when that Secret goes;
 		// until then it is looked at rarely.
-		r.reportFailure(ac, nil, now, keyportv1.ReasonOutputSecretConflict, conflict.Error())
+		reportFailure(ac, nil, now, keyportv1.ReasonOutputSecretConflict, conflict.Error())
+		observe(ac, time.Time{}, time.Time{})
 		return ctrl.Result{RequeueAfter: conflictRecheck}, nil
 	}
 	if err != nil {
@@ -161,23 +156,31 @@ func (r *Reconciler) reconcile(ctx context.Context, ac *keyportv1.ApiClient) (ct
 		// Without inputs nothing can be requested; the token already in the
 		// Secret stays until it expires. A watch on the referenced objects
 		// brings the ApiClient back as soon as they appear.
-		r.reportFailure(ac, stored, now, ie.reason, ie.message)
+		reportFailure(ac, stored, now, ie.reason, ie.message)
+		observe(ac, time.Time{}, time.Time{})
 		return requeueAt(now, expiryOf(stored)), nil
 	}
 	inputsMAC := in.mac(r.MACKey, &ac.Spec)
 	stored = r.recoverFromMemory(ac, stored, inputsMAC, now)
 
-	answer, inFlight := r.calls.take(key, ac.UID, inputsMAC)
-	if answer != nil && !ac.Spec.Suspend {
-		return r.settle(ctx, ac, stored, inputsMAC, answer)
-	}
-	failure, _ := r.failures.Load(ac.UID)
-	fs, _ := failure.(failureState)
-	d := plan(observation{
+	o := observation{
 		now: now, stored: storedView(stored), inputsMAC: inputsMAC,
 		forceRefresh: ac.Annotations[keyportv1.AnnotationRefresh], suspend: ac.Spec.Suspend,
-		retryAt: fs.retryAt, retryInputsMAC: fs.inputsMAC, inFlight: inFlight,
-	})
+		policy: policyOf(&ac.Spec), backoff: r.Backoff, jitter: r.Jitter(),
+	}
+	o.retryAt, o.retryInputsMAC = r.retryState(ac, inputsMAC)
+	a, inFlight := r.calls.take(key, ac.UID, inputsMAC)
+	o.inFlight = inFlight
+	if a != nil && !ac.Spec.Suspend {
+		if a.err != nil {
+			// Judged when the call ended: the current token may have
+			// expired while it hung.
+			o.now = a.at
+			return r.fail(ctx, ac, stored, o, a.err)
+		}
+		o.fresh = &tokenTimes{issuedAt: a.fresh.issuedAt, expiresAt: a.fresh.token.ExpiresAt}
+	}
+	d := plan(o)
 	log.FromContext(ctx).V(1).Info("planned", "action", d.action.String(), "why", d.why)
 
 	switch d.action {
@@ -186,49 +189,52 @@ func (r *Reconciler) reconcile(ctx context.Context, ac *keyportv1.ApiClient) (ct
 			"refreshing is suspended (spec.suspend); the Secret keeps its last token until it expires")
 		setCondition(ac, keyportv1.ConditionDegraded, metav1.ConditionFalse, keyportv1.ReasonSuspended, "suspended by the user")
 		return ctrl.Result{}, nil
+	case store:
+		fresh := *a.fresh
+		fresh.refreshAt = d.refreshAt
+		return r.store(ctx, ac, stored, fresh, d, a.hc)
 	case wait:
-		r.reportWaiting(ac, stored, now)
+		reportWaiting(ac, stored, now)
 		return requeueAt(now, d.requeueAt), nil
 	case keep:
 		if err := r.ensureSecret(ctx, ac, *stored); err != nil {
 			return ctrl.Result{}, err
 		}
 		if tokenValid(stored, now) == metav1.ConditionTrue {
-			r.reportSuccess(ac, *stored, now, false)
+			reportSuccess(ac, *stored, false, r.OmitTokenTimes, r.problem(ac, d))
+			observe(ac, stored.token.ExpiresAt, stored.refreshAt)
 		} else {
 			// The token expired before the platform may be asked again
 			// (tokens shorter than refresh.MinLifetime).
-			r.reportWaiting(ac, stored, now)
+			reportWaiting(ac, stored, now)
 		}
 		return requeueAt(now, d.requeueAt), nil
 	}
 
 	// request
-	urgent := !now.Before(expiryOf(stored).Add(-policyOf(&ac.Spec).PropagationBudget))
-	if delay := r.limiter.reserve(ac.UID, ac.Spec.TokenURL, now, urgent); delay > 0 {
+	if delay := r.limiter.reserve(ac.UID, ac.Spec.TokenURL, d.urgent); delay > 0 {
 		// Waiting for a slot at the platform: the conditions still follow
 		// the token in the Secret.
-		r.reportWaiting(ac, stored, now)
+		reportWaiting(ac, stored, now)
 		return requeueAt(now, earliest(now.Add(delay), d.requeueAt)), nil
 	}
 	hc, bundle, err := r.connection(ac, in)
 	if err != nil {
-		return r.handleFailure(ctx, ac, stored, inputsMAC, now, err)
+		return r.fail(ctx, ac, stored, o, err)
 	}
 	req, err := tokenRequest(ac, in, bundle)
 	if err != nil {
-		return r.handleFailure(ctx, ac, stored, inputsMAC, now, err)
+		return r.fail(ctx, ac, stored, o, err)
 	}
 	call := tokenCall{
-		hc: hc, req: req, policy: policyOf(&ac.Spec), jitter: r.Jitter(),
-		inputsMAC: inputsMAC, force: ac.Annotations[keyportv1.AnnotationRefresh],
-		deadline: attemptDeadline(now, validUntil(stored, now)), now: r.Now,
+		hc: hc, req: req, inputsMAC: inputsMAC, force: ac.Annotations[keyportv1.AnnotationRefresh],
+		deadline: attemptDeadline(now, validUntil(stored, now)), now: r.Clock.Now,
 	}
-	call.req.Now = r.Now
+	call.req.Now = r.Clock.Now
 	if stored == nil {
 		call.connectTimeout = firstConnectTimeout
 	}
-	r.reportWaiting(ac, stored, now)
+	reportWaiting(ac, stored, now)
 	if !r.calls.start(key, ac.UID, inputsMAC, call.run) {
 		// The namespace has as many requests on their way as it may; one
 		// ending queues this ApiClient again.
@@ -240,30 +246,78 @@ func (r *Reconciler) reconcile(ctx context.Context, ac *keyportv1.ApiClient) (ct
 	return requeueAt(now, d.requeueAt), nil
 }
 
-// settle acts on the answer to a token request: a new token goes into the
-// Secret, a failure keeps the current token and plans the retry.
-func (r *Reconciler) settle(ctx context.Context, ac *keyportv1.ApiClient, stored *issuedToken, inputsMAC string, a *answer) (ctrl.Result, error) {
-	if a.err != nil {
-		return r.handleFailure(ctx, ac, stored, inputsMAC, a.at, a.err)
-	}
-	fresh := *a.fresh
+// store writes a new token to the Secret and reports it.
+func (r *Reconciler) store(ctx context.Context, ac *keyportv1.ApiClient, stored *issuedToken, fresh issuedToken, d decision, hc *http.Client) (ctrl.Result, error) {
 	// Remembered before the write: if the API server is away, the retry
 	// writes this token instead of asking the platform for another.
-	r.issued.Store(ac.UID, fresh)
-	r.failures.Delete(ac.UID)
+	r.mem.succeeded(ac.UID, fresh)
 	if err := r.ensureSecret(ctx, ac, fresh); err != nil {
 		return ctrl.Result{}, err
 	}
-	now := r.Now()
+	now := r.Clock.Now()
 	if p := ac.Spec.RevocationProbe; p != nil && tokenValid(stored, now) == metav1.ConditionTrue {
 		// Off the workers too: the probe calls the platform.
 		previous, uid := stored.token, ac.UID
 		r.calls.spawn(client.ObjectKeyFromObject(ac), func(ctx context.Context) {
-			r.checkRevocation(ctx, uid, a.hc, p.URL, previous, fresh.token)
+			r.checkRevocation(ctx, uid, hc, p.URL, previous, fresh.token)
 		})
 	}
-	r.reportSuccess(ac, fresh, now, true)
-	return ctrl.Result{RequeueAfter: fresh.refreshAt.Sub(now)}, nil
+	reportSuccess(ac, fresh, true, r.OmitTokenTimes, r.problem(ac, d))
+	observe(ac, fresh.token.ExpiresAt, fresh.refreshAt)
+	return requeueAt(now, d.requeueAt), nil
+}
+
+// fail keeps the current token, lets plan choose when to retry and
+// reports why. o is the observation the failed request was made from, its
+// time the moment it failed.
+func (r *Reconciler) fail(ctx context.Context, ac *keyportv1.ApiClient, stored *issuedToken, o observation, err error) (ctrl.Result, error) {
+	o.failure = failureOf(err, int(ac.Status.ConsecutiveFailures)+1)
+	o.suspend, o.fresh = false, nil
+	d := plan(o)
+	r.mem.failed(ac.UID, failureState{retryAt: d.retryAt, inputsMAC: o.inputsMAC})
+	reason := reportRetry(ac, stored, o.now, err, o.failure.consecutive, d.retryAt)
+	observe(ac, time.Time{}, d.retryAt)
+	log.FromContext(ctx).Info("token refresh failed", "reason", reason, "failures", o.failure.consecutive, "retryAt", d.retryAt.Format(time.RFC3339))
+	return requeueAt(o.now, d.requeueAt), nil
+}
+
+// failureOf reduces an error to what the choice of backoff depends on.
+func failureOf(err error, consecutive int) *attemptFailure {
+	f := &attemptFailure{consecutive: consecutive}
+	var te *token.Error
+	if errors.As(err, &te) {
+		f.retryAfter = te.RetryAfter
+		f.invalidCredentials = te.Kind == token.KindInvalidCredentials
+		f.passing = te.Retryable()
+	}
+	return f
+}
+
+// retryState is when the last failed request may be made again and the
+// inputs it failed with. This process remembers both. A new leader has only
+// status.retryAt (the status may hold no byte derived from a secret, so not
+// the inputs MAC): it takes it to be for the current inputs while the spec
+// is the one that status was written for. A credential Secret changed while
+// no leader ran is then tried at retryAt rather than at once; a spec change
+// is tried at once.
+func (r *Reconciler) retryState(ac *keyportv1.ApiClient, inputsMAC string) (time.Time, string) {
+	if f, ok := r.mem.failure(ac.UID); ok {
+		return f.retryAt, f.inputsMAC
+	}
+	if s := ac.Status; s.RetryAt != nil && s.ConsecutiveFailures > 0 && s.ObservedGeneration == ac.Generation {
+		return s.RetryAt.Time, inputsMAC
+	}
+	return time.Time{}, ""
+}
+
+// problem is what keeps the ApiClient from being all well although its
+// token is valid: a policy the token cannot meet (plan), or a platform that
+// revoked the previous token when it issued this one (the probe).
+func (r *Reconciler) problem(ac *keyportv1.ApiClient, d decision) issue {
+	if why := r.mem.revocation(ac.UID); why != "" {
+		return issue{keyportv1.ReasonTokenRevokedOnReissue, why}
+	}
+	return issue{d.reason, d.problem}
 }
 
 // readOutput reads the output Secret. A Secret that cannot be trusted (edited
@@ -293,11 +347,10 @@ func (r *Reconciler) readOutput(ctx context.Context, ac *keyportv1.ApiClient) (*
 // lost it (deleted or edited) or never received it (the API server was away
 // when it was written), so that neither costs a token request.
 func (r *Reconciler) recoverFromMemory(ac *keyportv1.ApiClient, stored *issuedToken, inputsMAC string, now time.Time) *issuedToken {
-	v, ok := r.issued.Load(ac.UID)
+	t, ok := r.mem.lastIssued(ac.UID)
 	if !ok {
 		return stored
 	}
-	t := v.(issuedToken)
 	if t.inputsMAC != inputsMAC || !now.Before(t.token.ExpiresAt) {
 		return stored
 	}
@@ -345,58 +398,6 @@ func (r *Reconciler) ensureSecret(ctx context.Context, ac *keyportv1.ApiClient, 
 	return err
 }
 
-// handleFailure keeps the current token, plans the retry and reports why.
-func (r *Reconciler) handleFailure(ctx context.Context, ac *keyportv1.ApiClient, stored *issuedToken, inputsMAC string, now time.Time, err error) (ctrl.Result, error) {
-	failures := int(ac.Status.ConsecutiveFailures) + 1
-	ac.Status.ConsecutiveFailures = int32(failures)
-	var retryAfter time.Duration
-	var te *token.Error
-	if errors.As(err, &te) {
-		retryAfter = te.RetryAfter
-	}
-	backoff, expires := r.Backoff, expiryOf(stored)
-	switch {
-	case te != nil && te.Kind == token.KindInvalidCredentials:
-		// Not bound by the current token's expiry: retrying faster as it
-		// runs out is how a password grant locks the account.
-		backoff, expires = refresh.RejectedCredentials(), time.Time{}
-	case te != nil && te.Retryable() && tokenValid(stored, now) == metav1.ConditionFalse:
-		backoff = backoff.WithoutToken()
-	}
-	retryAt := backoff.RetryAt(now, failures, retryAfter, expires, policyOf(&ac.Spec).PropagationBudget, r.Jitter())
-	r.failures.Store(ac.UID, failureState{retryAt: retryAt, inputsMAC: inputsMAC})
-	reason, message := failureReason(err)
-	r.reportFailure(ac, stored, now, reason, message+nextAttempt(ac, te, now, retryAt, stored))
-	ac.Status.NextRefreshTime = &metav1.Time{Time: retryAt}
-	nextRefresh.WithLabelValues(ac.Namespace, ac.Name).Set(float64(retryAt.Unix()))
-	log.FromContext(ctx).Info("token refresh failed", "reason", reason, "failures", failures, "retryAt", retryAt.Format(time.RFC3339))
-	// Look again when the current token expires, if that comes first (a
-	// Retry-After past it, say), so that Ready turns False on time.
-	return requeueAt(now, earliest(retryAt, validUntil(stored, now))), nil
-}
-
-// reportWaiting keeps the conditions true while a retry waits out its
-// backoff: once the token the Secret holds has expired, the ApiClient is no
-// longer Ready, for the reason the last attempt failed.
-func (r *Reconciler) reportWaiting(ac *keyportv1.ApiClient, stored *issuedToken, now time.Time) {
-	if tokenValid(stored, now) == metav1.ConditionTrue {
-		return
-	}
-	ready := apimeta.FindStatusCondition(ac.Status.Conditions, keyportv1.ConditionReady)
-	if ready == nil || ready.Status != metav1.ConditionTrue {
-		return
-	}
-	reason, message := keyportv1.ReasonTokenEndpointUnreachable, "no new token could be obtained"
-	if degraded := apimeta.FindStatusCondition(ac.Status.Conditions, keyportv1.ConditionDegraded); degraded != nil && degraded.Status == metav1.ConditionTrue {
-		reason, message = degraded.Reason, degraded.Message
-	}
-	expired := "the output Secret holds no token"
-	if stored != nil {
-		expired = "the token in the output Secret expired at " + stored.token.ExpiresAt.UTC().Format(time.RFC3339)
-	}
-	setCondition(ac, keyportv1.ConditionReady, metav1.ConditionFalse, reason, expired+"; retrying: "+message)
-}
-
 // validUntil is the stored token's expiry while it is still valid, zero
 // otherwise.
 func validUntil(t *issuedToken, now time.Time) time.Time {
@@ -422,56 +423,11 @@ func (r *Reconciler) checkRevocation(ctx context.Context, uid types.UID, hc *htt
 	case err != nil:
 		log.FromContext(ctx).Info("revocation probe inconclusive", "err", err.Error())
 	case revoked:
-		r.revoked.Store(uid, "the platform revoked the previous token when it issued a new one: pods that have not yet "+
+		r.mem.setRevocation(uid, "the platform revoked the previous token when it issued a new one: pods that have not yet "+
 			"seen the new token fail until the kubelet syncs their volume; ask the platform to keep tokens valid until they expire")
 	default:
-		r.revoked.Delete(uid)
+		r.mem.setRevocation(uid, "")
 	}
-}
-
-// failureReason maps an error to a condition reason and a message with no
-// secret in it (token errors are built that way).
-func failureReason(err error) (string, string) {
-	var ie *inputError
-	if errors.As(err, &ie) {
-		return ie.reason, ie.message
-	}
-	switch token.KindOf(err) {
-	case token.KindInvalidCredentials:
-		return keyportv1.ReasonInvalidCredentials, err.Error()
-	case token.KindRateLimited:
-		return keyportv1.ReasonRateLimited, err.Error()
-	case token.KindMalformedResponse:
-		return keyportv1.ReasonMalformedTokenResponse, err.Error()
-	case token.KindUnknownLifetime:
-		return keyportv1.ReasonUnknownTokenLifetime, err.Error() + "; set spec.refresh.defaultLifetime"
-	case token.KindRejected, token.KindRefused, token.KindTLS:
-		return keyportv1.ReasonTokenEndpointRejected, err.Error()
-	}
-	return keyportv1.ReasonTokenEndpointUnreachable, err.Error()
-}
-
-// nextAttempt says when the same request is tried again where the retry
-// does not simply back off: refused credentials wait for a change, and a
-// Retry-After is cut short so that a client is not left without a token.
-func nextAttempt(ac *keyportv1.ApiClient, te *token.Error, now, retryAt time.Time, stored *issuedToken) string {
-	at := retryAt.UTC().Format(time.RFC3339)
-	switch {
-	case te == nil:
-		return ""
-	case te.Kind == token.KindInvalidCredentials:
-		changed := "the credentials"
-		if c := ac.Spec.Credentials; c != nil {
-			changed = fmt.Sprintf("the credentials (Secret %q)", c.SecretName)
-		}
-		return fmt.Sprintf("; not tried again until %s or the spec change, or at %s", changed, at)
-	case te.RetryAfter > 0 && retryAt.Before(now.Add(te.RetryAfter)):
-		if tokenValid(stored, now) == metav1.ConditionTrue {
-			return fmt.Sprintf("; retrying at %s, sooner than the platform asked, before the current token runs out", at)
-		}
-		return fmt.Sprintf("; retrying at %s, sooner than the platform asked, since no valid token is left", at)
-	}
-	return ""
 }
 
 func resultLabel(err error) string {
@@ -481,90 +437,11 @@ func resultLabel(err error) string {
 	return "Error"
 }
 
-// reportSuccess sets status and conditions after a token was written or
-// confirmed.
-func (r *Reconciler) reportSuccess(ac *keyportv1.ApiClient, t issuedToken, now time.Time, refreshed bool) {
-	if refreshed {
-		ac.Status.ConsecutiveFailures = 0
-	}
-	msg := "the output Secret holds a valid token; its " + keyportv1.AnnotationExpiresAt + " annotation says until when"
-	if r.OmitTokenTimes {
-		ac.Status.TokenExpiresAt, ac.Status.LastRefreshTime, ac.Status.NextRefreshTime = nil, nil, nil
-	} else {
-		ac.Status.TokenExpiresAt = &metav1.Time{Time: t.token.ExpiresAt}
-		ac.Status.LastRefreshTime = &metav1.Time{Time: t.issuedAt}
-		ac.Status.NextRefreshTime = &metav1.Time{Time: t.refreshAt}
-		msg = fmt.Sprintf("token valid until %s, next refresh at %s", t.token.ExpiresAt.UTC().Format(time.RFC3339), t.refreshAt.UTC().Format(time.RFC3339))
-	}
-	if ac.Status.ConsecutiveFailures == 0 {
-		reason, problem := infeasibility(ac, t)
-		if why, ok := r.revoked.Load(ac.UID); ok {
-			reason, problem = keyportv1.ReasonTokenRevokedOnReissue, why.(string)
-		}
-		if problem == "" {
-			setCondition(ac, keyportv1.ConditionReady, metav1.ConditionTrue, keyportv1.ReasonTokenRefreshed, msg)
-			setCondition(ac, keyportv1.ConditionDegraded, metav1.ConditionFalse, keyportv1.ReasonTokenRefreshed, "the last refresh succeeded")
-		} else {
-			// Ready's reason names the problem, as it does while a refresh
-			// fails: `kubectl get` shows Ready and its reason, and a client
-			// that works but not as declared must not read as all well.
-			// The message has no token times, so that it changes only when
-			// the problem does.
-			setCondition(ac, keyportv1.ConditionReady, metav1.ConditionTrue, reason, "the output Secret holds a valid token, but "+problem)
-			setCondition(ac, keyportv1.ConditionDegraded, metav1.ConditionTrue, reason, problem)
-		}
-	}
-	tokenExpiry.WithLabelValues(ac.Namespace, ac.Name).Set(float64(t.token.ExpiresAt.Unix()))
-	nextRefresh.WithLabelValues(ac.Namespace, ac.Name).Set(float64(t.refreshAt.Unix()))
-	consecutiveFailures.WithLabelValues(ac.Namespace, ac.Name).Set(float64(ac.Status.ConsecutiveFailures))
-}
-
-// infeasibility explains why the refresh policy cannot be met for the token,
-// with the reason to report, or returns "" when it can. The platform decides
-// lifetimes, so this is known only once a token arrived.
-func infeasibility(ac *keyportv1.ApiClient, t issuedToken) (reason, problem string) {
-	_, err := refresh.At(t.issuedAt, t.token.ExpiresAt, policyOf(&ac.Spec), 0)
-	var infeasible *refresh.InfeasibleError
-	var tooShort *refresh.TooShortError
-	switch {
-	case errors.As(err, &tooShort):
-		return keyportv1.ReasonTokenLifetimeTooShort, tooShort.Error()
-	case errors.As(err, &infeasible):
-		return keyportv1.ReasonPolicyInfeasible, infeasible.Error()
-	}
-	return "", ""
-}
-
-// reportFailure sets conditions after a failure: the ApiClient stays Ready
-// while the previous token is still valid, and is Degraded either way.
-func (r *Reconciler) reportFailure(ac *keyportv1.ApiClient, stored *issuedToken, now time.Time, reason, message string) {
-	valid := tokenValid(stored, now)
-	readyMsg := message
-	if valid == metav1.ConditionTrue {
-		readyMsg = fmt.Sprintf("the current token stays valid until %s; %s", stored.token.ExpiresAt.UTC().Format(time.RFC3339), message)
-		ac.Status.TokenExpiresAt = &metav1.Time{Time: stored.token.ExpiresAt}
-	}
-	setCondition(ac, keyportv1.ConditionReady, valid, reason, readyMsg)
-	setCondition(ac, keyportv1.ConditionDegraded, metav1.ConditionTrue, reason, message)
-	consecutiveFailures.WithLabelValues(ac.Namespace, ac.Name).Set(float64(ac.Status.ConsecutiveFailures))
-}
-
-func tokenValid(t *issuedToken, now time.Time) metav1.ConditionStatus {
-	if t != nil && now.Before(t.token.ExpiresAt) {
-		return metav1.ConditionTrue
-	}
-	return metav1.ConditionFalse
-}
-
-func setCondition(ac *keyportv1.ApiClient, condType string, status metav1.ConditionStatus, reason, message string) {
-	conditions.Set(&ac.Status.Conditions, ac.Generation, condType, status, reason, message)
-}
-
 func storedView(t *issuedToken) *storedToken {
 	if t == nil {
 		return nil
 	}
-	return &storedToken{expiresAt: t.token.ExpiresAt, refreshAt: t.refreshAt, inputsMAC: t.inputsMAC, handledForce: t.handledForce}
+	return &storedToken{issuedAt: t.issuedAt, expiresAt: t.token.ExpiresAt, refreshAt: t.refreshAt, inputsMAC: t.inputsMAC, handledForce: t.handledForce}
 }
 
 func expiryOf(t *issuedToken) time.Time {

@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/time/rate"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/clock"
 
 	keyportv1 "github.com/keyport-dev/keyport/api/v1alpha1"
 	"github.com/keyport-dev/keyport/shared/certs"
@@ -86,10 +87,12 @@ type endpointLimiter struct {
 	limit    rate.Limit
 	burst    int
 	limiters map[string]*rate.Limiter
-	// held are the slots ApiClients were given and are waiting for, by
+	// clock is the reconciler's.
+	clock clock.PassiveClock
+	// mem.slots are the slots ApiClients were given and are waiting for, by
 	// ApiClient: a requeued ApiClient uses its slot instead of taking
 	// another, so that waiting does not push everyone further back.
-	held map[types.UID]time.Time
+	mem *memory
 }
 
 // reserve returns how long the ApiClient must wait before its request to
@@ -99,14 +102,18 @@ type endpointLimiter struct {
 // may hold a slot in a short queue; one whose token has time left yields
 // to them whenever there is a queue at all, so that after an outage the
 // tokens that run out first are replaced first.
-func (l *endpointLimiter) reserve(uid types.UID, tokenURL string, now time.Time, urgent bool) time.Duration {
+func (l *endpointLimiter) reserve(uid types.UID, tokenURL string, urgent bool) time.Duration {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if at, ok := l.held[uid]; ok {
+	now := l.clock.Now()
+	if l.mem == nil {
+		l.mem = &memory{}
+	}
+	if at, ok := l.mem.slots[uid]; ok {
 		if now.Before(at) {
 			return at.Sub(now)
 		}
-		delete(l.held, uid)
+		delete(l.mem.slots, uid)
 		return 0
 	}
 	host := tokenURL
@@ -127,16 +134,16 @@ func (l *endpointLimiter) reserve(uid types.UID, tokenURL string, now time.Time,
 	case delay == 0:
 		return 0
 	case urgent && delay <= maxQueue:
-		if l.held == nil {
-			l.held = map[types.UID]time.Time{}
+		if l.mem.slots == nil {
+			l.mem.slots = map[types.UID]time.Time{}
 		}
-		for id, at := range l.held {
+		for id, at := range l.mem.slots {
 			// Slots nobody came back for (the ApiClient was deleted).
 			if now.Sub(at) > time.Minute {
-				delete(l.held, id)
+				delete(l.mem.slots, id)
 			}
 		}
-		l.held[uid] = now.Add(delay)
+		l.mem.slots[uid] = now.Add(delay)
 		return delay
 	}
 	// Not urgent, or the queue is long (a retry storm while the platform

@@ -5,7 +5,6 @@ import (
 	"fmt"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	keyportv1 "github.com/keyport-dev/keyport/api/v1alpha1"
@@ -33,8 +32,8 @@ func (r *Reconciler) writeStatus(ctx context.Context, ac *keyportv1.ApiClient, b
 	// one event and is written once.
 	key := client.ObjectKeyFromObject(ac)
 	last := before
-	if w, ok := r.written.Load(key); ok && w.(writtenStatus).uid == ac.UID {
-		last = w.(writtenStatus).status
+	if w := r.mem.lastWritten(key, ac.UID); w != nil {
+		last = w
 	}
 	conditions.RecordTransitions(r.Recorder, ac, last.Conditions, ac.Status.Conditions)
 	if !statusWorthWriting(before, &ac.Status) || !statusWorthWriting(last, &ac.Status) {
@@ -45,14 +44,8 @@ func (r *Reconciler) writeStatus(ctx context.Context, ac *keyportv1.ApiClient, b
 	if err := r.Client.Status().Patch(ctx, ac, client.MergeFrom(orig)); err != nil {
 		return fmt.Errorf("write status: %w", client.IgnoreNotFound(err))
 	}
-	r.written.Store(key, writtenStatus{uid: ac.UID, status: ac.Status.DeepCopy()})
+	r.mem.wrote(key, ac.UID, ac.Status.DeepCopy())
 	return nil
-}
-
-// writtenStatus is the status this process last wrote for an ApiClient.
-type writtenStatus struct {
-	uid    types.UID
-	status *keyportv1.ApiClientStatus
 }
 
 // statusWorthWriting is the rule, pure for testing. Times are compared in
@@ -65,7 +58,8 @@ func statusWorthWriting(before, after *keyportv1.ApiClientStatus) bool {
 		!conditions.Equal(before.Conditions, after.Conditions, keyportv1.ReasonTokenRefreshed) ||
 		!sameSecond(before.TokenExpiresAt, after.TokenExpiresAt) ||
 		!sameSecond(before.LastRefreshTime, after.LastRefreshTime) ||
-		!sameSecond(before.NextRefreshTime, after.NextRefreshTime)
+		!sameSecond(before.NextRefreshTime, after.NextRefreshTime) ||
+		!sameSecond(before.RetryAt, after.RetryAt)
 }
 
 func sameSecond(a, b *metav1.Time) bool {

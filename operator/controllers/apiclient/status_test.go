@@ -1,6 +1,7 @@
 package apiclient
 
 import (
+	"reflect"
 	"testing"
 	"time"
 
@@ -37,6 +38,36 @@ func TestStatusWorthWriting(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			if got := statusWorthWriting(c.before, c.after); got != c.want {
 				t.Errorf("statusWorthWriting = %v, want %v", got, c.want)
+			}
+		})
+	}
+}
+
+// TestStatusWorthWritingSeesEveryField: a change to any one status field
+// is written. A field added to the status and forgotten in
+// statusWorthWriting would otherwise never reach the API server.
+func TestStatusWorthWritingSeesEveryField(t *testing.T) {
+	base := keyportv1.ApiClientStatus{}
+	typ := reflect.TypeOf(base)
+	for i := range typ.NumField() {
+		f := typ.Field(i)
+		t.Run(f.Name, func(t *testing.T) {
+			changed := base
+			v := reflect.ValueOf(&changed).Elem().Field(i)
+			switch v.Interface().(type) {
+			case int64, int32:
+				v.SetInt(3)
+			case string:
+				v.SetString("changed")
+			case *metav1.Time:
+				v.Set(reflect.ValueOf(&metav1.Time{Time: time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)}))
+			case []metav1.Condition:
+				v.Set(reflect.ValueOf([]metav1.Condition{{Type: keyportv1.ConditionReady, Status: metav1.ConditionTrue, Reason: keyportv1.ReasonTokenRefreshed}}))
+			default:
+				t.Fatalf("status field %s has type %s, which this test cannot change: teach it, and statusWorthWriting", f.Name, f.Type)
+			}
+			if !statusWorthWriting(&base, &changed) {
+				t.Errorf("a change to status.%s alone is not written", f.Name)
 			}
 		})
 	}
