@@ -51,7 +51,7 @@ fmt: ## Format the code.
 	gofmt -w $$(git ls-files '*.go')
 
 .PHONY: lint
-lint: verify-generated verify-docs ## gofmt, go vet and the stale-generated-files checks.
+lint: verify-generated verify-docs helm-lint ## gofmt, go vet, helm lint --strict and the stale-generated-files checks.
 	@unformatted=$$(gofmt -l $$(git ls-files --cached --others --exclude-standard '*.go')); \
 	if [ -n "$$unformatted" ]; then echo "gofmt would change:"; echo "$$unformatted"; exit 1; fi
 	go vet ./...
@@ -139,10 +139,12 @@ $(GORELEASER):
 	  echo "==> built $(GORELEASER) in $$(( $$(date +%s) - start ))s"
 
 .PHONY: release-snapshot
-release-snapshot: $(GORELEASER) ## Build every release archive (provider zips, SHA256SUMS, manifest, operator, kubectl-keyport) into bin/dist with goreleaser --snapshot; publishes nothing.
+release-snapshot: $(GORELEASER) $(HELM) ## Build every release archive (provider zips, SHA256SUMS, manifest, operator, kubectl-keyport, the packaged chart) into bin/dist with goreleaser --snapshot; publishes nothing.
 	@echo "==> goreleaser release --snapshot --clean (into bin/dist; nothing is published)"
 	@start=$$(date +%s); $(GORELEASER) release --snapshot --clean; \
-	  echo "==> release snapshot in bin/dist in $$(( $$(date +%s) - start ))s:"; ls -1 bin/dist | grep -v '/$$' | grep -E '\.(zip|tar\.gz|json)$$|SHA256SUMS$$'
+	  echo "==> goreleaser snapshot in $$(( $$(date +%s) - start ))s"
+	@$(MAKE) -s helm-package
+	@echo "==> bin/dist:"; cd bin/dist && ls -1 *.zip *.tar.gz *SHA256SUMS *_manifest.json charts/*.tgz
 
 # The provider's tests and the demo install the provider from a release's
 # zip through a filesystem mirror. This builds only this platform's zip, named
@@ -168,6 +170,32 @@ provider-archive: ## Build this platform's provider zip, SHA256SUMS and manifest
 	  rm -rf $(PROVIDER_DIST)/build; \
 	  cp terraform-provider/terraform-registry-manifest.json $(PROVIDER_DIST)/$${name}_manifest.json; \
 	  (cd $(PROVIDER_DIST) && sha256sum $${name}_$${os}_$$arch.zip $${name}_manifest.json > $${name}_SHA256SUMS)
+
+# The helm command, built from the Go module proxy at the version of the Helm
+# library go.mod requires (the tests install the chart with that library).
+HELM := $(BIN)/helm
+HELM_VERSION ?= $(shell go list -m -f '{{.Version}}' helm.sh/helm/v4)
+CHART := config/helm/keyport
+
+.PHONY: helm
+helm: $(HELM) ## Build the helm command from the Go module proxy into bin/ (only when missing).
+
+$(HELM):
+	@echo "==> building helm $(HELM_VERSION) from the Go module proxy into $(BIN) (a few minutes on a cold cache)"
+	GOBIN=$(BIN) go install helm.sh/helm/v4/cmd/helm@$(HELM_VERSION)
+
+# values.schema.json refuses unknown keys, so --strict with the optional
+# objects on also checks that their values are declared.
+.PHONY: helm-lint
+helm-lint: $(HELM) ## helm lint --strict the chart, with its defaults and with the ServiceMonitor, alerts and dashboard on.
+	@echo "==> helm lint --strict $(CHART)"
+	@$(HELM) lint --strict $(CHART) 2>&1 | grep -v 'symbolic link'
+	@$(HELM) lint --strict $(CHART) --set metrics.serviceMonitor.enabled=true,metrics.prometheusRule.enabled=true,metrics.grafanaDashboard.enabled=true 2>&1 | grep -v 'symbolic link'
+
+.PHONY: helm-package
+helm-package: helm-lint ## Package the chart (CRDs, values schema, dashboard) into bin/dist/charts with helm package.
+	@mkdir -p $(BIN)/dist/charts
+	$(HELM) package $(CHART) --destination $(BIN)/dist/charts 2>&1 | grep -v 'symbolic link'
 
 ##@ Demo
 
