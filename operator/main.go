@@ -30,6 +30,7 @@ import (
 	keyportv1 "github.com/keyport-dev/keyport/api/v1alpha1"
 	"github.com/keyport-dev/keyport/operator/controllers/apiclient"
 	"github.com/keyport-dev/keyport/operator/controllers/ingestionchannel"
+	"github.com/keyport-dev/keyport/operator/controllers/jwks"
 	"github.com/keyport-dev/keyport/operator/controllers/m2mcertificate"
 	"github.com/keyport-dev/keyport/operator/controllers/notificationchannel"
 	"github.com/keyport-dev/keyport/operator/internal/mackey"
@@ -274,6 +275,12 @@ func setupControllers(mgr ctrl.Manager, macKey []byte, o options) error {
 		Recorder: mgr.GetEventRecorderFor("keyport-notificationchannel"),
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("set up the NotificationChannel controller: %w", err)
+	}
+	if err := (&jwks.Reconciler{
+		Client:   mgr.GetClient(),
+		Recorder: mgr.GetEventRecorderFor("keyport-jwks"),
+	}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("set up the ApiClient JWKS controller: %w", err)
 	}
 	return nil
 }

@@ -22,6 +22,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	keyportv1 "github.com/keyport-dev/keyport/api/v1alpha1"
+	"github.com/keyport-dev/keyport/operator/controllers/jwks"
 	"github.com/keyport-dev/keyport/operator/controllers/notificationchannel"
 	"github.com/keyport-dev/keyport/shared/testsupport/sandbox"
 	"github.com/keyport-dev/keyport/shared/testsupport/testenv/optest"
@@ -230,6 +231,15 @@ func TestTheOperatorUsesEveryVerbOfItsRolesAndNoOther(t *testing.T) {
 	account := ns + "-platform"
 	sandboxClient(t, ns, "platform", account, nil)
 	waitReady(t, ns, "platform")
+	// It keeps the platform's key set in a ConfigMap, written again on the
+	// forced refresh below.
+	platform := &keyportv1.ApiClient{}
+	get(t, ns, "platform", platform)
+	update(t, platform, func() { platform.Spec.JWKS = &keyportv1.JWKSSettings{URL: sb.URL() + "/softpos/par/jwks.json"} })
+	optest.Eventually(t, 30*time.Second, "the key set's ConfigMap", func() (bool, string) {
+		err := env.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: "platform-jwks"}, &corev1.ConfigMap{})
+		return err == nil, fmt.Sprint(err)
+	})
 	token := &corev1.Secret{}
 	get(t, ns, "platform-token", token)
 	annotate(t, &keyportv1.ApiClient{}, ns, "platform", keyportv1.AnnotationRefresh, "1")
@@ -237,6 +247,11 @@ func TestTheOperatorUsesEveryVerbOfItsRolesAndNoOther(t *testing.T) {
 		now := &corev1.Secret{}
 		get(t, ns, "platform-token", now)
 		return now.ResourceVersion != token.ResourceVersion, "not yet"
+	})
+	optest.Eventually(t, 30*time.Second, "the key set fetched again on the forced refresh", func() (bool, string) {
+		cm := &corev1.ConfigMap{}
+		err := env.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: "platform-jwks"}, cm)
+		return err == nil && cm.Annotations[jwks.AnnotationRefreshHandled] == "1", fmt.Sprint(err)
 	})
 
 	// An IngestionChannel gets its Secret.

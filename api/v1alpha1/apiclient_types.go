@@ -185,10 +185,42 @@ type ApiClientSpec struct {
 	// +optional
 	RevocationProbe *RevocationProbe `json:"revocationProbe,omitempty"`
 
+	// JWKS keeps the platform's public keys (its JSON Web Key Set, which is
+	// not secret) in a ConfigMap next to the token Secret, for workloads
+	// that verify the platform's signatures or encrypt to its "enc" key
+	// (a Pushed Authorization Request, say). Mount the ConfigMap as a volume.
+	// +optional
+	JWKS *JWKSSettings `json:"jwks,omitempty"`
+
 	// Suspend stops refreshing without deleting anything. The Secret keeps the
 	// last token until it expires.
 	// +optional
 	Suspend bool `json:"suspend,omitempty"`
+}
+
+// JWKSSettings say where the platform publishes its keys and how fresh the
+// copy is kept. Keyport fetches them again after the platform's cache
+// lifetime (Cache-Control max-age or Expires) or refreshInterval, whichever
+// comes first (never more often than once a minute), and at once when the
+// ApiClient's keyport.dev/refresh annotation changes.
+// +kubebuilder:validation:XValidation:rule="self.url.startsWith('https://')",message="jwks.url must start with https://: a key set fetched in the clear could be replaced on the way"
+type JWKSSettings struct {
+	// URL of the key set, for example https://platform.example.com/jwks.json.
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:XValidation:rule="isURL(self) && url(self).getHost() != ''",message="jwks.url must be an absolute URL such as https://platform.example.com/jwks.json"
+	URL string `json:"url"`
+
+	// ConfigMapName is the ConfigMap that holds the key set under jwks.json.
+	// Defaults to the ApiClient's name with the suffix -jwks.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$`
+	ConfigMapName string `json:"configMapName,omitempty"`
+
+	// RefreshInterval is the longest the copy goes without a fetch. Default 1h.
+	// +optional
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1m')",message="jwks.refreshInterval must be at least 1m"
+	RefreshInterval *metav1.Duration `json:"refreshInterval,omitempty"`
 }
 
 // RevocationProbe is a cheap, read-only API call that any valid token may make.

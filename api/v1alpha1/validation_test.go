@@ -249,6 +249,22 @@ func TestAPIServerRejectsInvalidObjects(t *testing.T) {
 			want: "or for PrivateKeyJWT alone assertion.signingKey",
 		},
 		{
+			name: "a JWKS fetched over plain http",
+			manifest: apiClient(`
+  tokenURL: https://login.example.com/token
+  credentials: {secretName: creds}
+  jwks: {url: "http://platform.example.com/jwks.json"}`),
+			want: "jwks.url must start with https://",
+		},
+		{
+			name: "a JWKS refreshed more than once a minute",
+			manifest: apiClient(`
+  tokenURL: https://login.example.com/token
+  credentials: {secretName: creds}
+  jwks: {url: "https://platform.example.com/jwks.json", refreshInterval: 30s}`),
+			want: "jwks.refreshInterval must be at least 1m",
+		},
+		{
 			name: "a keyIDFrom the operator does not know",
 			manifest: apiClient(`
   tokenURL: https://login.example.com/token
@@ -657,6 +673,10 @@ func TestAPIServerAcceptsOptIns(t *testing.T) {
   clientID: my-app
   clientCertificate: {m2mCertificateName: cert}
   assertion: {keyIDFrom: Thumbprint}`),
+		"the platform's JWKS kept in a named ConfigMap": apiClient(`
+  tokenURL: https://login.example.com/token
+  credentials: {secretName: creds}
+  jwks: {url: "https://platform.example.com/jwks.json", configMapName: softpos-keys, refreshInterval: 10m}`),
 		"a full channel URL": ingestionChannel(`
   url: https://ingest.example.com/v2/channels/abc`),
 		"a static Authorization header with authentication None": notificationChannel(`

@@ -79,6 +79,9 @@ type Request struct {
 	// mounted certificate, CAFile, Keyport's outbound rules); it must then
 	// present the certificate itself if the platform wants mutual TLS.
 	HTTPClient *http.Client
+	// Policy decides which addresses may be dialled; nil means the
+	// process's default (outbound.SetDefaultPolicy).
+	Policy *outbound.Policy
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 }
@@ -94,32 +97,55 @@ type Result struct {
 	Encrypted bool
 }
 
-// Push sends the Pushed Authorization Request.
+// Push sends the Pushed Authorization Request with the mounted files.
 func Push(ctx context.Context, m Mounted, r Request) (*Result, error) {
 	files, err := readProjected(m.CertificateDir, "tls.crt", "tls.key")
 	if err != nil {
 		return nil, err
 	}
-	bundle, err := certs.DecodePEM(files["tls.crt"], files["tls.key"])
-	if err != nil {
-		return nil, fmt.Errorf("the mounted certificate in %s cannot be used: %w", m.CertificateDir, err)
-	}
-	var encryptTo *jose.JSONWebKey
+	mat := Material{CertPEM: files["tls.crt"], KeyPEM: files["tls.key"]}
 	if m.JWKSDir != "" {
-		set, err := ReadJWKS(m.JWKSDir)
-		if err != nil {
+		if mat.JWKS, err = ReadJWKS(m.JWKSDir); err != nil {
 			return nil, err
 		}
-		encryptTo = token.EncryptionKey(set)
 	}
+	if m.CAFile != "" {
+		if mat.CAPEM, err = os.ReadFile(m.CAFile); err != nil {
+			return nil, fmt.Errorf("read the platform's CA bundle: %w", err)
+		}
+	}
+	res, err := PushMaterial(ctx, mat, r)
+	if err != nil && errors.Is(err, errCertificate) {
+		return nil, fmt.Errorf("the mounted certificate in %s %w", m.CertificateDir, err)
+	}
+	return res, err
+}
+
+// Material is what Push reads from the mounts, for a caller that already
+// holds it (kubectl keyport par reads it from the cluster). It holds a
+// private key: never print or log it.
+type Material struct {
+	CertPEM, KeyPEM []byte
+	// CAPEM verifies the platform instead of the system roots; optional.
+	CAPEM []byte
+	// JWKS is the platform's key set; optional.
+	JWKS *jose.JSONWebKeySet
+}
+
+var errCertificate = errors.New("cannot be used")
+
+// PushMaterial sends the Pushed Authorization Request with material in
+// memory.
+func PushMaterial(ctx context.Context, mat Material, r Request) (*Result, error) {
+	bundle, err := certs.DecodePEM(mat.CertPEM, mat.KeyPEM)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", errCertificate, err)
+	}
+	encryptTo := token.EncryptionKey(mat.JWKS)
 	hc := r.HTTPClient
 	if hc == nil {
-		o := outbound.Options{ClientCertificate: func() (*tls.Certificate, error) { return bundle.TLSCertificate(), nil }}
-		if m.CAFile != "" {
-			if o.CABundle, err = os.ReadFile(m.CAFile); err != nil {
-				return nil, fmt.Errorf("read the platform's CA bundle: %w", err)
-			}
-		}
+		o := outbound.Options{CABundle: mat.CAPEM, Policy: r.Policy,
+			ClientCertificate: func() (*tls.Certificate, error) { return bundle.TLSCertificate(), nil }}
 		if hc, err = outbound.NewClient(o); err != nil {
 			return nil, err
 		}

@@ -132,7 +132,7 @@ func TestPushFromMountedFilesToTheSandbox(t *testing.T) {
 		before := sb.Counters()
 		_, err := par.Push(context.Background(),
 			par.Mounted{CertificateDir: project(t, map[string][]byte{"tls.crt": certPEM, "tls.key": otherKey}), CAFile: caFile}, req)
-		if err == nil || !strings.Contains(err.Error(), "does not belong to the certificate") {
+		if err == nil || !strings.Contains(err.Error(), "does not belong to the certificate") || !strings.Contains(err.Error(), "the mounted certificate in") {
 			t.Fatalf("err = %v", err)
 		}
 		noSecretIn(t, err, otherKey)

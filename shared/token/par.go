@@ -12,6 +12,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -23,32 +24,71 @@ import (
 
 // FetchJWKS reads a JSON Web Key Set, such as a platform's jwks.json.
 func FetchJWKS(ctx context.Context, hc *http.Client, jwksURL string) (*jose.JSONWebKeySet, error) {
+	set, _, err := FetchJWKSCacheable(ctx, hc, jwksURL, time.Now())
+	return set, err
+}
+
+// FetchJWKSCacheable reads a JSON Web Key Set, only its public keys, and
+// how long the platform says it may be cached (Cache-Control max-age, or
+// Expires; 0 when it says nothing or forbids caching).
+func FetchJWKSCacheable(ctx context.Context, hc *http.Client, jwksURL string, now time.Time) (*jose.JSONWebKeySet, time.Duration, error) {
 	u, err := url.Parse(jwksURL)
 	if err != nil || u.Host == "" {
-		return nil, errors.New("the JWKS URL is not an absolute URL")
+		return nil, 0, errors.New("the JWKS URL is not an absolute URL")
 	}
 	ctx, cancel := withTimeout(ctx, 0)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	req.Header.Set("Accept", "application/json")
-	body, status, err := do(hc, req)
+	var header http.Header
+	body, status, err := doWithHeader(hc, req, &header)
 	if err != nil {
-		return nil, fmt.Errorf("fetch JWKS from %s: %w", u.Host, err)
+		return nil, 0, fmt.Errorf("fetch JWKS from %s: %w", u.Host, err)
 	}
 	if status != http.StatusOK {
-		return nil, fmt.Errorf("fetch JWKS from %s: HTTP %d", u.Host, status)
+		return nil, 0, fmt.Errorf("fetch JWKS from %s: HTTP %d", u.Host, status)
 	}
 	var set jose.JSONWebKeySet
 	if err := json.Unmarshal(body, &set); err != nil {
-		return nil, fmt.Errorf("fetch JWKS from %s: the response is not a JWK set", u.Host)
+		return nil, 0, fmt.Errorf("fetch JWKS from %s: the response is not a JWK set", u.Host)
 	}
 	if len(set.Keys) == 0 {
-		return nil, fmt.Errorf("fetch JWKS from %s: the set holds no key", u.Host)
+		return nil, 0, fmt.Errorf("fetch JWKS from %s: the set holds no key", u.Host)
 	}
-	return &set, nil
+	// A platform that published a private part by mistake must not have it
+	// copied further.
+	for i := range set.Keys {
+		set.Keys[i] = set.Keys[i].Public()
+	}
+	return &set, cacheLifetime(header, now), nil
+}
+
+// cacheLifetime reads Cache-Control max-age (which wins) or Expires.
+func cacheLifetime(h http.Header, now time.Time) time.Duration {
+	for _, directive := range strings.Split(h.Get("Cache-Control"), ",") {
+		d := strings.ToLower(strings.TrimSpace(directive))
+		if d == "no-store" || d == "no-cache" {
+			return 0
+		}
+		if v, ok := strings.CutPrefix(d, "max-age="); ok {
+			if secs, err := strconv.ParseInt(strings.Trim(v, `"`), 10, 64); err == nil && secs > 0 {
+				return time.Duration(secs) * time.Second
+			}
+			return 0
+		}
+	}
+	if exp, err := http.ParseTime(h.Get("Expires")); err == nil {
+		if date, err := http.ParseTime(h.Get("Date")); err == nil {
+			now = date
+		}
+		if d := exp.Sub(now); d > 0 {
+			return d
+		}
+	}
+	return 0
 }
 
 // PushedAuthorizationRequest is an RFC 9126 request, authenticated with a
@@ -224,11 +264,19 @@ func encryptedRequestObject(par PushedAuthorizationRequest, params map[string]st
 
 // do sends a request and reads a size-limited body.
 func do(hc *http.Client, req *http.Request) ([]byte, int, error) {
+	return doWithHeader(hc, req, nil)
+}
+
+// doWithHeader is do that also hands back the response's header.
+func doWithHeader(hc *http.Client, req *http.Request, header *http.Header) ([]byte, int, error) {
 	resp, err := hc.Do(req)
 	if err != nil {
 		return nil, 0, scrubURLError(err)
 	}
 	defer resp.Body.Close()
+	if header != nil {
+		*header = resp.Header
+	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, outbound.MaxBodyBytes+1))
 	if err != nil {
 		return nil, 0, err

@@ -210,6 +210,7 @@ func (in *inputs) mac(key []byte, spec *keyportv1.ApiClientSpec) string {
 	relevant := spec.DeepCopy()
 	relevant.Suspend = false
 	relevant.Output = nil
+	relevant.JWKS = nil // the platform's key set has its own controller
 	specJSON, _ := json.Marshal(relevant)
 	write := func(label string, b []byte) {
 		// Length-prefixed so that no two different inputs encode the same.

@@ -30,6 +30,7 @@ type apiClientModel struct {
 	OutputSecretName     types.String            `tfsdk:"output_secret_name"`
 	OutputTemplate       types.Map               `tfsdk:"output_template"`
 	RevocationProbe      *revocationProbeModel   `tfsdk:"revocation_probe"`
+	JWKS                 *jwksModel              `tfsdk:"jwks"`
 	Suspend              types.Bool              `tfsdk:"suspend"`
 
 	// Kept in the credentials Secret, never in the spec.
@@ -81,6 +82,12 @@ type refreshModel struct {
 
 type revocationProbeModel struct {
 	URL types.String `tfsdk:"url"`
+}
+
+type jwksModel struct {
+	URL             types.String  `tfsdk:"url"`
+	ConfigMapName   types.String  `tfsdk:"config_map_name"`
+	RefreshInterval durationValue `tfsdk:"refresh_interval"`
 }
 
 // toApiClient builds the object to apply from a plan.
@@ -139,6 +146,10 @@ func toApiClient(m *apiClientModel) *keyportv1.ApiClient {
 	}
 	if p := m.RevocationProbe; p != nil {
 		spec.RevocationProbe = &keyportv1.RevocationProbe{URL: p.URL.ValueString()}
+	}
+	if j := m.JWKS; j != nil {
+		spec.JWKS = &keyportv1.JWKSSettings{URL: j.URL.ValueString(), ConfigMapName: j.ConfigMapName.ValueString(),
+			RefreshInterval: toDuration(j.RefreshInterval)}
 	}
 	return &keyportv1.ApiClient{ObjectMeta: m.objectMeta(), Spec: spec}
 }
@@ -205,6 +216,11 @@ func apiClientFromSpec(ac *keyportv1.ApiClient, m *apiClientModel) {
 	m.RevocationProbe = nil
 	if p := s.RevocationProbe; p != nil {
 		m.RevocationProbe = &revocationProbeModel{URL: types.StringValue(p.URL)}
+	}
+	m.JWKS = nil
+	if j := s.JWKS; j != nil {
+		m.JWKS = &jwksModel{URL: types.StringValue(j.URL), ConfigMapName: optString(j.ConfigMapName),
+			RefreshInterval: fromDuration(j.RefreshInterval)}
 	}
 }
 

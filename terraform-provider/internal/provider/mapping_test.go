@@ -67,6 +67,7 @@ var fullApiClient = &keyportv1.ApiClient{ObjectMeta: meta, Spec: keyportv1.ApiCl
 		RetryMargin: dur("45s"), DefaultLifetime: dur("1h30m")},
 	Output:          &keyportv1.TokenOutput{SecretName: "cpu-token", Template: map[string]string{"bearer.txt": "{{ .Authorization }}"}},
 	RevocationProbe: &keyportv1.RevocationProbe{URL: "https://api.example.com/v1/ping"},
+	JWKS:            &keyportv1.JWKSSettings{URL: "https://softpos.example.com/jwks.json", ConfigMapName: "softpos-keys", RefreshInterval: dur("10m")},
 	Suspend:         true,
 }}
 

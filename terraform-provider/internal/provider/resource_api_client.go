@@ -187,6 +187,16 @@ func apiClientSchema(ctx context.Context) schema.Schema {
 					"default_lifetime": schema.StringAttribute{Optional: true, CustomType: durationType{}, Validators: []validator.String{goDuration{}},
 						MarkdownDescription: "Lifetime assumed when the response has no `expires_in` and the token no `exp`, such as `1h`."},
 				}},
+			"jwks": schema.SingleNestedAttribute{Optional: true,
+				MarkdownDescription: "Keep the platform's public keys (its JWKS) in a ConfigMap next to the token Secret, for workloads that verify its signatures or encrypt to it; fetched again after the platform's cache lifetime or `refresh_interval`, and on a forced refresh.",
+				Attributes: map[string]schema.Attribute{
+					"url": schema.StringAttribute{Required: true, Validators: []validator.String{stringvalidator.LengthAtMost(2048), absoluteURL{}},
+						MarkdownDescription: "URL of the key set (`https://`)."},
+					"config_map_name": schema.StringAttribute{Optional: true, Validators: objectName(),
+						MarkdownDescription: "The ConfigMap that holds `jwks.json`. Default `<name>-jwks`."},
+					"refresh_interval": schema.StringAttribute{Optional: true, CustomType: durationType{}, Validators: []validator.String{goDuration{}},
+						MarkdownDescription: "Longest time between fetches, at least `1m`. Default `1h`."},
+				}},
 			"revocation_probe": schema.SingleNestedAttribute{Optional: true,
 				MarkdownDescription: "A cheap read-only API call Keyport makes with the previous token after each refresh, to detect platforms that revoke it.",
 				Attributes: map[string]schema.Attribute{
