@@ -186,6 +186,19 @@ func TestAccCertificateThumbprintFunction(t *testing.T) {
 // timeout.
 func TestAccApiClient_FailsFastWithTheOperatorsReason(t *testing.T) {
 	ns, kubeconfig := withOperator(t)
+	// Failing fast is measured against what the test sets: the create
+	// timeout and the provider's poll interval (pollInterval, 100 ms in
+	// tests). The reason is known after one token request to the sandbox on
+	// loopback, one status write and the next poll; with terraform's plan,
+	// apply and destroy around it that is about two seconds. A provider
+	// that waited out the timeout would take ten minutes, one that waited
+	// for the condition to settle over the operator's retries a good part
+	// of them. A twentieth of the timeout (30 s, 300 polls) tells the two
+	// apart and leaves a loaded machine more than ten times the time the
+	// test needs.
+	const createTimeout = 10 * time.Minute
+	fast := createTimeout / 20
+	start := time.Now()
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: factories,
 		Steps: []resource.TestStep{{
@@ -205,13 +218,16 @@ resource "keyport_api_client" "wrong" {
     ca_bundle = { name = "sandbox-ca", key = "ca.crt" }
   }
   timeouts {
-    create = "10m"
+    create = %q
   }
 }
-`, kubeconfig, ns, sb.URL()+"/connect/token", clientID),
+`, kubeconfig, ns, sb.URL()+"/connect/token", clientID, createTimeout),
 			ExpectError: regexp.MustCompile(`InvalidCredentials`),
 		}},
 	})
+	if elapsed := time.Since(start); elapsed > fast {
+		t.Errorf("the apply failed after %s, want well under the %s create timeout (at most %s)", elapsed.Round(time.Millisecond), createTimeout, fast)
+	}
 }
 
 // TestAccApiClient_IgnoresAStaleReady plays the operator: a Ready=True for
