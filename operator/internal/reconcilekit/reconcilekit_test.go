@@ -271,3 +271,23 @@ func TestReferrersFollowTheIndex(t *testing.T) {
 		t.Errorf("a failed list gave %v", got)
 	}
 }
+
+// TestWholeSecondsMakesTimesOfOneSecondEqual, as the API server keeps them.
+func TestWholeSecondsMakesTimesOfOneSecondEqual(t *testing.T) {
+	s := newFixture(t, false).status
+	at := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	s.Normalize = func(before, after *keyportv1.NotificationChannelStatus) {
+		WholeSeconds(before.LastSyncedTime, after.LastSyncedTime)
+	}
+	a := &channel{Status: keyportv1.NotificationChannelStatus{LastSyncedTime: &metav1.Time{Time: at}}}
+	b := a.DeepCopy()
+	b.Status.LastSyncedTime.Time = at.Add(999 * time.Millisecond)
+	if s.Changed(a, b) {
+		t.Error("a time within the same second is a change")
+	}
+	b.Status.LastSyncedTime.Time = at.Add(time.Second)
+	if !s.Changed(a, b) {
+		t.Error("the next second is no change")
+	}
+	WholeSeconds(nil) // a time not set stays unset
+}

@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -125,4 +126,16 @@ func Clock(c clock.PassiveClock) clock.PassiveClock {
 		return clock.RealClock{}
 	}
 	return c
+}
+
+// WholeSeconds rounds times down to whole seconds, for a Normalize: the
+// API server keeps a status time to the second, so a time read back
+// differs from the one computed below the second, and a time recomputed
+// within the same second is no news.
+func WholeSeconds(times ...*metav1.Time) {
+	for _, t := range times {
+		if t != nil {
+			t.Time = t.Truncate(time.Second)
+		}
+	}
 }
