@@ -1,5 +1,5 @@
 // Command kubectl-keyport is the kubectl plugin `kubectl keyport`: on PATH,
-// kubectl finds it and runs it for `kubectl keyport status|refresh|inspect`.
+// kubectl finds it and runs it for `kubectl keyport status|refresh|inspect|par`.
 package main
 
 import (

@@ -64,7 +64,7 @@ notificationchannel (notifch); plurals and KIND/NAME are accepted.`,
 	root.SetErr(streams.ErrOut)
 	o.flags.AddFlags(root.PersistentFlags())
 	root.PersistentFlags().StringVarP(&o.output, "output", "o", "", "Output format: empty for text, or json")
-	root.AddCommand(newStatusCommand(o), newRefreshCommand(o), newInspectCommand(o))
+	root.AddCommand(newStatusCommand(o), newRefreshCommand(o), newInspectCommand(o), newPARCommand(o))
 	return root
 }
 
