@@ -2,6 +2,7 @@ package apiclient_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -118,7 +119,7 @@ func TestPlatformFaultsKeepTheTokenAndSayWhy(t *testing.T) {
 		{"rate limiting with Retry-After", sandbox.Fault{RateLimitRate: 1, RetryAfter: 2 * time.Second}, keyportv1.ReasonRateLimited},
 		{"malformed bodies", sandbox.Fault{MalformedRate: 1}, keyportv1.ReasonMalformedTokenResponse},
 		// The request is given up after half the token's remaining life
-		// (5 s of real time here, the one real wait).
+		// (real time: the one real wait, see below).
 		{"timeouts", sandbox.Fault{Latency: 20 * time.Second}, keyportv1.ReasonTokenEndpointUnreachable},
 	}
 	for _, tc := range cases {
@@ -127,7 +128,13 @@ func TestPlatformFaultsKeepTheTokenAndSayWhy(t *testing.T) {
 			ns, faulty, op, good, refreshAt := f.ns, f.sb, f.op, f.first, f.refreshAt
 
 			faulty.SetFault(sandbox.EndpointConnectToken, tc.fault)
-			ac := op.at(refreshAt, "faulty")
+			when := refreshAt
+			if tc.fault.Latency > 0 {
+				// Inside the propagation budget, 4 s before the expiry, so
+				// that the request is given up after 2 s of real time.
+				when = good.ExpiresAt.Add(-4 * time.Second)
+			}
+			ac := op.at(when, "faulty")
 			if status, reason, _ := condition(ac, keyportv1.ConditionDegraded); status != metav1.ConditionTrue || reason != tc.wantReason {
 				t.Fatalf("not Degraded with reason %s: %s", tc.wantReason, describe(ac))
 			}
@@ -154,20 +161,22 @@ func TestPlatformFaultsKeepTheTokenAndSayWhy(t *testing.T) {
 	}
 }
 
-// TestAHangingPlatformThatRecoversIsRetriedBeforeTheTokenExpires: the
-// refresh request hangs (the platform answers after a minute) and the
-// platform recovers while it hangs. The hanging request is given up with
+// TestAHangingPlatformThatRecoversIsRetriedBeforeTheTokenExpires: a
+// request for a new token hangs (the platform answers after a minute) and
+// the platform recovers while it hangs. The hanging request is given up with
 // time left on the token, so the retry replaces the token before it expires.
 // (Bounded only by the token's expiry, the request hung until the token had
 // expired, and the Secret held an expired token until the retry.)
 func TestAHangingPlatformThatRecoversIsRetriedBeforeTheTokenExpires(t *testing.T) {
+	t.Parallel() // it waits for real time
 	f := newReadyShort(t, "hanging", nil)
-	ns, slow, op, old, refreshAt := f.ns, f.sb, f.op, f.first, f.refreshAt
+	ns, slow, op, old := f.ns, f.sb, f.op, f.first
 
 	slow.SetFault(sandbox.EndpointConnectToken, sandbox.Fault{Latency: time.Minute})
-	op.clk.SetTime(refreshAt)
-	// The refresh request goes out at refreshAt and hangs; the platform
-	// recovers a second later. The clock runs while it hangs.
+	// The request goes out inside the propagation budget, 4 s before the
+	// token expires, and hangs; the platform recovers a second later. The
+	// clock runs while it hangs.
+	op.clk.SetTime(old.ExpiresAt.Add(-4 * time.Second))
 	recovered := time.AfterFunc(time.Second, func() { slow.SetFault(sandbox.EndpointConnectToken, sandbox.Fault{}) })
 	defer recovered.Stop()
 	op.flowing(func() { op.reconcile("hanging") })
@@ -354,5 +363,47 @@ func TestANewLeaderWaitsOutTheRetryTimeOfTheLastFailure(t *testing.T) {
 	next.requeue("failover")
 	if n := strict.Counters().Requests(sandbox.EndpointConnectToken, "") - base; n != 1 {
 		t.Fatalf("the new leader made %d requests at the retry time, want 1", n)
+	}
+}
+
+// TestAClientRotatesWhileOtherRequestsHang: while the requests of a dozen
+// ApiClients to an endpoint that never answers are on their way, another
+// ApiClient of the same operator keeps a valid token through its
+// rotations; when its own platform hangs too, its status does not claim a
+// token that has expired.
+func TestAClientRotatesWhileOtherRequestsHang(t *testing.T) {
+	f := newReadyShort(t, "victim", nil)
+	ns, op := f.ns, f.op
+	hole := apiclient.Blackhole(t)
+	for i := range 12 {
+		name := fmt.Sprint("blackholed-", i)
+		create(t, newApiClient(ns, name, keyportv1.ApiClientSpec{TokenURL: hole}))
+		op.look(name)
+	}
+	// Looked at again (a resync), the victim keeps its token.
+	op.reconcile("victim")
+	seen := map[string]bool{f.first.AccessToken: true}
+	for range 2 {
+		op.requeue("victim")
+		tok, _, ok := tokenIn(t, ns, "victim-token")
+		if !ok || !op.clk.Now().Before(tok.ExpiresAt) {
+			t.Fatalf("the victim's Secret held no valid token at %v", op.clk.Now().Format(time.RFC3339))
+		}
+		seen[tok.AccessToken] = true
+	}
+	if len(seen) != 3 {
+		t.Fatalf("the victim's token rotated %d times, want 2", len(seen)-1)
+	}
+
+	// The victim's own platform now hangs: its request goes out inside the
+	// propagation budget and is still on its way when the token expires.
+	f.sb.SetFault(sandbox.EndpointConnectToken, sandbox.Fault{Latency: time.Hour})
+	last, _, _ := tokenIn(t, ns, "victim-token")
+	op.clk.SetTime(last.ExpiresAt.Add(-4 * time.Second))
+	op.look("victim")
+	op.clk.SetTime(last.ExpiresAt)
+	ac := op.look("victim")
+	if status, _, _ := condition(ac, keyportv1.ConditionReady); status != metav1.ConditionFalse {
+		t.Fatalf("want Ready=False once the victim's token expired: %s", describe(ac))
 	}
 }

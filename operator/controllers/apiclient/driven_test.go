@@ -161,3 +161,16 @@ func newReadyShort(t *testing.T, name string, tune func(*apiclient.Reconciler)) 
 	f.refreshAt, f.expiresAt = refreshTimes(t, f.ns, name+"-token")
 	return f
 }
+
+// look reconciles the ApiClient once and does not wait for the answer of
+// a token request it sent: the request stays on its way.
+func (d *driven) look(name string) *keyportv1.ApiClient {
+	d.t.Helper()
+	ctx := log.IntoContext(context.Background(), ctrl.Log.WithName("driven"))
+	res, err := d.r.Reconcile(ctx, ctrl.Request{NamespacedName: types.NamespacedName{Namespace: d.ns, Name: name}})
+	if err != nil {
+		d.t.Fatalf("reconcile %s: %v", name, err)
+	}
+	d.next = res.RequeueAfter
+	return get(d.t, d.ns, name, &keyportv1.ApiClient{})
+}

@@ -67,7 +67,8 @@ func TestKubectlGetShowsWhatIsTrue(t *testing.T) {
 		t.Fatal(err)
 	}
 	short := shortSandbox(t, ns) // 20 s tokens
-	startOperator(t, ns, nil)
+	// Driven on a fake clock: the first refresh comes without waiting.
+	op := drive(t, ns, newClock(), nil)
 	healthy := shortClient(ns, "healthy", short)
 	create(t, healthy)
 	infeasible := shortClient(ns, "infeasible", short)
@@ -77,6 +78,9 @@ func TestKubectlGetShowsWhatIsTrue(t *testing.T) {
 		StringData: map[string]string{"client_id": clientID, "client_secret": "not-the-secret"}})
 	create(t, newApiClient(ns, "refused", keyportv1.ApiClientSpec{TokenURL: sb.URL() + "/connect/token",
 		Credentials: &keyportv1.CredentialsSource{SecretName: "wrong"}}))
+	for _, name := range []string{"healthy", "infeasible", "refused"} {
+		op.reconcile(name)
+	}
 
 	var rows map[string]map[string]string
 	eventually(t, 15*time.Second, "every client reported", func() (bool, string) {
@@ -107,10 +111,11 @@ func TestKubectlGetShowsWhatIsTrue(t *testing.T) {
 	// The first refresh of the healthy client: before it, the status showed
 	// the first token's planned refresh, which has just passed.
 	first, _, _ := tokenIn(t, ns, "healthy-token")
-	eventually(t, 20*time.Second, "the first refresh", func() (bool, string) {
-		tok, _, _ := tokenIn(t, ns, "healthy-token")
-		return tok.AccessToken != first.AccessToken, "still the first token"
-	})
+	refreshAt, _ := refreshTimes(t, ns, "healthy-token")
+	op.at(refreshAt, "healthy")
+	if tok, _, _ := tokenIn(t, ns, "healthy-token"); tok.AccessToken == first.AccessToken {
+		t.Fatal("no refresh at the refresh time")
+	}
 	_, secret, _ := tokenIn(t, ns, "healthy-token")
 	eventually(t, 3*time.Second, "kubectl showing the Secret's token and its next refresh", func() (bool, string) {
 		row := kubectlGet(t, kubeconfig, ns)["healthy"]
@@ -118,7 +123,7 @@ func TestKubectlGetShowsWhatIsTrue(t *testing.T) {
 		if err != nil {
 			return false, fmt.Sprint(row)
 		}
-		return row["EXPIRES"] == secret.Annotations[keyportv1.AnnotationExpiresAt] && next.After(time.Now()) &&
+		return row["EXPIRES"] == secret.Annotations[keyportv1.AnnotationExpiresAt] && next.After(op.clk.Now()) &&
 				row["NEXT-REFRESH"] == secret.Annotations[keyportv1.AnnotationRefreshAt], fmt.Sprintf("%v, the Secret says expires %s, refresh %s",
 				row, secret.Annotations[keyportv1.AnnotationExpiresAt], secret.Annotations[keyportv1.AnnotationRefreshAt])
 	})
