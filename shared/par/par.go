@@ -22,6 +22,10 @@
 // key ("use": "enc"), sends the authorization parameters as a signed request
 // object encrypted to that key. The key never leaves the process: it is not
 // in any error, and the assertion is not either.
+//
+// Keys looks the platform's public keys up by kid in the mounted key set,
+// and fetches the set from the platform itself for a kid the copy does not
+// have yet (at most once a minute).
 package par
 
 import (

@@ -7,8 +7,9 @@
 // (Cache-Control max-age or Expires) or spec.jwks.refreshInterval, whichever
 // is sooner but never more often than once a minute, and at once when the
 // ApiClient's keyport.dev/refresh annotation takes a value not yet handled
-// (`kubectl keyport refresh apiclient NAME`), which is what to do when a
-// workload meets a kid the copy does not have yet.
+// (`kubectl keyport refresh apiclient NAME`). A workload that meets a kid
+// the copy does not have yet fetches the set itself meanwhile (shared/par's
+// Keys).
 //
 // It is its own controller so that the ApiClient's token reconciler knows
 // nothing of it: a key set is public, has its own schedule, and a platform
