@@ -221,7 +221,7 @@ func TestSoftPOSKeySetFromTheSandbox(t *testing.T) {
 	newClient := func(name, configMap string) *keyportv1.ApiClient {
 		return &keyportv1.ApiClient{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}, Spec: keyportv1.ApiClientSpec{
 			Preset: keyportv1.PresetSoftPOS, TokenURL: sb.URL() + "/softpos/appenrollment/token",
-			Credentials: &keyportv1.CredentialsSource{SecretName: "softpos-credentials"},
+			Credentials:       &keyportv1.CredentialsSource{SecretName: "softpos-credentials"},
 			ClientCertificate: &keyportv1.ClientCertificateReference{SecretName: "softpos-tls"},
 			TLS:               &keyportv1.TLSSettings{CABundle: &keyportv1.SecretKeySelector{Name: "sandbox-ca", Key: "ca.crt"}},
 			JWKS:              &keyportv1.JWKSSettings{URL: sb.URL() + "/softpos/par/jwks.json", ConfigMapName: configMap},
