@@ -97,7 +97,6 @@ func hostOf(raw string) string {
 	return raw
 }
 
-
 // par gathers what a workload of the ApiClient would have mounted and pushes.
 // The material holds a private key: it goes to shared/par and nowhere else.
 func (s *session) par(ctx context.Context, name string, f *parFlags) (*parResult, error) {
