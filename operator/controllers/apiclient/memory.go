@@ -5,8 +5,6 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/types"
-
-	keyportv1 "github.com/keyport-dev/keyport/api/v1alpha1"
 )
 
 // memory is everything the ApiClient controller keeps in this process
@@ -28,20 +26,22 @@ import (
 //   - revoked: why the platform's last reissue revoked the previous token,
 //     as the revocation probe found. Lost on restart: the next rotation
 //     probes again.
-//   - written: the status this process last wrote, since the cache may not
-//     hold its own write yet. Lost on restart: the first status is compared
-//     with the cache, at worst one redundant write.
+//   - uids: the UID of the ApiClient of each name, to forget the above
+//     when it is deleted.
 //   - slots: the per-host rate limiter's slots that ApiClients were given
 //     and are waiting for. Lost on restart: the ApiClient asks for a new one.
 //
-// Requests on their way (tokenCalls) are not memory but work in progress:
-// a new process asks again, which the platform sees as one more request.
+// The status this process last wrote is remembered by the status writer
+// (reconcilekit.Status with Remember), since the cache may not hold its own
+// write yet. Requests on their way (tokenCalls) are not memory but work in
+// progress: a new process asks again, which the platform sees as one more
+// request.
 type memory struct {
 	mu       sync.Mutex
 	issued   map[types.UID]issuedToken
 	failures map[types.UID]failureState
 	revoked  map[types.UID]string
-	written  map[types.NamespacedName]writtenStatus
+	uids     map[types.NamespacedName]types.UID
 	// slots is guarded by the endpointLimiter's lock, not mu: only the
 	// limiter uses it, within one reserve.
 	slots map[types.UID]time.Time
@@ -52,12 +52,6 @@ type memory struct {
 type failureState struct {
 	retryAt   time.Time
 	inputsMAC string
-}
-
-// writtenStatus is the status this process last wrote for an ApiClient.
-type writtenStatus struct {
-	uid    types.UID
-	status *keyportv1.ApiClientStatus
 }
 
 func (m *memory) lastIssued(uid types.UID) (issuedToken, bool) { return lookup(m, &m.issued, uid) }
@@ -95,34 +89,24 @@ func (m *memory) setRevocation(uid types.UID, why string) {
 	put(&m.revoked, uid, why)
 }
 
-// lastWritten is the status this process last wrote for the ApiClient
-// with this UID, nil when none.
-func (m *memory) lastWritten(key types.NamespacedName, uid types.UID) *keyportv1.ApiClientStatus {
+// saw notes the UID of the ApiClient of this name.
+func (m *memory) saw(key types.NamespacedName, uid types.UID) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if w, ok := m.written[key]; ok && w.uid == uid {
-		return w.status
-	}
-	return nil
+	put(&m.uids, key, uid)
 }
 
-func (m *memory) wrote(key types.NamespacedName, uid types.UID, s *keyportv1.ApiClientStatus) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	put(&m.written, key, writtenStatus{uid: uid, status: s})
-}
-
-// forget drops what is kept for a deleted ApiClient. Its UID is known from
-// the last status written; slots nobody comes back for expire by themselves.
+// forget drops what is kept for a deleted ApiClient; slots nobody comes
+// back for expire by themselves.
 func (m *memory) forget(key types.NamespacedName) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if w, ok := m.written[key]; ok {
-		delete(m.issued, w.uid)
-		delete(m.failures, w.uid)
-		delete(m.revoked, w.uid)
+	if uid, ok := m.uids[key]; ok {
+		delete(m.issued, uid)
+		delete(m.failures, uid)
+		delete(m.revoked, uid)
 	}
-	delete(m.written, key)
+	delete(m.uids, key)
 }
 
 // put sets m[k] = v, making the map on first use.

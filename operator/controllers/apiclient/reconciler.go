@@ -29,6 +29,7 @@ import (
 
 	keyportv1 "github.com/keyport-dev/keyport/api/v1alpha1"
 	"github.com/keyport-dev/keyport/operator/internal/ownedsecret"
+	"github.com/keyport-dev/keyport/operator/internal/reconcilekit"
 	"github.com/keyport-dev/keyport/shared/certs"
 	"github.com/keyport-dev/keyport/shared/refresh"
 	"github.com/keyport-dev/keyport/shared/token"
@@ -65,6 +66,7 @@ type Reconciler struct {
 	clients *httpClients
 	limiter *endpointLimiter
 	calls   tokenCalls
+	status  *reconcilekit.Status[*keyportv1.ApiClient, keyportv1.ApiClientStatus]
 	// mem is what this process remembers between reconciles (memory.go).
 	mem memory
 }
@@ -86,6 +88,7 @@ func (r *Reconciler) init() {
 		}
 		r.limiter = &endpointLimiter{limit: rateLimit(lim), burst: burst, clock: r.Clock, mem: &r.mem}
 		r.clients = &httpClients{key: r.MACKey}
+		r.status = statusWriter(r.Client, r.Recorder)
 	})
 }
 
@@ -103,6 +106,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		if apierrors.IsNotFound(err) {
 			forgetMetrics(req.Namespace, req.Name)
 			r.mem.forget(req.NamespacedName)
+			r.status.Forget(req.NamespacedName)
 			r.calls.forget(req.NamespacedName)
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
@@ -114,12 +118,8 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	// Deleted but still used by a NotificationChannel, which needs a valid
 	// token to remove its registration: the token is kept fresh until the
 	// ApiClient goes.
-	before := ac.Status.DeepCopy()
-	result, err := r.reconcile(ctx, ac)
-	if statusErr := r.writeStatus(ctx, ac, before); statusErr != nil {
-		err = errors.Join(err, statusErr)
-	}
-	return result, err
+	r.mem.saw(req.NamespacedName, ac.UID)
+	return r.status.Run(ctx, ac, r.reconcile)
 }
 
 // reconcile does the work; the caller writes the status once at the end.

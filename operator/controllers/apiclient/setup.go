@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	keyportv1 "github.com/keyport-dev/keyport/api/v1alpha1"
+	"github.com/keyport-dev/keyport/operator/internal/reconcilekit"
 )
 
 // Field indexes from a referenced object's name to the ApiClients naming it.
@@ -52,24 +53,19 @@ func referencedSecrets(ac *keyportv1.ApiClient) []string {
 // output Secrets (to repair them), the Secrets and M2MCertificates they
 // reference (to refresh promptly after a rotation) and nothing else.
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
-	ctx := context.Background()
-	if err := mgr.GetFieldIndexer().IndexField(ctx, &keyportv1.ApiClient{}, indexSecretRefs, func(o client.Object) []string {
-		return referencedSecrets(o.(*keyportv1.ApiClient))
-	}); err != nil {
-		return err
-	}
-	if err := mgr.GetFieldIndexer().IndexField(ctx, &keyportv1.ApiClient{}, indexCertificateRefs, func(o client.Object) []string {
-		if c := o.(*keyportv1.ApiClient).Spec.ClientCertificate; c != nil && c.M2MCertificateName != "" {
-			return []string{c.M2MCertificateName}
+	for index, values := range map[string]func(*keyportv1.ApiClient) []string{
+		indexSecretRefs: referencedSecrets,
+		indexCertificateRefs: func(ac *keyportv1.ApiClient) []string {
+			if c := ac.Spec.ClientCertificate; c != nil && c.M2MCertificateName != "" {
+				return []string{c.M2MCertificateName}
+			}
+			return nil
+		},
+		indexOutputSecret: func(ac *keyportv1.ApiClient) []string { return []string{outputSecretName(ac)} },
+	} {
+		if err := reconcilekit.Index(mgr, &keyportv1.ApiClient{}, index, values); err != nil {
+			return err
 		}
-		return nil
-	}); err != nil {
-		return err
-	}
-	if err := mgr.GetFieldIndexer().IndexField(ctx, &keyportv1.ApiClient{}, indexOutputSecret, func(o client.Object) []string {
-		return []string{outputSecretName(o.(*keyportv1.ApiClient))}
-	}); err != nil {
-		return err
 	}
 	workers := r.Workers
 	if workers <= 0 {
@@ -86,7 +82,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		// (operator/secretcache).
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.secretReferrers)).
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.secretReferrers), builder.OnlyMetadata).
-		Watches(&keyportv1.M2MCertificate{}, handler.EnqueueRequestsFromMapFunc(r.referrers(indexCertificateRefs))).
+		Watches(&keyportv1.M2MCertificate{}, reconcilekit.EnqueueReferrers(r.Client, apiClients, indexCertificateRefs)).
 		// Answers of token requests made off the workers.
 		WatchesRawSource(source.Func(r.calls.begin)).
 		Complete(r)
@@ -98,7 +94,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 // ApiClients that name it as their output without owning it, so that they
 // take the name as soon as the Secret goes (its owner hears through Owns).
 func (r *Reconciler) secretReferrers(ctx context.Context, o client.Object) []reconcile.Request {
-	out := r.referrers(indexSecretRefs)(ctx, o)
+	out := reconcilekit.Referrers(ctx, r.Client, apiClients, indexSecretRefs, o.GetNamespace(), o.GetName())
 	var named keyportv1.ApiClientList
 	if err := r.Client.List(ctx, &named, client.InNamespace(o.GetNamespace()), client.MatchingFields{indexOutputSecret: o.GetName()}); err == nil {
 		for _, ac := range named.Items {
@@ -108,26 +104,12 @@ func (r *Reconciler) secretReferrers(ctx context.Context, o client.Object) []rec
 		}
 	}
 	if cert := o.GetLabels()[keyportv1.LabelM2MCertificate]; cert != "" {
-		ref := &metav1.PartialObjectMetadata{ObjectMeta: metav1.ObjectMeta{Namespace: o.GetNamespace(), Name: cert}}
-		out = append(out, r.referrers(indexCertificateRefs)(ctx, ref)...)
+		out = append(out, reconcilekit.Referrers(ctx, r.Client, apiClients, indexCertificateRefs, o.GetNamespace(), cert)...)
 	}
 	return out
 }
 
-// referrers maps a referenced object to the ApiClients that name it.
-func (r *Reconciler) referrers(index string) handler.MapFunc {
-	return func(ctx context.Context, o client.Object) []reconcile.Request {
-		var list keyportv1.ApiClientList
-		if err := r.Client.List(ctx, &list, client.InNamespace(o.GetNamespace()), client.MatchingFields{index: o.GetName()}); err != nil {
-			return nil
-		}
-		out := make([]reconcile.Request, 0, len(list.Items))
-		for _, ac := range list.Items {
-			out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: ac.Namespace, Name: ac.Name}})
-		}
-		return out
-	}
-}
+func apiClients() client.ObjectList { return &keyportv1.ApiClientList{} }
 
 func rateLimit(perSecond float64) rate.Limit { return rate.Limit(perSecond) }
 

@@ -72,3 +72,9 @@ func TestStatusWorthWritingSeesEveryField(t *testing.T) {
 		})
 	}
 }
+
+// statusWorthWriting is what the status writer decides for a status that
+// a reconcile turned from before into after.
+func statusWorthWriting(before, after *keyportv1.ApiClientStatus) bool {
+	return statusWriter(nil, nil).Changed(&keyportv1.ApiClient{Status: *before}, &keyportv1.ApiClient{Status: *after})
+}
