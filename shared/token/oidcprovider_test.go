@@ -1,7 +1,6 @@
 package token_test
 
 import (
-	"bufio"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -12,18 +11,15 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/go-jose/go-jose/v4"
 
 	"github.com/keyport-dev/keyport/shared/certs"
 	"github.com/keyport-dev/keyport/shared/outbound"
 	"github.com/keyport-dev/keyport/shared/testsupport/certstest"
+	"github.com/keyport-dev/keyport/shared/testsupport/oidcpeer"
 	"github.com/keyport-dev/keyport/shared/token"
 )
 
@@ -36,20 +32,6 @@ const oidcSecret = "s3cr3t:with%odd+chars/~ &="
 // the sandbox is Keyport's own and must not be the only judge. `make test`
 // installs it (make oidc-deps).
 func TestAgainstOIDCProvider(t *testing.T) {
-	dir, err := filepath.Abs("testdata/oidc")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(filepath.Join(dir, "node_modules", "oidc-provider")); err != nil {
-		t.Fatalf("oidc-provider is not installed in %s: run `make oidc-deps` (needs node and the npm registry)", dir)
-	}
-	node, err := exec.LookPath("node")
-	if err != nil {
-		t.Fatal("node is not on PATH; it is needed to run oidc-provider")
-	}
-
-	serverCA, _ := certstest.NewCA("oidc server CA")
-	serverCert, _ := serverCA.Issue("127.0.0.1", certstest.Options{Server: true})
 	clientCA, _ := certstest.NewCA("oidc client CA")
 	rsaKey, _ := clientCA.Issue("jwt-app-rsa", certstest.Options{KeyType: certstest.RSA})
 	ecKey, _ := clientCA.Issue("jwt-app-ec", certstest.Options{KeyType: certstest.ECDSA})
@@ -83,11 +65,9 @@ func TestAgainstOIDCProvider(t *testing.T) {
 		}
 		return m
 	}
-	config := map[string]any{
-		"cert":     string(serverCert.CertPEM()),
-		"key":      string(serverCert.KeyPEM()),
-		"clientCA": string(clientCA.CertPEM()),
-		"clients": []map[string]any{
+	endpoints := oidcpeer.Start(t, oidcpeer.Config{
+		ClientCA: clientCA,
+		Clients: []map[string]any{
 			client("basic-app", "client_secret_basic", map[string]any{"client_secret": oidcSecret}),
 			client("post-app", "client_secret_post", map[string]any{"client_secret": oidcSecret}),
 			client("jwt-app-rsa", "private_key_jwt", map[string]any{"jwks": jwk(rsaKey)}),
@@ -95,53 +75,11 @@ func TestAgainstOIDCProvider(t *testing.T) {
 			client("tls-app", "tls_client_auth", map[string]any{"tls_client_auth_subject_dn": "CN=tls-app"}),
 			client("kid-app", "private_key_jwt", map[string]any{"jwks": json.RawMessage(twoKeys)}),
 		},
-		"requireKid": []string{"kid-app"},
-	}
-	configFile := filepath.Join(t.TempDir(), "config.json")
-	data, _ := json.Marshal(config)
-	if err := os.WriteFile(configFile, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
-
-	cmd := exec.Command(node, filepath.Join(dir, "server.mjs"), configFile)
-	cmd.Dir = dir
-	stdin, _ := cmd.StdinPipe()
-	stdout, _ := cmd.StdoutPipe()
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = stdin.Close() // the server exits when its stdin closes
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			_ = cmd.Process.Kill()
-		}
+		RequireKid: []string{"kid-app"},
 	})
-	ready := make(chan string, 1)
-	go func() {
-		line, _ := bufio.NewReader(stdout).ReadString('\n')
-		ready <- line
-	}()
-	var endpoints struct {
-		Issuer        string `json:"issuer"`
-		TokenEndpoint string `json:"token_endpoint"`
-	}
-	select {
-	case line := <-ready:
-		if err := json.Unmarshal([]byte(line), &endpoints); err != nil {
-			t.Fatalf("oidc-provider did not start: %q %s", line, stderr.String())
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatalf("oidc-provider did not start within 30s: %s", stderr.String())
-	}
 
 	httpClient := func(cert *certstest.Cert) *http.Client {
-		o := outbound.Options{CABundle: serverCA.CertPEM(), Policy: local}
+		o := outbound.Options{CABundle: endpoints.CAPEM, Policy: local}
 		if cert != nil {
 			c := cert.TLS()
 			o.ClientCertificate = func() (*tls.Certificate, error) { return &c, nil }
