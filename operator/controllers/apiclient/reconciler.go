@@ -2,8 +2,12 @@
 // each ApiClient's output Secret, requesting a new one once per token
 // lifetime and never throwing a valid token away because of an error.
 //
-// The decision of what to do is the pure function plan; this file gathers
-// what plan needs, carries out its decision and reports the outcome.
+// Every decision (keep, request, wait, store, retry; urgency, the half-life
+// fallback, the backoff) is the pure function plan (plan.go); this file
+// gathers what plan needs and carries out its decision; the pure functions
+// of report.go turn the outcome into the status, which the reconcile kit
+// writes. What the process keeps between reconciles is memory (memory.go);
+// what a new leader must know is in the Secret's annotations and the status.
 package apiclient
 
 import (
