@@ -279,12 +279,24 @@ $(OIDC_PEER)/node_modules/.package-lock.json: $(OIDC_PEER)/package-lock.json
 # TF_ACC=1 runs the Terraform provider's acceptance tests (real terraform
 # binary from PATH, provider in-process) as part of every test run.
 .PHONY: test
-test: lint testbin nodebin images oidc-deps terraform promtool provider-archive ## Run every test against the real API server and a real node (builds what is missing).
+test: lint testbin nodebin images oidc-deps terraform tofu promtool provider-archive ## Run every test against the real API server and a real node (builds what is missing).
 	@echo "==> go test ./... (integration tests use $(TESTBIN))"
 	TF_ACC=1 go test -count=1 -timeout 30m $(GO_TEST_FLAGS) ./...
+	@$(MAKE) -s test-tofu
 	@$(MAKE) -s fuzz FUZZTIME=$(SMOKE_FUZZTIME)
 	@echo "==> make demo-check (the README's demo, unattended)"
 	@$(MAKE) -s demo-check
+
+# The provider's tests again with OpenTofu: every acceptance test (the
+# in-process provider driven by the tofu binary) and the released-provider
+# install from the filesystem mirror. When terraform is not on PATH the run of
+# `make test` above already used OpenTofu, and this is skipped.
+.PHONY: test-tofu
+test-tofu: tofu testbin provider-archive ## Run the Terraform provider's acceptance tests with OpenTofu (built from the Go module proxy).
+	@if [ "$(TERRAFORM)" = "$(BIN)/tofu" ]; then echo "==> the provider's tests already ran with OpenTofu"; exit 0; fi; \
+	  echo "==> the provider's acceptance tests with OpenTofu $(OPENTOFU_VERSION) ($(BIN)/tofu)"; \
+	  TF_ACC=1 TF_ACC_TERRAFORM_PATH=$(BIN)/tofu TF_ACC_PROVIDER_HOST=registry.opentofu.org \
+	    go test -count=1 -timeout 20m $(GO_TEST_FLAGS) ./terraform-provider/...
 
 # Fuzz targets: package and function. `make test` runs each briefly; `make
 # fuzz` longer (FUZZTIME=10m make fuzz for a soak). The parsers of platform

@@ -104,8 +104,19 @@ func TestReleasedProviderMirrorRefusesAZipWithAnotherChecksum(t *testing.T) {
 	if !strings.Contains(string(out), "checksums previously recorded in the dependency lock file") {
 		t.Fatalf("init failed, but not for the checksum:\n%s", out)
 	}
-	if _, err := os.Stat(filepath.Join(work, ".terraform", "providers", providermirror.Address(host), rel.Version)); !os.IsNotExist(err) {
-		t.Fatalf("init left the refused package installed (stat: %v)", err)
+	// The lock file still holds the published checksum alone: the other
+	// zip's hash was not recorded, so no later init or plan accepts it.
+	lock, err := os.ReadFile(filepath.Join(work, ".terraform.lock.hcl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(lock) != string(published.LockFile(host)) {
+		t.Fatalf("the refused init changed the lock file:\n%s", lock)
+	}
+	plan := exec.Command(tf, "plan", "-input=false", "-no-color")
+	plan.Dir, plan.Env = work, cmd.Env
+	if out, err := plan.CombinedOutput(); err == nil {
+		t.Fatalf("plan ran after init refused the provider:\n%s", out)
 	}
 }
 

@@ -98,8 +98,12 @@ func Registry(ctx context.Context, path string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("%s version: %w", path, err)
 	}
-	if bytes.HasPrefix(out, []byte("OpenTofu")) {
-		return OpenTofuRegistry, nil
+	// The first line is the name and version, unless warnings about the
+	// CLI configuration come before it.
+	for line := range bytes.Lines(out) {
+		if bytes.HasPrefix(line, []byte("OpenTofu v")) {
+			return OpenTofuRegistry, nil
+		}
 	}
 	return TerraformRegistry, nil
 }
