@@ -215,7 +215,13 @@ func (r *Reconciler) reconcile(ctx context.Context, ac *keyportv1.ApiClient) (ct
 		return requeueAt(now, d.requeueAt), nil
 	}
 
-	// request
+	return r.request(ctx, ac, stored, in, o, d)
+}
+
+// request sends a token request off the workers, once the per-host limiter
+// gives it a slot; its answer queues the ApiClient again.
+func (r *Reconciler) request(ctx context.Context, ac *keyportv1.ApiClient, stored *issuedToken, in *inputs, o observation, d decision) (ctrl.Result, error) {
+	now, key, inputsMAC := o.now, client.ObjectKeyFromObject(ac), o.inputsMAC
 	if delay := r.limiter.reserve(ac.UID, ac.Spec.TokenURL, d.urgent); delay > 0 {
 		// Waiting for a slot at the platform: the conditions still follow
 		// the token in the Secret.
