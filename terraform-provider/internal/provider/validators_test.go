@@ -195,6 +195,23 @@ resource "keyport_api_client" "x" {
   client_id = "x"
   refresh   = { strategy = "Latest", propagation_budget = "90s", retry_margin = "30s" }
 }`},
+		{name: "an assertion kid both given and derived", config: `
+resource "keyport_api_client" "x" {
+  name                  = "x"
+  token_url             = "https://login.example.com/token"
+  client_id             = "x"
+  client_authentication = "PrivateKeyJWT"
+  assertion             = { key_id = "key-1", key_id_from = "Thumbprint", signing_key = { name = "k", key = "key.pem" } }
+}`, wantErr: "Invalid Attribute Combination"},
+		{name: "a bare signing key with a derived kid plans", config: `
+resource "keyport_api_client" "x" {
+  name                  = "x"
+  token_url             = "https://login.example.com/token"
+  client_id             = "x"
+  client_authentication = "PrivateKeyJWT"
+  assertion             = { key_id_from = "Thumbprint", signing_key = { name = "k", key = "key.json" } }
+  jwks                  = { url = "https://login.example.com/jwks.json", refresh_interval = "10m" }
+}`},
 		{name: "an output template the CRD would refuse as too long", config: `
 resource "keyport_api_client" "x" {
   name            = "x"
