@@ -118,7 +118,10 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		// (it is owned by it).
 		return ctrl.Result{}, nil
 	}
-	now := r.Clock.Now()
+	now := time.Now()
+	if r.Clock != nil {
+		now = r.Clock.Now()
+	}
 	cm := &corev1.ConfigMap{}
 	name := types.NamespacedName{Namespace: ac.Namespace, Name: ConfigMapName(ac)}
 	exists := true
