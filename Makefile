@@ -128,6 +128,8 @@ docker-build: ## Build the operator image (needs a Docker engine; `make images` 
 # archives, for linux amd64/arm64 and darwin arm64, into bin/dist. Nothing is
 # tagged, signed or published. goreleaser is built from the Go module proxy.
 GORELEASER_VERSION ?= v2.15.1
+# .goreleaser.yaml's dist.
+RELEASE_DIST := $(CURDIR)/bin/dist
 GORELEASER := $(BIN)/goreleaser
 
 .PHONY: goreleaser
@@ -143,8 +145,12 @@ release-snapshot: $(GORELEASER) $(HELM) ## Build every release archive (provider
 	@echo "==> goreleaser release --snapshot --clean (into bin/dist; nothing is published)"
 	@start=$$(date +%s); $(GORELEASER) release --snapshot --clean; \
 	  echo "==> goreleaser snapshot in $$(( $$(date +%s) - start ))s"
+	@# goreleaser lists the registry manifest in SHA256SUMS and uploads it
+	@# only when it publishes: the snapshot gets it beside the zips too.
+	@version=$$(sed -n 's/.*"version":"\([^"]*\)".*/\1/p' $(RELEASE_DIST)/metadata.json); \
+	  cp terraform-provider/terraform-registry-manifest.json $(RELEASE_DIST)/terraform-provider-keyport_$${version}_manifest.json
 	@$(MAKE) -s helm-package
-	@echo "==> bin/dist:"; cd bin/dist && ls -1 *.zip *.tar.gz *SHA256SUMS *_manifest.json charts/*.tgz
+	@echo "==> $(RELEASE_DIST):"; cd $(RELEASE_DIST) && ls -1 *.zip *.tar.gz *SHA256SUMS *_manifest.json charts/*.tgz
 
 # The provider's tests and the demo install the provider from a release's
 # zip through a filesystem mirror. This builds only this platform's zip, named
@@ -194,8 +200,8 @@ helm-lint: $(HELM) ## helm lint --strict the chart, with its defaults and with t
 
 .PHONY: helm-package
 helm-package: helm-lint ## Package the chart (CRDs, values schema, dashboard) into bin/dist/charts with helm package.
-	@mkdir -p $(BIN)/dist/charts
-	$(HELM) package $(CHART) --destination $(BIN)/dist/charts 2>&1 | grep -v 'symbolic link'
+	@mkdir -p $(RELEASE_DIST)/charts
+	$(HELM) package $(CHART) --destination $(RELEASE_DIST)/charts 2>&1 | grep -v 'symbolic link'
 
 ##@ Demo
 
