@@ -27,6 +27,15 @@ export TF_ACC_TERRAFORM_PATH ?= $(TERRAFORM)
 # OpenTofu reads a source address without a host as registry.opentofu.org's,
 # so the acceptance tests announce their in-process provider there.
 export TF_ACC_PROVIDER_HOST ?= $(if $(filter $(BIN)/tofu,$(TERRAFORM)),registry.opentofu.org)
+# A CLI configuration that the environment names but that does not exist
+# makes OpenTofu print a warning on stdout, where terraform-plugin-testing
+# reads `tofu version`, and every acceptance test fails. An empty one (what a
+# missing file amounts to) instead.
+ifneq ($(TF_CLI_CONFIG_FILE),)
+ifeq ($(wildcard $(TF_CLI_CONFIG_FILE)),)
+export TF_CLI_CONFIG_FILE := /dev/null
+endif
+endif
 
 ##@ General
 
@@ -89,7 +98,7 @@ $(BIN)/tofu:
 	@echo "==> building OpenTofu $(OPENTOFU_VERSION) from the Go module proxy into $(BIN) (a few minutes on a cold cache)"
 	@mkdir -p $(BIN)
 	dir=$$(go mod download -json github.com/opentofu/opentofu@$(OPENTOFU_VERSION) | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$$/\1/p'); \
-	  cd "$$dir" && go build -trimpath -o $(BIN)/tofu ./cmd/tofu
+	  cd "$$dir" && go build -trimpath -ldflags "-X github.com/opentofu/opentofu/version.dev=no" -o $(BIN)/tofu ./cmd/tofu
 	@echo "==> built $(BIN)/tofu"
 
 .PHONY: tofu
