@@ -186,18 +186,20 @@ provider-archive: ## Build this platform's provider zip, SHA256SUMS and manifest
 	  cp terraform-provider/terraform-registry-manifest.json $(PROVIDER_DIST)/$${name}_manifest.json; \
 	  (cd $(PROVIDER_DIST) && sha256sum $${name}_$${os}_$$arch.zip $${name}_manifest.json > $${name}_SHA256SUMS)
 
-# The helm command, built from the Go module proxy at the version of the Helm
-# library go.mod requires (the tests install the chart with that library).
+# The helm command is a tool of this module (go.mod's `tool` line): it is
+# built with the same Helm library and Kubernetes packages the tests install
+# the chart with, so it costs seconds where a separate `go install` would
+# compile a second copy of them.
 HELM := $(BIN)/helm
 HELM_VERSION ?= $(shell go list -m -f '{{.Version}}' helm.sh/helm/v4)
 CHART := config/helm/keyport
 
 .PHONY: helm
-helm: $(HELM) ## Build the helm command from the Go module proxy into bin/ (only when missing).
+helm: $(HELM) ## Build the helm command (a tool of go.mod, from the Go module proxy) into bin/ (only when missing).
 
 $(HELM):
-	@echo "==> building helm $(HELM_VERSION) from the Go module proxy into $(BIN) (a few minutes on a cold cache)"
-	GOBIN=$(BIN) go install helm.sh/helm/v4/cmd/helm@$(HELM_VERSION)
+	@echo "==> building helm $(HELM_VERSION) (go.mod tool) into $(BIN)"
+	go build -o $(HELM) -ldflags "-X helm.sh/helm/v4/internal/version.version=$(HELM_VERSION)" helm.sh/helm/v4/cmd/helm
 
 # values.schema.json refuses unknown keys, so --strict with the optional
 # objects on also checks that their values are declared.
