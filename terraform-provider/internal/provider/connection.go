@@ -1,6 +1,7 @@
 package provider
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -9,8 +10,10 @@ import (
 	"sync"
 
 	"github.com/hashicorp/terraform-plugin-framework/attr"
+	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 	"k8s.io/apimachinery/pkg/runtime"
+	ktypes "k8s.io/apimachinery/pkg/types"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -248,4 +251,57 @@ func (c *clients) client() (client.Client, error) {
 		c.kube, c.err = client.New(cfg, client.Options{Scheme: scheme})
 	})
 	return c.kube, c.err
+}
+
+// connect is client for the provider's operations: a failure becomes the
+// diagnostic every resource, data source and ephemeral resource shows, and
+// the client nil.
+func (c *clients) connect(diags *diag.Diagnostics) client.Client {
+	kube, err := c.client()
+	if err != nil {
+		diags.AddError("Cannot connect to the Kubernetes cluster", err.Error())
+		return nil
+	}
+	return kube
+}
+
+// configuredClients is the Configure of every resource, data source and
+// ephemeral resource: the provider's clients, or ok false while the provider
+// is not configured yet (validation runs before it is).
+func configuredClients(providerData any, diags *diag.Diagnostics) (c *clients, ok bool) {
+	if providerData == nil {
+		return nil, false
+	}
+	c, ok = providerData.(*clients)
+	if !ok {
+		diags.AddError("Unexpected provider data", fmt.Sprintf("got %T", providerData))
+	}
+	return c, ok
+}
+
+// apiClientKey names the ApiClient ns/name, in the provider's namespace
+// when ns is empty.
+func (c *clients) apiClientKey(ns, name string) ktypes.NamespacedName {
+	if ns == "" {
+		ns = c.namespace
+	}
+	return ktypes.NamespacedName{Namespace: ns, Name: name}
+}
+
+// getApiClient connects to the cluster and reads the ApiClient key. A
+// failure to connect is in diags and leaves ac and err nil; a failure to
+// read is err, for the caller to explain.
+func (c *clients) getApiClient(ctx context.Context, key ktypes.NamespacedName, diags *diag.Diagnostics) (kube client.Client, ac *keyportv1.ApiClient, err error) {
+	if kube = c.connect(diags); kube == nil {
+		return nil, nil, nil
+	}
+	ac = &keyportv1.ApiClient{}
+	if err := kube.Get(ctx, key, ac); err != nil {
+		return kube, nil, err
+	}
+	return kube, ac, nil
+}
+
+func cannotReadApiClient(diags *diag.Diagnostics, key ktypes.NamespacedName, err error) {
+	diags.AddError("Cannot read the ApiClient", fmt.Sprintf("ApiClient %s: %v", key, err))
 }

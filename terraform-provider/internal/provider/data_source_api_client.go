@@ -10,7 +10,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	ktypes "k8s.io/apimachinery/pkg/types"
 
 	keyportv1 "github.com/keyport-dev/keyport/api/v1alpha1"
 )
@@ -77,15 +76,9 @@ func (d *apiClientDataSource) Schema(_ context.Context, _ datasource.SchemaReque
 }
 
 func (d *apiClientDataSource) Configure(_ context.Context, req datasource.ConfigureRequest, resp *datasource.ConfigureResponse) {
-	if req.ProviderData == nil {
-		return
+	if c, ok := configuredClients(req.ProviderData, &resp.Diagnostics); ok {
+		d.c = c
 	}
-	c, ok := req.ProviderData.(*clients)
-	if !ok {
-		resp.Diagnostics.AddError("Unexpected provider data", fmt.Sprintf("got %T", req.ProviderData))
-		return
-	}
-	d.c = c
 }
 
 func (d *apiClientDataSource) Read(ctx context.Context, req datasource.ReadRequest, resp *datasource.ReadResponse) {
@@ -94,23 +87,18 @@ func (d *apiClientDataSource) Read(ctx context.Context, req datasource.ReadReque
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	kube, err := d.c.client()
+	key := d.c.apiClientKey(m.Namespace.ValueString(), m.Name.ValueString())
+	ns := key.Namespace
+	_, ac, err := d.c.getApiClient(ctx, key, &resp.Diagnostics)
 	if err != nil {
-		resp.Diagnostics.AddError("Cannot connect to the Kubernetes cluster", err.Error())
-		return
-	}
-	ns := m.Namespace.ValueString()
-	if ns == "" {
-		ns = d.c.namespace
-	}
-	key := ktypes.NamespacedName{Namespace: ns, Name: m.Name.ValueString()}
-	ac := &keyportv1.ApiClient{}
-	if err := kube.Get(ctx, key, ac); err != nil {
 		if apierrors.IsNotFound(err) {
 			resp.Diagnostics.AddError("ApiClient not found", fmt.Sprintf("There is no ApiClient %s.", key))
 			return
 		}
-		resp.Diagnostics.AddError("Cannot read the ApiClient", fmt.Sprintf("ApiClient %s: %v", key, err))
+		cannotReadApiClient(&resp.Diagnostics, key, err)
+		return
+	}
+	if ac == nil {
 		return
 	}
 	ready := apimeta.FindStatusCondition(ac.Status.Conditions, keyportv1.ConditionReady)

@@ -44,12 +44,7 @@ func TestAccApiClientDataSource(t *testing.T) {
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: factories,
 		Steps: []resource.TestStep{{
-			Config: fmt.Sprintf(`
-provider "keyport" {
-  config_path = %q
-  namespace   = %q
-}
-
+			Config: providerBlock(kubeconfig, ns) + fmt.Sprintf(`
 data "keyport_api_client" "good" {
   name = "good"
 }
@@ -58,7 +53,7 @@ data "keyport_api_client" "refused" {
   name      = "refused"
   namespace = %q
 }
-`, kubeconfig, ns, ns),
+`, ns),
 			Check: resource.ComposeTestCheckFunc(
 				resource.TestCheckResourceAttr("data.keyport_api_client.good", "id", ns+"/good"),
 				resource.TestCheckResourceAttr("data.keyport_api_client.good", "ready", "true"),
@@ -72,16 +67,11 @@ data "keyport_api_client" "refused" {
 				noValueInState(clientSecret),
 			),
 		}, {
-			Config: fmt.Sprintf(`
-provider "keyport" {
-  config_path = %q
-  namespace   = %q
-}
-
+			Config: providerBlock(kubeconfig, ns) + `
 data "keyport_api_client" "missing" {
   name = "does-not-exist"
 }
-`, kubeconfig, ns),
+`,
 			ExpectError: regexp.MustCompile(`There is no ApiClient ` + ns + `/does-not-exist`),
 		}},
 	})

@@ -122,15 +122,9 @@ func (e *accessToken) Schema(_ context.Context, _ ephemeral.SchemaRequest, resp 
 }
 
 func (e *accessToken) Configure(_ context.Context, req ephemeral.ConfigureRequest, resp *ephemeral.ConfigureResponse) {
-	if req.ProviderData == nil {
-		return
+	if c, ok := configuredClients(req.ProviderData, &resp.Diagnostics); ok {
+		e.c = c
 	}
-	c, ok := req.ProviderData.(*clients)
-	if !ok {
-		resp.Diagnostics.AddError("Unexpected provider data", fmt.Sprintf("got %T", req.ProviderData))
-		return
-	}
-	e.c = c
 }
 
 func (e *accessToken) Open(ctx context.Context, req ephemeral.OpenRequest, resp *ephemeral.OpenResponse) {
@@ -143,22 +137,18 @@ func (e *accessToken) Open(ctx context.Context, req ephemeral.OpenRequest, resp 
 		e.fetchDirectly(ctx, &m, resp)
 		return
 	}
-	kube, err := e.c.client()
-	if err != nil {
-		resp.Diagnostics.AddError("Cannot connect to the Kubernetes cluster", err.Error())
-		return
-	}
 	ns, name := m.Namespace.ValueString(), m.ApiClientName.ValueString()
 	if id := m.ApiClientID.ValueString(); id != "" {
 		ns, name, _ = strings.Cut(id, "/")
 	}
-	if ns == "" {
-		ns = e.c.namespace
+	key := e.c.apiClientKey(ns, name)
+	ns = key.Namespace
+	kube, ac, err := e.c.getApiClient(ctx, key, &resp.Diagnostics)
+	if err != nil {
+		cannotReadApiClient(&resp.Diagnostics, key, err)
+		return
 	}
-	key := ktypes.NamespacedName{Namespace: ns, Name: name}
-	ac := &keyportv1.ApiClient{}
-	if err := kube.Get(ctx, key, ac); err != nil {
-		resp.Diagnostics.AddError("Cannot read the ApiClient", fmt.Sprintf("ApiClient %s: %v", key, err))
+	if ac == nil {
 		return
 	}
 	secretName := firstOf(ac.Status.OutputSecretName, outputSecretOf(ac), ac.Name+"-token")

@@ -17,7 +17,6 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/tfversion"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	ktypes "k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	keyportv1 "github.com/keyport-dev/keyport/api/v1alpha1"
@@ -30,6 +29,28 @@ func withEcho() map[string]func() (tfprotov6.ProviderServer, error) {
 	f := newFactories()
 	f["echo"] = echoprovider.NewProviderServer()
 	return f
+}
+
+// echoTestCase runs step with the echo provider beside Keyport's, on a
+// Terraform that has ephemeral resources (1.10 and later).
+func echoTestCase(step resource.TestStep) resource.TestCase {
+	return resource.TestCase{
+		TerraformVersionChecks:   []tfversion.TerraformVersionCheck{tfversion.SkipBelow(tfversion.Version1_10_0)},
+		ProtoV6ProviderFactories: withEcho(),
+		Steps:                    []resource.TestStep{step},
+	}
+}
+
+// echoed is the configuration that hands ephemeral.keyport_access_token.name
+// to the echo provider, so that its values show in echo.token's state.
+func echoed(name string) string {
+	return fmt.Sprintf(`
+provider "echo" {
+  data = ephemeral.keyport_access_token.%s
+}
+
+resource "echo" "token" {}
+`, name)
 }
 
 // readyApiClient creates an ApiClient the way the operator leaves it: Ready,
@@ -68,33 +89,23 @@ func TestAccAccessToken_ReadsTheOperatorsSecret(t *testing.T) {
 	expires := time.Now().Add(time.Hour).UTC().Truncate(time.Second)
 	readyApiClient(t, ns, "cpu", tokensecret.Token{AccessToken: "eyJ.test-token", TokenType: "Bearer", ExpiresAt: expires,
 		Headers: map[string]string{"Ocp-Apim-Subscription-Key": "sub-key"}})
-	resource.Test(t, resource.TestCase{
-		TerraformVersionChecks:   []tfversion.TerraformVersionCheck{tfversion.SkipBelow(tfversion.Version1_10_0)},
-		ProtoV6ProviderFactories: withEcho(),
-		Steps: []resource.TestStep{{
-			Config: providerConfig(t, ns) + `
+	resource.Test(t, echoTestCase(resource.TestStep{
+		Config: providerConfig(t, ns) + `
 ephemeral "keyport_access_token" "cpu" {
   api_client_name = "cpu"
 }
-
-provider "echo" {
-  data = ephemeral.keyport_access_token.cpu
-}
-
-resource "echo" "token" {}
-`,
-			ConfigStateChecks: []statecheck.StateCheck{
-				statecheck.ExpectKnownValue("echo.token", tfjsonpath.New("data").AtMapKey("access_token"), knownvalue.StringExact("eyJ.test-token")),
-				statecheck.ExpectKnownValue("echo.token", tfjsonpath.New("data").AtMapKey("authorization"), knownvalue.StringExact("Bearer eyJ.test-token")),
-				statecheck.ExpectKnownValue("echo.token", tfjsonpath.New("data").AtMapKey("expires_at"), knownvalue.StringExact(expires.Format(time.RFC3339))),
-				statecheck.ExpectKnownValue("echo.token", tfjsonpath.New("data").AtMapKey("secret_name"), knownvalue.StringExact("cpu-token")),
-				statecheck.ExpectKnownValue("echo.token", tfjsonpath.New("data").AtMapKey("headers"), knownvalue.MapExact(map[string]knownvalue.Check{
-					"Authorization":             knownvalue.StringExact("Bearer eyJ.test-token"),
-					"Ocp-Apim-Subscription-Key": knownvalue.StringExact("sub-key"),
-				})),
-			},
-		}},
-	})
+` + echoed("cpu"),
+		ConfigStateChecks: []statecheck.StateCheck{
+			statecheck.ExpectKnownValue("echo.token", tfjsonpath.New("data").AtMapKey("access_token"), knownvalue.StringExact("eyJ.test-token")),
+			statecheck.ExpectKnownValue("echo.token", tfjsonpath.New("data").AtMapKey("authorization"), knownvalue.StringExact("Bearer eyJ.test-token")),
+			statecheck.ExpectKnownValue("echo.token", tfjsonpath.New("data").AtMapKey("expires_at"), knownvalue.StringExact(expires.Format(time.RFC3339))),
+			statecheck.ExpectKnownValue("echo.token", tfjsonpath.New("data").AtMapKey("secret_name"), knownvalue.StringExact("cpu-token")),
+			statecheck.ExpectKnownValue("echo.token", tfjsonpath.New("data").AtMapKey("headers"), knownvalue.MapExact(map[string]knownvalue.Check{
+				"Authorization":             knownvalue.StringExact("Bearer eyJ.test-token"),
+				"Ocp-Apim-Subscription-Key": knownvalue.StringExact("sub-key"),
+			})),
+		},
+	}))
 }
 
 // TestAccAccessToken_RefusesAnExpiredToken: a token past its expiry is an
@@ -102,24 +113,14 @@ resource "echo" "token" {}
 func TestAccAccessToken_RefusesAnExpiredToken(t *testing.T) {
 	ns := env.Namespace(t)
 	readyApiClient(t, ns, "stale", tokensecret.Token{AccessToken: "old", TokenType: "Bearer", ExpiresAt: time.Now().Add(-time.Minute)})
-	resource.Test(t, resource.TestCase{
-		TerraformVersionChecks:   []tfversion.TerraformVersionCheck{tfversion.SkipBelow(tfversion.Version1_10_0)},
-		ProtoV6ProviderFactories: withEcho(),
-		Steps: []resource.TestStep{{
-			Config: providerConfig(t, ns) + `
+	resource.Test(t, echoTestCase(resource.TestStep{
+		Config: providerConfig(t, ns) + `
 ephemeral "keyport_access_token" "stale" {
   api_client_name = "stale"
 }
-
-provider "echo" {
-  data = ephemeral.keyport_access_token.stale
-}
-
-resource "echo" "token" {}
-`,
-			ExpectError: wrapped("The token has expired"),
-		}},
-	})
+` + echoed("stale"),
+		ExpectError: wrapped("The token has expired"),
+	}))
 }
 
 // TestAccAccessToken_WithTheApiClientInTheSameConfiguration: the token of an
@@ -127,23 +128,13 @@ resource "echo" "token" {}
 // (here the test plays the operator).
 func TestAccAccessToken_WithTheApiClientInTheSameConfiguration(t *testing.T) {
 	ns := env.Namespace(t)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	go func() {
-		ac, err := eventually(ctx, ktypes.NamespacedName{Namespace: ns, Name: "fresh"}, func() *keyportv1.ApiClient { return &keyportv1.ApiClient{} })
-		if err != nil {
-			return
-		}
+	reportOnceCreated(t, ns, "fresh", func(o client.Object) {
+		// The token is in place before the status says Ready.
 		writeTokenSecret(t, ns, "fresh-token", tokensecret.Token{AccessToken: "fresh-token-value", TokenType: "Bearer", ExpiresAt: time.Now().Add(time.Hour)})
-		_ = setStatus(ctx, ac, ac.Generation, func(o client.Object) {
-			o.(*keyportv1.ApiClient).Status.OutputSecretName = "fresh-token"
-		}, readyCondition(metav1.ConditionTrue, keyportv1.ReasonTokenRefreshed, "token valid"))
-	}()
-	resource.Test(t, resource.TestCase{
-		TerraformVersionChecks:   []tfversion.TerraformVersionCheck{tfversion.SkipBelow(tfversion.Version1_10_0)},
-		ProtoV6ProviderFactories: withEcho(),
-		Steps: []resource.TestStep{{
-			Config: providerConfig(t, ns) + `
+		o.(*keyportv1.ApiClient).Status.OutputSecretName = "fresh-token"
+	}, readyCondition(metav1.ConditionTrue, keyportv1.ReasonTokenRefreshed, "token valid"))
+	resource.Test(t, echoTestCase(resource.TestStep{
+		Config: providerConfig(t, ns) + `
 resource "keyport_api_client" "fresh" {
   name        = "fresh"
   token_url   = "https://login.example.com/token"
@@ -155,18 +146,11 @@ ephemeral "keyport_access_token" "fresh" {
   # The id is known once the ApiClient exists: the token is read after it.
   api_client_id = keyport_api_client.fresh.id
 }
-
-provider "echo" {
-  data = ephemeral.keyport_access_token.fresh
-}
-
-resource "echo" "token" {}
-`,
-			ConfigStateChecks: []statecheck.StateCheck{
-				statecheck.ExpectKnownValue("echo.token", tfjsonpath.New("data").AtMapKey("access_token"), knownvalue.StringExact("fresh-token-value")),
-			},
-		}},
-	})
+` + echoed("fresh"),
+		ConfigStateChecks: []statecheck.StateCheck{
+			statecheck.ExpectKnownValue("echo.token", tfjsonpath.New("data").AtMapKey("access_token"), knownvalue.StringExact("fresh-token-value")),
+		},
+	}))
 }
 
 // TestAccAccessToken_DirectlyFromADeclaredClient fetches a token from the
@@ -191,36 +175,22 @@ ephemeral "keyport_access_token" "direct" {
     ca_bundle     = %q
   }
 }
-
-provider "echo" {
-  data = ephemeral.keyport_access_token.direct
-}
-
-resource "echo" "token" {}
-`, sb.URL()+"/connect/token", clientID, string(sb.CACertPEM()))
+`+echoed("direct"), sb.URL()+"/connect/token", clientID, string(sb.CACertPEM()))
 	}
-	resource.Test(t, resource.TestCase{
-		TerraformVersionChecks:   []tfversion.TerraformVersionCheck{tfversion.SkipBelow(tfversion.Version1_10_0)},
-		ProtoV6ProviderFactories: withEcho(),
-		Steps: []resource.TestStep{{
-			Config:          hcl(),
-			ConfigVariables: config.Variables{"client_secret": config.StringVariable(clientSecret)},
-			ConfigStateChecks: []statecheck.StateCheck{
-				statecheck.ExpectKnownValue("echo.token", tfjsonpath.New("data").AtMapKey("token_type"), knownvalue.StringExact("Bearer")),
-				statecheck.ExpectKnownValue("echo.token", tfjsonpath.New("data").AtMapKey("secret_name"), knownvalue.Null()),
-				issuedBySandbox{},
-			},
-		}},
-	})
-	resource.Test(t, resource.TestCase{
-		TerraformVersionChecks:   []tfversion.TerraformVersionCheck{tfversion.SkipBelow(tfversion.Version1_10_0)},
-		ProtoV6ProviderFactories: withEcho(),
-		Steps: []resource.TestStep{{
-			Config:          hcl(),
-			ConfigVariables: config.Variables{"client_secret": config.StringVariable("wrong-secret-Zq1")},
-			ExpectError:     regexp.MustCompile(`(?s)Cannot obtain a token.*invalid_client`),
-		}},
-	})
+	resource.Test(t, echoTestCase(resource.TestStep{
+		Config:          hcl(),
+		ConfigVariables: config.Variables{"client_secret": config.StringVariable(clientSecret)},
+		ConfigStateChecks: []statecheck.StateCheck{
+			statecheck.ExpectKnownValue("echo.token", tfjsonpath.New("data").AtMapKey("token_type"), knownvalue.StringExact("Bearer")),
+			statecheck.ExpectKnownValue("echo.token", tfjsonpath.New("data").AtMapKey("secret_name"), knownvalue.Null()),
+			issuedBySandbox{},
+		},
+	}))
+	resource.Test(t, echoTestCase(resource.TestStep{
+		Config:          hcl(),
+		ConfigVariables: config.Variables{"client_secret": config.StringVariable("wrong-secret-Zq1")},
+		ExpectError:     regexp.MustCompile(`(?s)Cannot obtain a token.*invalid_client`),
+	}))
 }
 
 // issuedBySandbox checks that the echoed access token validates at the

@@ -49,6 +49,12 @@ func providerConfig(t *testing.T, ns string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return providerBlock(kubeconfig, ns)
+}
+
+// providerBlock is a provider block that connects through kubeconfig, with
+// ns as the default namespace.
+func providerBlock(kubeconfig, ns string) string {
 	return fmt.Sprintf("provider \"keyport\" {\n  config_path = %q\n  namespace   = %q\n}\n", kubeconfig, ns)
 }
 
@@ -66,44 +72,38 @@ func secretForms(values []string) []string {
 // state Terraform holds (terraform show -json: every attribute, sensitive
 // ones included).
 func noSecretInState(values ...string) statecheck.StateCheck {
-	return searchState{forms: secretForms(values)}
+	return secretSearch{forms: secretForms(values)}
 }
 
-type searchState struct{ forms []string }
+// secretSearch looks for the forms of secret values in a state or a plan.
+type secretSearch struct{ forms []string }
 
-func (s searchState) CheckState(_ context.Context, req statecheck.CheckStateRequest, resp *statecheck.CheckStateResponse) {
-	raw, err := json.Marshal(req.State)
+func (s secretSearch) CheckState(_ context.Context, req statecheck.CheckStateRequest, resp *statecheck.CheckStateResponse) {
+	resp.Error = findForms(req.State, s.forms, "state")
+}
+
+// findForms fails when any of the forms (pairs from secretForms) appears in
+// doc marshalled as JSON; where names doc in the error.
+func findForms(doc any, forms []string, where string) error {
+	raw, err := json.Marshal(doc)
 	if err != nil {
-		resp.Error = err
-		return
+		return err
 	}
-	for i, f := range s.forms {
+	for i, f := range forms {
 		if strings.Contains(string(raw), f) {
-			resp.Error = fmt.Errorf("secret value #%d found in the state", i/2)
-			return
+			return fmt.Errorf("secret value #%d found in the %s", i/2, where)
 		}
 	}
+	return nil
 }
 
 // noSecretInPlan fails when any of the values appears in the plan.
 func noSecretInPlan(values ...string) plancheck.PlanCheck {
-	return searchPlan{forms: secretForms(values)}
+	return secretSearch{forms: secretForms(values)}
 }
 
-type searchPlan struct{ forms []string }
-
-func (s searchPlan) CheckPlan(_ context.Context, req plancheck.CheckPlanRequest, resp *plancheck.CheckPlanResponse) {
-	raw, err := json.Marshal(req.Plan)
-	if err != nil {
-		resp.Error = err
-		return
-	}
-	for i, f := range s.forms {
-		if strings.Contains(string(raw), f) {
-			resp.Error = fmt.Errorf("secret value #%d found in the plan", i/2)
-			return
-		}
-	}
+func (s secretSearch) CheckPlan(_ context.Context, req plancheck.CheckPlanRequest, resp *plancheck.CheckPlanResponse) {
+	resp.Error = findForms(req.Plan, s.forms, "plan")
 }
 
 // object fetches a Keyport object from the test's cluster.
@@ -166,6 +166,22 @@ func eventually[O client.Object](ctx context.Context, key ktypes.NamespacedName,
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// reportOnceCreated plays the operator in the background: once the
+// ApiClient ns/name exists, it sets its status for the generation it was
+// created with (edit and conds as for setStatus). It gives up after a
+// minute or when the test ends.
+func reportOnceCreated(t *testing.T, ns, name string, edit func(client.Object), conds ...metav1.Condition) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	t.Cleanup(cancel)
+	go func() {
+		ac, err := eventually(ctx, ktypes.NamespacedName{Namespace: ns, Name: name}, func() *keyportv1.ApiClient { return &keyportv1.ApiClient{} })
+		if err != nil {
+			return
+		}
+		_ = setStatus(ctx, ac, ac.Generation, edit, conds...)
+	}()
 }
 
 // wrapped matches text however Terraform wraps it across lines.

@@ -102,15 +102,9 @@ func (r *crdResource[M, P, O]) Schema(ctx context.Context, _ resource.SchemaRequ
 }
 
 func (r *crdResource[M, P, O]) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
-	if req.ProviderData == nil {
-		return
+	if c, ok := configuredClients(req.ProviderData, &resp.Diagnostics); ok {
+		r.c = c
 	}
-	c, ok := req.ProviderData.(*clients)
-	if !ok {
-		resp.Diagnostics.AddError("Unexpected provider data", fmt.Sprintf("got %T", req.ProviderData))
-		return
-	}
-	r.c = c
 }
 
 func (r *crdResource[M, P, O]) ConfigValidators(context.Context) []resource.ConfigValidator {
@@ -155,24 +149,18 @@ func (r *crdResource[M, P, O]) Create(ctx context.Context, req resource.CreateRe
 	var plan M
 	p := P(&plan)
 	resp.Diagnostics.Append(req.Plan.Get(ctx, p)...)
-	if resp.Diagnostics.HasError() {
-		return
-	}
-	timeout, d := p.base().Timeouts.Create(ctx, defaultTimeout)
-	resp.Diagnostics.Append(d...)
-	kube := r.client(&resp.Diagnostics)
-	if resp.Diagnostics.HasError() {
-		return
-	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+	ctx, cancel, kube, timeout := r.begin(ctx, p.base().Timeouts.Create, &resp.Diagnostics)
 	defer cancel()
+	if kube == nil {
+		return
+	}
 
 	b := p.base()
 	if b.Namespace.IsUnknown() || b.Namespace.IsNull() {
 		b.Namespace = types.StringValue(r.c.namespace)
 	}
-	b.ID = types.StringValue(b.Namespace.ValueString() + "/" + b.Name.ValueString())
-	key := ktypes.NamespacedName{Namespace: b.Namespace.ValueString(), Name: b.Name.ValueString()}
+	key := keyOf(b)
+	b.ID = types.StringValue(key.String())
 
 	// Server-side apply would silently adopt an object that someone else
 	// created; Terraform should import it instead.
@@ -184,7 +172,7 @@ func (r *crdResource[M, P, O]) Create(ctx context.Context, req resource.CreateRe
 				r.k.name, key, r.k.typeName, key))
 		return
 	case !apierrors.IsNotFound(err):
-		resp.Diagnostics.AddError("Cannot read the "+r.k.name, fmt.Sprintf("%s %s: %v", r.k.name, key, err))
+		r.cannot(&resp.Diagnostics, "read", key, err)
 		return
 	}
 
@@ -193,7 +181,7 @@ func (r *crdResource[M, P, O]) Create(ctx context.Context, req resource.CreateRe
 	}
 	generation, err := r.apply(ctx, kube, p)
 	if err != nil {
-		resp.Diagnostics.AddError("Cannot apply the "+r.k.name, fmt.Sprintf("%s %s: %v", r.k.name, key, err))
+		r.cannot(&resp.Diagnostics, "apply", key, err)
 		// Nothing will be in state to remember the credentials just written.
 		r.releaseStored(context.WithoutCancel(ctx), kube, p, &resp.Diagnostics)
 		return
@@ -207,27 +195,21 @@ func (r *crdResource[M, P, O]) Update(ctx context.Context, req resource.UpdateRe
 	p, s := P(&plan), P(&state)
 	resp.Diagnostics.Append(req.Plan.Get(ctx, p)...)
 	resp.Diagnostics.Append(req.State.Get(ctx, s)...)
-	if resp.Diagnostics.HasError() {
-		return
-	}
-	timeout, d := p.base().Timeouts.Update(ctx, defaultTimeout)
-	resp.Diagnostics.Append(d...)
-	kube := r.client(&resp.Diagnostics)
-	if resp.Diagnostics.HasError() {
-		return
-	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+	ctx, cancel, kube, timeout := r.begin(ctx, p.base().Timeouts.Update, &resp.Diagnostics)
 	defer cancel()
+	if kube == nil {
+		return
+	}
 
 	b := p.base()
-	b.ID = types.StringValue(b.Namespace.ValueString() + "/" + b.Name.ValueString())
-	key := ktypes.NamespacedName{Namespace: b.Namespace.ValueString(), Name: b.Name.ValueString()}
+	key := keyOf(b)
+	b.ID = types.StringValue(key.String())
 
 	before := r.k.newObject()
 	existed := true
 	if err := kube.Get(ctx, key, before); err != nil {
 		if !apierrors.IsNotFound(err) {
-			resp.Diagnostics.AddError("Cannot read the "+r.k.name, fmt.Sprintf("%s %s: %v", r.k.name, key, err))
+			r.cannot(&resp.Diagnostics, "read", key, err)
 			return
 		}
 		existed = false
@@ -238,7 +220,7 @@ func (r *crdResource[M, P, O]) Update(ctx context.Context, req resource.UpdateRe
 	}
 	generation, err := r.apply(ctx, kube, p)
 	if err != nil {
-		resp.Diagnostics.AddError("Cannot apply the "+r.k.name, fmt.Sprintf("%s %s: %v", r.k.name, key, err))
+		r.cannot(&resp.Diagnostics, "apply", key, err)
 		return
 	}
 	// A rotated credential changes a Secret, not the spec: the generation
@@ -268,7 +250,7 @@ func (r *crdResource[M, P, O]) finish(ctx context.Context, kube client.Client, k
 		defer cancel()
 		if err := kube.Get(getCtx, key, latest); err != nil {
 			if !diags.HasError() {
-				diags.AddError("Cannot read the "+r.k.name, fmt.Sprintf("%s %s: %v", r.k.name, key, err))
+				r.cannot(diags, "read", key, err)
 			}
 			latest = r.k.newObject() // computed attributes become null
 		}
@@ -312,7 +294,7 @@ func (r *crdResource[M, P, O]) waitReady(ctx context.Context, kube client.Client
 			diags.AddError(r.k.name+" disappeared", fmt.Sprintf("%s %s was deleted while waiting for it to become Ready", r.k.name, key))
 			return zero, false
 		case apierrors.IsUnauthorized(err) || apierrors.IsForbidden(err):
-			diags.AddError("Cannot read the "+r.k.name, fmt.Sprintf("%s %s: %v", r.k.name, key, err))
+			r.cannot(diags, "read", key, err)
 			return zero, false
 		case ctx.Err() == nil:
 			last = err.Error()
@@ -333,12 +315,12 @@ func (r *crdResource[M, P, O]) Read(ctx context.Context, req resource.ReadReques
 	var state M
 	s := P(&state)
 	resp.Diagnostics.Append(req.State.Get(ctx, s)...)
-	kube := r.client(&resp.Diagnostics)
+	kube := r.c.connect(&resp.Diagnostics)
 	if resp.Diagnostics.HasError() {
 		return
 	}
 	b := s.base()
-	key := ktypes.NamespacedName{Namespace: b.Namespace.ValueString(), Name: b.Name.ValueString()}
+	key := keyOf(b)
 	obj := r.k.newObject()
 	err := kube.Get(ctx, key, obj)
 	if apierrors.IsNotFound(err) {
@@ -347,7 +329,7 @@ func (r *crdResource[M, P, O]) Read(ctx context.Context, req resource.ReadReques
 		return
 	}
 	if err != nil {
-		resp.Diagnostics.AddError("Cannot read the "+r.k.name, fmt.Sprintf("%s %s: %v", r.k.name, key, err))
+		r.cannot(&resp.Diagnostics, "read", key, err)
 		return
 	}
 	b.ID = types.StringValue(key.String())
@@ -363,24 +345,17 @@ func (r *crdResource[M, P, O]) Delete(ctx context.Context, req resource.DeleteRe
 	var state M
 	s := P(&state)
 	resp.Diagnostics.Append(req.State.Get(ctx, s)...)
-	if resp.Diagnostics.HasError() {
-		return
-	}
-	timeout, d := s.base().Timeouts.Delete(ctx, defaultTimeout)
-	resp.Diagnostics.Append(d...)
-	kube := r.client(&resp.Diagnostics)
-	if resp.Diagnostics.HasError() {
-		return
-	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+	ctx, cancel, kube, timeout := r.begin(ctx, s.base().Timeouts.Delete, &resp.Diagnostics)
 	defer cancel()
-	b := s.base()
-	key := ktypes.NamespacedName{Namespace: b.Namespace.ValueString(), Name: b.Name.ValueString()}
+	if kube == nil {
+		return
+	}
+	key := keyOf(s.base())
 	obj := r.k.newObject()
 	obj.SetNamespace(key.Namespace)
 	obj.SetName(key.Name)
 	if err := kube.Delete(ctx, obj, client.PropagationPolicy(metav1.DeletePropagationBackground)); err != nil && !apierrors.IsNotFound(err) {
-		resp.Diagnostics.AddError("Cannot delete the "+r.k.name, fmt.Sprintf("%s %s: %v", r.k.name, key, err))
+		r.cannot(&resp.Diagnostics, "delete", key, err)
 		return
 	}
 	if !r.waitGone(ctx, kube, key, timeout, &resp.Diagnostics) {
@@ -468,13 +443,33 @@ func (r *crdResource[M, P, O]) ImportState(ctx context.Context, req resource.Imp
 	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("wait_for_ready"), true)...)
 }
 
-func (r *crdResource[M, P, O]) client(diags *diag.Diagnostics) client.Client {
-	kube, err := r.c.client()
-	if err != nil {
-		diags.AddError("Cannot connect to the Kubernetes cluster", err.Error())
-		return nil
+// begin bounds ctx by the operation's timeout (timeoutOf is the Create,
+// Update or Delete of the model's timeouts) and connects to the cluster.
+// kube is nil when diags hold an error, the model's own included; cancel is
+// never nil.
+func (r *crdResource[M, P, O]) begin(ctx context.Context, timeoutOf func(context.Context, time.Duration) (time.Duration, diag.Diagnostics), diags *diag.Diagnostics) (_ context.Context, cancel context.CancelFunc, kube client.Client, timeout time.Duration) {
+	if diags.HasError() {
+		return ctx, func() {}, nil, 0
 	}
-	return kube
+	timeout, d := timeoutOf(ctx, defaultTimeout)
+	diags.Append(d...)
+	kube = r.c.connect(diags)
+	if diags.HasError() {
+		return ctx, func() {}, nil, 0
+	}
+	ctx, cancel = context.WithTimeout(ctx, timeout)
+	return ctx, cancel, kube, timeout
+}
+
+// cannot reports that the verb ("read", "apply", "delete") on the object
+// key failed.
+func (r *crdResource[M, P, O]) cannot(diags *diag.Diagnostics, verb string, key ktypes.NamespacedName, err error) {
+	diags.AddError("Cannot "+verb+" the "+r.k.name, fmt.Sprintf("%s %s: %v", r.k.name, key, err))
+}
+
+// keyOf names the object of a model.
+func keyOf(b *baseModel) ktypes.NamespacedName {
+	return ktypes.NamespacedName{Namespace: b.Namespace.ValueString(), Name: b.Name.ValueString()}
 }
 
 // apply writes the object with server-side apply and returns its new

@@ -228,9 +228,7 @@ func apiClientFromSpec(ac *keyportv1.ApiClient, m *apiClientModel) {
 // keeps a declared name and otherwise shows the one the operator chose.
 func apiClientFromStatus(ac *keyportv1.ApiClient, m *apiClientModel) {
 	st := ac.Status
-	if m.OutputSecretName.IsNull() || m.OutputSecretName.IsUnknown() {
-		m.OutputSecretName = optString(st.OutputSecretName)
-	}
+	m.OutputSecretName = declaredOr(m.OutputSecretName, st.OutputSecretName)
 	m.TokenExpiresAt = fromTime(st.TokenExpiresAt)
 	// Without a certificate there is no thumbprint, whatever a status not
 	// yet updated after the certificate was removed still says: the plan

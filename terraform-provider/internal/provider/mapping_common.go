@@ -117,6 +117,15 @@ func fromPlatform(p *keyportv1.PlatformReference) *platformModel {
 	}
 }
 
+// declaredOr keeps a name the user declared and otherwise takes the one the
+// operator reports (such as the output Secret it defaulted).
+func declaredOr(declared types.String, reported string) types.String {
+	if declared.IsNull() || declared.IsUnknown() {
+		return optString(reported)
+	}
+	return declared
+}
+
 // optString maps an omitted string to null.
 func optString(v string) types.String {
 	if v == "" {

@@ -61,9 +61,7 @@ func ingestionChannelFromSpec(c *keyportv1.IngestionChannel, m *ingestionChannel
 
 func ingestionChannelFromStatus(c *keyportv1.IngestionChannel, m *ingestionChannelModel) {
 	st := c.Status
-	if m.OutputSecretName.IsNull() || m.OutputSecretName.IsUnknown() {
-		m.OutputSecretName = optString(st.OutputSecretName)
-	}
+	m.OutputSecretName = declaredOr(m.OutputSecretName, st.OutputSecretName)
 	m.ChannelURL = optString(st.URL)
 	m.TokenExpiresAt = fromTime(st.TokenExpiresAt)
 }

@@ -138,9 +138,7 @@ func m2mCertificateFromSpec(c *keyportv1.M2MCertificate, m *m2mCertificateModel)
 
 func m2mCertificateFromStatus(c *keyportv1.M2MCertificate, m *m2mCertificateModel) {
 	st := c.Status
-	if m.OutputSecretName.IsNull() || m.OutputSecretName.IsUnknown() {
-		m.OutputSecretName = optString(st.OutputSecretName)
-	}
+	m.OutputSecretName = declaredOr(m.OutputSecretName, st.OutputSecretName)
 	m.SHA1Thumbprint = optString(st.SHA1Thumbprint)
 	m.SHA256Fingerprint = optString(st.SHA256Fingerprint)
 	m.Subject = optString(st.Subject)

@@ -53,7 +53,7 @@ resource "keyport_api_client" %[1]q {
 }
 `, name, sb.URL()+"/connect/token", clientID, clientSecret, percent, extra)
 		}
-		return fmt.Sprintf("provider \"keyport\" {\n  config_path = %q\n  namespace   = %q\n}\n", kubeconfig, ns) +
+		return providerBlock(kubeconfig, ns) +
 			client("plain", "") + client("mtls", `client_certificate = { secret_name = "client-tls" }`)
 	}
 	thumbprintPath := tfjsonpath.New("certificate_thumbprint")

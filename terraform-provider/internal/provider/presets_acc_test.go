@@ -101,7 +101,7 @@ func TestAccApiClient_EveryPresetGetsAToken(t *testing.T) {
 	}
 	ns, kubeconfig := withOperator(t)
 	var config strings.Builder
-	fmt.Fprintf(&config, "provider \"keyport\" {\n  config_path = %q\n  namespace   = %q\n}\n", kubeconfig, ns)
+	config.WriteString(providerBlock(kubeconfig, ns))
 	thumbprints := map[keyportv1.Preset]string{}
 	var secrets []string
 	for _, name := range slices.Sorted(maps.Keys(presetCases)) {

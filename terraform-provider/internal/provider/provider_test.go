@@ -16,7 +16,6 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/terraform"
 	corev1 "k8s.io/api/core/v1"
-	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -85,12 +84,7 @@ var factories = map[string]func() (tfprotov6.ProviderServer, error){
 func TestAccApiClient_SecretWriteOnlyAndReady(t *testing.T) {
 	ns, kubeconfig := withOperator(t)
 	config := func(version int) string {
-		return fmt.Sprintf(`
-provider "keyport" {
-  config_path = %q
-  namespace   = %q
-}
-
+		return providerBlock(kubeconfig, ns) + fmt.Sprintf(`
 resource "keyport_api_client" "cpu" {
   name                     = "cpu"
   token_url                = %q
@@ -105,7 +99,7 @@ resource "keyport_api_client" "cpu" {
     create = "60s"
   }
 }
-`, kubeconfig, ns, sb.URL()+"/connect/token", clientID, clientSecret, version)
+`, sb.URL()+"/connect/token", clientID, clientSecret, version)
 	}
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: factories,
@@ -202,12 +196,7 @@ func TestAccApiClient_FailsFastWithTheOperatorsReason(t *testing.T) {
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: factories,
 		Steps: []resource.TestStep{{
-			Config: fmt.Sprintf(`
-provider "keyport" {
-  config_path = %q
-  namespace   = %q
-}
-
+			Config: providerBlock(kubeconfig, ns) + fmt.Sprintf(`
 resource "keyport_api_client" "wrong" {
   name                     = "wrong"
   token_url                = %q
@@ -221,7 +210,7 @@ resource "keyport_api_client" "wrong" {
     create = %q
   }
 }
-`, kubeconfig, ns, sb.URL()+"/connect/token", clientID, createTimeout),
+`, sb.URL()+"/connect/token", clientID, createTimeout),
 			ExpectError: regexp.MustCompile(`InvalidCredentials`),
 		}},
 	})
@@ -235,10 +224,6 @@ resource "keyport_api_client" "wrong" {
 // generation does.
 func TestAccApiClient_IgnoresAStaleReady(t *testing.T) {
 	ns := env.Namespace(t)
-	kubeconfig, err := env.Kubeconfig(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
 	var sawStale atomic.Bool
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -249,16 +234,13 @@ func TestAccApiClient_IgnoresAStaleReady(t *testing.T) {
 			if err := env.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: "stale"}, ac); err != nil {
 				continue
 			}
-			patch := client.MergeFrom(ac.DeepCopy())
 			observed := ac.Generation - 1 // stale first
 			if sawStale.Load() {
 				observed = ac.Generation
 			}
-			apimeta.SetStatusCondition(&ac.Status.Conditions, metav1.Condition{Type: keyportv1.ConditionReady, Status: metav1.ConditionTrue,
-				Reason: keyportv1.ReasonTokenRefreshed, Message: "played by the test", ObservedGeneration: observed})
-			ac.Status.OutputSecretName = "stale-token"
-			ac.Status.ObservedGeneration = observed
-			if err := env.Client.Status().Patch(ctx, ac, patch); err != nil {
+			if err := setStatus(ctx, ac, observed, func(o client.Object) {
+				o.(*keyportv1.ApiClient).Status.OutputSecretName = "stale-token"
+			}, readyCondition(metav1.ConditionTrue, keyportv1.ReasonTokenRefreshed, "played by the test")); err != nil {
 				continue
 			}
 			if observed == ac.Generation {
@@ -272,12 +254,7 @@ func TestAccApiClient_IgnoresAStaleReady(t *testing.T) {
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: factories,
 		Steps: []resource.TestStep{{
-			Config: fmt.Sprintf(`
-provider "keyport" {
-  config_path = %q
-  namespace   = %q
-}
-
+			Config: providerConfig(t, ns) + `
 resource "keyport_api_client" "stale" {
   name      = "stale"
   token_url = "https://login.example.com/token"
@@ -287,7 +264,7 @@ resource "keyport_api_client" "stale" {
     create = "60s"
   }
 }
-`, kubeconfig, ns),
+`,
 			Check: func(*terraform.State) error {
 				if !sawStale.Load() {
 					return fmt.Errorf("the wait ended on a Ready of an older generation")
