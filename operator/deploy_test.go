@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -81,25 +82,39 @@ const sandboxOnLoopback = "--outbound-allow-cidrs=127.0.0.0/8,::1/128"
 // args, until the test ends.
 func startOperator(t *testing.T, cfg *rest.Config, args ...string) {
 	t.Helper()
-	o, err := parseFlags(append([]string{"--metrics-bind-address", "0", "--health-probe-bind-address", "0", sandboxOnLoopback}, args...))
+	_, stop := runInProcess(t, cfg, append([]string{"--metrics-bind-address", "0", "--health-probe-bind-address", "0", sandboxOnLoopback}, args...))
+	t.Cleanup(func() {
+		if err := stop(); err != nil {
+			t.Error(err)
+		}
+	})
+}
+
+// runInProcess runs the operator as main does with the flags args and
+// cfg's identity, its copies in this process. stop ends it and says how:
+// run's error, or that it did not stop within 30 s.
+func runInProcess(tb testing.TB, cfg *rest.Config, args []string) (_ options, stop func() error) {
+	tb.Helper()
+	o, err := parseFlags(args)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	o.inProcessCopies = true
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, cfg, o) }()
-	t.Cleanup(func() {
+	return o, func() error {
 		cancel()
 		select {
 		case err := <-done:
 			if err != nil {
-				t.Errorf("the operator stopped with %v", err)
+				return fmt.Errorf("the operator stopped with %w", err)
 			}
+			return nil
 		case <-time.After(30 * time.Second):
-			t.Error("the operator did not stop within 30s")
+			return errors.New("the operator did not stop within 30s")
 		}
-	})
+	}
 }
 
 // sandboxClient declares an ApiClient of the sandbox in ns, with its
@@ -269,16 +284,13 @@ func BenchmarkShardSplit(b *testing.B) {
 	for _, shard := range shards {
 		cfg := rest.CopyConfig(env.Config)
 		cfg.UserAgent = "keyport-shard-" + shard
-		o, err := parseFlags([]string{"--metrics-bind-address", "0", "--health-probe-bind-address", "0", sandboxOnLoopback, "--shard", shard,
+		_, stop := runInProcess(b, cfg, []string{"--metrics-bind-address", "0", "--health-probe-bind-address", "0", sandboxOnLoopback, "--shard", shard,
 			"--watch-namespace", ns, "--leader-election-namespace", ns, "--mac-key-secret", ns + "/keyport-mac-key"})
-		if err != nil {
-			b.Fatal(err)
-		}
-		o.inProcessCopies = true
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- run(ctx, cfg, o) }()
-		b.Cleanup(func() { cancel(); <-done })
+		b.Cleanup(func() {
+			if err := stop(); err != nil {
+				b.Error(err)
+			}
+		})
 	}
 	ca := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "sandbox-ca", Namespace: ns}, Data: map[string][]byte{"ca.crt": sb.CACertPEM()}}
 	if err := env.Client.Create(context.Background(), ca); err != nil {

@@ -94,17 +94,10 @@ func TestParseFlagsCertificates(t *testing.T) {
 func TestOperatorRunsAgainstARealAPIServer(t *testing.T) {
 	ns := env.Namespace(t)
 	metricsAddr, probeAddr := freeAddr(t), freeAddr(t)
-	o, err := parseFlags([]string{
+	o, stop := runInProcess(t, env.Config, []string{
 		"--metrics-bind-address", metricsAddr, "--health-probe-bind-address", probeAddr,
 		"--leader-election-namespace", ns, "--watch-namespace", ns, "--mac-key-secret", ns + "/keyport-mac-key",
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	o.inProcessCopies = true
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, env.Config, o) }()
 
 	expectOK := func(url string) string {
 		t.Helper()
@@ -149,14 +142,8 @@ func TestOperatorRunsAgainstARealAPIServer(t *testing.T) {
 		t.Errorf("the MAC key Secret was not created: %v", err)
 	}
 
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("run returned %v after a clean stop", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("the operator did not stop within 30s")
+	if err := stop(); err != nil {
+		t.Errorf("a clean stop: %v", err)
 	}
 	// Released on shutdown, so a successor need not wait out the lease.
 	lease := &coordinationv1.Lease{}

@@ -15,7 +15,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
@@ -24,6 +23,7 @@ import (
 	keyportv1 "github.com/keyport-dev/keyport/api/v1alpha1"
 	"github.com/keyport-dev/keyport/operator/controllers/jwks"
 	"github.com/keyport-dev/keyport/operator/controllers/notificationchannel"
+	"github.com/keyport-dev/keyport/operator/internal/conditions"
 	"github.com/keyport-dev/keyport/shared/testsupport/sandbox"
 	"github.com/keyport-dev/keyport/shared/testsupport/testenv/optest"
 )
@@ -413,14 +413,7 @@ func waitCondition[O client.Object](t *testing.T, obj O, ns, name string, status
 	t.Helper()
 	optest.Eventually(t, 30*time.Second, fmt.Sprintf("%T %s Ready=%s %s", obj, name, status, reason), func() (bool, string) {
 		get(t, ns, name, obj)
-		var conds []metav1.Condition
-		switch o := any(obj).(type) {
-		case *keyportv1.IngestionChannel:
-			conds = o.Status.Conditions
-		case *keyportv1.NotificationChannel:
-			conds = o.Status.Conditions
-		}
-		c := apimeta.FindStatusCondition(conds, keyportv1.ConditionReady)
+		c := conditions.ReadyOf(obj)
 		if c == nil {
 			return false, "no Ready condition"
 		}

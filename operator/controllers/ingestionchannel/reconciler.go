@@ -70,14 +70,7 @@ func ChannelURL(spec *keyportv1.IngestionChannelSpec) string {
 
 // Reconcile brings one IngestionChannel's Secret and status up to date.
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
-	ch := &keyportv1.IngestionChannel{}
-	if err := r.Client.Get(ctx, req.NamespacedName, ch); err != nil {
-		return ctrl.Result{}, client.IgnoreNotFound(err)
-	}
-	if !ch.DeletionTimestamp.IsZero() {
-		return ctrl.Result{}, nil
-	}
-	return r.status().Run(ctx, ch, r.reconcile)
+	return r.status().Reconcile(ctx, req, &keyportv1.IngestionChannel{}, nil, r.reconcile)
 }
 
 // status writes an IngestionChannel's status: anything but the token's

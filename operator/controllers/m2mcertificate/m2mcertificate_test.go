@@ -129,6 +129,25 @@ func bundleSecret(ns, name string, data []byte, pass string) *corev1.Secret {
 		Data: map[string][]byte{"bundle.p12": data, "passphrase": []byte(pass)}}
 }
 
+// providerBundle issues a certificate for username from a fresh CA and
+// bundles it with its key under passphrase, as the bank's provider does.
+func providerBundle(t *testing.T) (*certstest.Cert, []byte) {
+	t.Helper()
+	ca, err := certstest.NewCA("provider")
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := ca.Issue(username, certstest.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bundle, err := pkcs12.Modern.Encode(leaf.Key, leaf.Cert, nil, passphrase)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return leaf, bundle
+}
+
 func pkcs12Cert(ns, name, secret string) *keyportv1.M2MCertificate {
 	return &keyportv1.M2MCertificate{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
 		Spec: keyportv1.M2MCertificateSpec{PKCS12: &keyportv1.PKCS12Source{SecretName: secret,
@@ -183,9 +202,7 @@ func TestPKCS12BundlesInEveryEncryptionBecomeATLSSecret(t *testing.T) {
 func TestBrokenBundlesAreReportedAndFixable(t *testing.T) {
 	ns := env.Namespace(t)
 	start(t, ns)
-	ca, _ := certstest.NewCA("provider")
-	leaf, _ := ca.Issue(username, certstest.Options{})
-	good, _ := pkcs12.Modern.Encode(leaf.Key, leaf.Cert, nil, passphrase)
+	leaf, good := providerBundle(t)
 	keyless, _ := pkcs12.Modern.EncodeTrustStore([]*x509.Certificate{leaf.Cert}, passphrase)
 
 	create(t, bundleSecret(ns, "wrong-pass", good, "not the passphrase"))

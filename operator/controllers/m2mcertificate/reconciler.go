@@ -14,7 +14,6 @@ import (
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/record"
@@ -92,17 +91,9 @@ type Reconciler struct {
 
 // Reconcile brings one M2MCertificate's output Secret and status up to date.
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
-	m := &keyportv1.M2MCertificate{}
-	if err := r.Client.Get(ctx, req.NamespacedName, m); err != nil {
-		if apierrors.IsNotFound(err) {
-			certificateExpiry.DeleteLabelValues(req.Namespace, req.Name)
-		}
-		return ctrl.Result{}, client.IgnoreNotFound(err)
-	}
-	if !m.DeletionTimestamp.IsZero() {
-		return ctrl.Result{}, nil
-	}
-	return r.status().Run(ctx, m, r.reconcile)
+	return r.status().Reconcile(ctx, req, &keyportv1.M2MCertificate{}, func(gone types.NamespacedName) {
+		certificateExpiry.DeleteLabelValues(gone.Namespace, gone.Name)
+	}, r.reconcile)
 }
 
 // status writes an M2MCertificate's status: every field is worth a write.

@@ -42,9 +42,7 @@ func outputCert(t *testing.T, ns, name string) []byte {
 func TestBundlesOverTheLimitsAreRefusedAndTheCertificateInUseStays(t *testing.T) {
 	ns := env.Namespace(t)
 	start(t, ns)
-	ca, _ := certstest.NewCA("provider")
-	leaf, _ := ca.Issue(username, certstest.Options{})
-	good, _ := pkcs12.Modern.Encode(leaf.Key, leaf.Cert, nil, passphrase)
+	leaf, good := providerBundle(t)
 	create(t, bundleSecret(ns, "bank-bundle", good, passphrase))
 	create(t, pkcs12Cert(ns, "bank-m2m", "bank-bundle"))
 	waitCondition(t, ns, "bank-m2m", keyportv1.ConditionReady, metav1.ConditionTrue, keyportv1.ReasonCertificateImported)
@@ -140,9 +138,7 @@ func TestOneTenantsStalledBundleDoesNotHoldAnotherTenant(t *testing.T) {
 		t.Fatal("the stalled M2MCertificate was never reconciled")
 	}
 
-	ca, _ := certstest.NewCA("provider")
-	leaf, _ := ca.Issue(username, certstest.Options{})
-	good, _ := pkcs12.Modern.Encode(leaf.Key, leaf.Cert, nil, passphrase)
+	_, good := providerBundle(t)
 	create(t, bundleSecret(otherNS, "bundle", good, passphrase))
 	create(t, pkcs12Cert(otherNS, "other", "bundle"))
 	// The decode in the first namespace is still held: only another worker

@@ -16,6 +16,28 @@ import (
 	keyportv1 "github.com/keyport-dev/keyport/api/v1alpha1"
 )
 
+// Of is the conditions of any Keyport resource, and nil for another
+// object: for code that shows or waits on a resource of any kind.
+func Of(obj runtime.Object) []metav1.Condition {
+	switch o := obj.(type) {
+	case *keyportv1.ApiClient:
+		return o.Status.Conditions
+	case *keyportv1.M2MCertificate:
+		return o.Status.Conditions
+	case *keyportv1.IngestionChannel:
+		return o.Status.Conditions
+	case *keyportv1.NotificationChannel:
+		return o.Status.Conditions
+	}
+	return nil
+}
+
+// ReadyOf is the Ready condition of any Keyport resource, nil when it has
+// none yet.
+func ReadyOf(obj runtime.Object) *metav1.Condition {
+	return apimeta.FindStatusCondition(Of(obj), keyportv1.ConditionReady)
+}
+
 // Set sets a condition computed for generation.
 func Set(conds *[]metav1.Condition, generation int64, condType string, status metav1.ConditionStatus, reason, message string) {
 	if len(message) > 1024 {

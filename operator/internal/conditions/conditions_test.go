@@ -7,6 +7,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/record"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	keyportv1 "github.com/keyport-dev/keyport/api/v1alpha1"
 )
@@ -116,5 +117,31 @@ func TestRecordWithoutARecorderRaisesNothing(t *testing.T) {
 	Record(rec, &corev1.Secret{}, corev1.EventTypeWarning, "DriftRepaired", "restored")
 	if got := <-rec.Events; got != "Warning DriftRepaired restored" {
 		t.Errorf("event %q", got)
+	}
+}
+
+// TestReadyOfEveryKind: the Ready condition is found on each of the four
+// kinds, and another object has none.
+func TestReadyOfEveryKind(t *testing.T) {
+	ready := []metav1.Condition{cond(keyportv1.ConditionDegraded, metav1.ConditionFalse, "Fine", ""),
+		cond(keyportv1.ConditionReady, metav1.ConditionTrue, "Done", "ok")}
+	ac := &keyportv1.ApiClient{}
+	ac.Status.Conditions = ready
+	m := &keyportv1.M2MCertificate{}
+	m.Status.Conditions = ready
+	ic := &keyportv1.IngestionChannel{}
+	ic.Status.Conditions = ready
+	nc := &keyportv1.NotificationChannel{}
+	nc.Status.Conditions = ready
+	for _, obj := range []client.Object{ac, m, ic, nc} {
+		if c := ReadyOf(obj); c == nil || c.Reason != "Done" {
+			t.Errorf("%T: Ready is %v, want the Done condition", obj, c)
+		}
+	}
+	if c := ReadyOf(&corev1.Secret{}); c != nil {
+		t.Errorf("a Secret has Ready %v", c)
+	}
+	if c := ReadyOf(&keyportv1.ApiClient{}); c != nil {
+		t.Errorf("an ApiClient without conditions has Ready %v", c)
 	}
 }

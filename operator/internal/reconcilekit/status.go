@@ -8,6 +8,9 @@
 // its kind (deletion, finalizers) and hands the rest to Status.Run:
 //
 //	return r.status().Run(ctx, obj, r.reconcile)
+//
+// A kind with nothing special to do lets Status.Reconcile read the object
+// too.
 package reconcilekit
 
 import (
@@ -18,6 +21,7 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/record"
@@ -60,6 +64,25 @@ func (s *Status[T, S]) Run(ctx context.Context, obj T, reconcile func(context.Co
 	before := obj.DeepCopyObject().(T)
 	result, err := reconcile(ctx, obj)
 	return result, errors.Join(err, s.Write(ctx, before, obj))
+}
+
+// Reconcile is the Reconcile of a kind with nothing to do when an object
+// is deleted: it reads the object req names into obj and, unless it is
+// being deleted, runs reconcile on it and writes its status (Run). gone,
+// when set, learns of an object that no longer exists (to drop its
+// metrics, say).
+func (s *Status[T, S]) Reconcile(ctx context.Context, req ctrl.Request, obj T, gone func(types.NamespacedName),
+	reconcile func(context.Context, T) (ctrl.Result, error)) (ctrl.Result, error) {
+	if err := s.Client.Get(ctx, req.NamespacedName, obj); err != nil {
+		if apierrors.IsNotFound(err) && gone != nil {
+			gone(req.NamespacedName)
+		}
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !obj.GetDeletionTimestamp().IsZero() {
+		return ctrl.Result{}, nil
+	}
+	return s.Run(ctx, obj, reconcile)
 }
 
 // Write records obj's generation as observed, raises one event per
