@@ -65,6 +65,14 @@ func tokenIn(t *testing.T, ns, name string) (tokensecret.Token, *corev1.Secret, 
 	return tok, s, err == nil
 }
 
+// readyClient creates an ApiClient name of the sandbox's token endpoint
+// and waits until it is Ready.
+func readyClient(t *testing.T, ns, name string) *keyportv1.ApiClient {
+	t.Helper()
+	create(t, newApiClient(ns, name, keyportv1.ApiClientSpec{TokenURL: sb.URL() + "/connect/token"}))
+	return waitReady(t, ns, name)
+}
+
 func waitReady(t *testing.T, ns, name string) *keyportv1.ApiClient {
 	t.Helper()
 	var ac *keyportv1.ApiClient
@@ -203,8 +211,7 @@ func shortClient(ns, name string, s *sandbox.Sandbox) *keyportv1.ApiClient {
 func TestCredentialRotationRefreshesPromptly(t *testing.T) {
 	ns := setup(t)
 	startOperator(t, ns, nil)
-	create(t, newApiClient(ns, "rotated", keyportv1.ApiClientSpec{TokenURL: sb.URL() + "/connect/token"}))
-	waitReady(t, ns, "rotated")
+	readyClient(t, ns, "rotated")
 	first, _, _ := tokenIn(t, ns, "rotated-token")
 	base := sb.Counters().Requests(sandbox.EndpointConnectToken, clientID)
 
@@ -237,8 +244,7 @@ func TestCredentialRotationRefreshesPromptly(t *testing.T) {
 func TestOutputSecretIsRepairedWithoutANewToken(t *testing.T) {
 	ns := setup(t)
 	startOperator(t, ns, nil)
-	create(t, newApiClient(ns, "repaired", keyportv1.ApiClientSpec{TokenURL: sb.URL() + "/connect/token"}))
-	waitReady(t, ns, "repaired")
+	readyClient(t, ns, "repaired")
 	original, secret, _ := tokenIn(t, ns, "repaired-token")
 	base := sb.Counters().Requests(sandbox.EndpointConnectToken, clientID)
 
@@ -306,8 +312,7 @@ func TestInfeasiblePolicyIsReportedAndTheTokenKept(t *testing.T) {
 func TestSuspendAndForcedRefresh(t *testing.T) {
 	ns := setup(t)
 	startOperator(t, ns, nil)
-	create(t, newApiClient(ns, "steered", keyportv1.ApiClientSpec{TokenURL: sb.URL() + "/connect/token"}))
-	waitReady(t, ns, "steered")
+	readyClient(t, ns, "steered")
 	first, _, _ := tokenIn(t, ns, "steered-token")
 	base := sb.Counters().Requests(sandbox.EndpointConnectToken, clientID)
 
@@ -354,8 +359,7 @@ func TestSuspendAndForcedRefresh(t *testing.T) {
 func TestDeletionLeavesNothingBehind(t *testing.T) {
 	ns := setup(t)
 	startOperator(t, ns, nil)
-	create(t, newApiClient(ns, "deleted", keyportv1.ApiClientSpec{TokenURL: sb.URL() + "/connect/token"}))
-	ac := waitReady(t, ns, "deleted")
+	ac := readyClient(t, ns, "deleted")
 	_, secret, _ := tokenIn(t, ns, "deleted-token")
 	ref := metav1.GetControllerOf(secret)
 	if ref == nil || ref.UID != ac.UID || ref.BlockOwnerDeletion == nil || !*ref.BlockOwnerDeletion {

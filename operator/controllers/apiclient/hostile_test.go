@@ -81,8 +81,7 @@ func TestAnOutputSecretThatIsNotTheApiClientsIsReportedAtOnce(t *testing.T) {
 	startOperator(t, ns, nil)
 	foreign := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "someone-elses", Namespace: ns}, StringData: map[string]string{"token": "theirs"}}
 	create(t, foreign)
-	create(t, newApiClient(ns, "first", keyportv1.ApiClientSpec{TokenURL: sb.URL() + "/connect/token"}))
-	waitReady(t, ns, "first")
+	readyClient(t, ns, "first")
 
 	second := newApiClient(ns, "second", keyportv1.ApiClientSpec{TokenURL: sb.URL() + "/connect/token",
 		Output: &keyportv1.TokenOutput{SecretName: "first-token"}})
