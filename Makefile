@@ -357,12 +357,14 @@ BENCH_OPERATOR_ARGS ?=
 # Secrets of 100 KiB that are not Keyport's, for the foreign-Secrets phase;
 # 0 skips it.
 BENCH_FOREIGN_SECRETS ?= 2000
+# Fraction (the default) or Latest (with a retry margin as long as the budget).
+BENCH_REFRESH_STRATEGY ?=
 BENCH_KIT ?= $(BIN)/bench-kit
 
 .PHONY: bench
 bench: testbin ## Run N ApiClients against the sandbox and print the figures BENCHMARKS.md reports (requests per token, lateness, API writes, throughput, memory), then the shard split.
 	KEYPORT_BENCH_SIZES=$(BENCH_SIZES) KEYPORT_BENCH_LIFETIME=$(BENCH_LIFETIME) KEYPORT_BENCH_LIFETIMES=$(BENCH_LIFETIMES) KEYPORT_BENCH_OPERATOR_ARGS="$(BENCH_OPERATOR_ARGS)" \
-	  KEYPORT_BENCH_FOREIGN_SECRETS=$(BENCH_FOREIGN_SECRETS) \
+	  KEYPORT_BENCH_FOREIGN_SECRETS=$(BENCH_FOREIGN_SECRETS) KEYPORT_BENCH_REFRESH_STRATEGY=$(BENCH_REFRESH_STRATEGY) \
 	  go test -run '^$$' -bench BenchmarkApiClients -benchtime 1x -timeout 2h ./operator/controllers/apiclient/
 	go test -run '^$$' -bench BenchmarkShardSplit -benchtime 1x -timeout 30m ./operator/
 

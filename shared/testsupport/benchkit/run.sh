@@ -5,7 +5,8 @@
 # Settings, as for `make bench`: KEYPORT_BENCH_SIZES (default 100,1000),
 # KEYPORT_BENCH_LIFETIME (60s), KEYPORT_BENCH_LIFETIMES (3),
 # KEYPORT_BENCH_OPERATOR_ARGS, KEYPORT_BENCH_FOREIGN_SECRETS (2000; 0 skips
-# the foreign-Secrets phase). Arguments are passed to the test binary
+# the foreign-Secrets phase), KEYPORT_BENCH_REFRESH_STRATEGY (Fraction or
+# Latest). Arguments are passed to the test binary
 # (-test.v, say).
 set -euo pipefail
 kit="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
