@@ -46,6 +46,7 @@ import (
 	"github.com/keyport-dev/keyport/operator/controllers/ingestionchannel"
 	"github.com/keyport-dev/keyport/operator/controllers/m2mcertificate"
 	"github.com/keyport-dev/keyport/operator/controllers/notificationchannel"
+	"github.com/keyport-dev/keyport/operator/internal/conditions"
 	_ "github.com/keyport-dev/keyport/shared/drivers/restdriver"
 	"github.com/keyport-dev/keyport/shared/testsupport/certstest"
 	"github.com/keyport-dev/keyport/shared/testsupport/sandbox"
@@ -305,19 +306,7 @@ func startLive(t *testing.T) *live {
 func (l *live) waitReady(t *testing.T, obj client.Object, name, reason string) {
 	t.Helper()
 	optest.Eventually(t, 30*time.Second, fmt.Sprintf("%T %s Ready", obj, name), func() (bool, string) {
-		o := get(t, l.ns, name, obj)
-		var conds []metav1.Condition
-		switch x := o.(type) {
-		case *keyportv1.ApiClient:
-			conds = x.Status.Conditions
-		case *keyportv1.M2MCertificate:
-			conds = x.Status.Conditions
-		case *keyportv1.IngestionChannel:
-			conds = x.Status.Conditions
-		case *keyportv1.NotificationChannel:
-			conds = x.Status.Conditions
-		}
-		c := apimeta.FindStatusCondition(conds, keyportv1.ConditionReady)
+		c := conditions.ReadyOf(get(t, l.ns, name, obj))
 		if c == nil {
 			return false, "no Ready condition"
 		}
@@ -366,6 +355,18 @@ func (s statusJSON) fact(label string) (string, *time.Time) {
 		}
 	}
 	return "", nil
+}
+
+// statusWithReady runs `kubectl keyport status args -o json` and checks
+// that it shows Ready with status and, unless empty, reason.
+func statusWithReady(t *testing.T, status, reason string, args ...string) statusJSON {
+	t.Helper()
+	var s statusJSON
+	keyportJSON(t, &s, append([]string{"status"}, args...)...)
+	if st, r := s.ready(); st != status || (reason != "" && r != reason) {
+		t.Errorf("status %s: Ready %s %s, want %s %s", strings.Join(args, " "), st, r, status, reason)
+	}
+	return s
 }
 
 func (s statusJSON) ready() (status, reason string) {
@@ -425,11 +426,7 @@ func TestKubectlKeyport(t *testing.T) {
 			"M2MCertificate client-cert", "Ready=True "+keyportv1.ReasonCertificateImported,
 			"Warning", // the event the transition raised
 		)
-		var s statusJSON
-		keyportJSON(t, &s, "status", "apic/broken", "-n", ns)
-		if st, reason := s.ready(); st != "False" || reason != keyportv1.ReasonInvalidCredentials {
-			t.Errorf("-o json: Ready %s %s, want False InvalidCredentials", st, reason)
-		}
+		s := statusWithReady(t, "False", keyportv1.ReasonInvalidCredentials, "apic/broken", "-n", ns)
 		found := false
 		for _, e := range s.Events {
 			found = found || (e.Type == corev1.EventTypeWarning && e.Reason == keyportv1.ReasonInvalidCredentials)
@@ -443,11 +440,7 @@ func TestKubectlKeyport(t *testing.T) {
 		secret := get(t, ns, "platform-token", &corev1.Secret{})
 		expires, _ := time.Parse(time.RFC3339, secret.Annotations[keyportv1.AnnotationExpiresAt])
 		refreshAt, _ := time.Parse(time.RFC3339, secret.Annotations[keyportv1.AnnotationRefreshAt])
-		var s statusJSON
-		keyportJSON(t, &s, "status", "apiclients", "platform", "-n", ns)
-		if st, reason := s.ready(); st != "True" || reason != keyportv1.ReasonTokenRefreshed {
-			t.Errorf("Ready %s %s, want True TokenRefreshed", st, reason)
-		}
+		s := statusWithReady(t, "True", keyportv1.ReasonTokenRefreshed, "apiclients", "platform", "-n", ns)
 		if _, at := s.fact("expires"); at == nil || !at.Equal(expires) {
 			t.Errorf("expires %v, want the Secret's %v", at, expires)
 		}
@@ -473,11 +466,7 @@ func TestKubectlKeyport(t *testing.T) {
 
 	t.Run("status of an M2MCertificate", func(t *testing.T) {
 		m := get(t, ns, "client-cert", &keyportv1.M2MCertificate{})
-		var s statusJSON
-		keyportJSON(t, &s, "status", "m2mcert", "client-cert", "-n", ns)
-		if st, reason := s.ready(); st != "True" || reason != keyportv1.ReasonCertificateImported {
-			t.Errorf("Ready %s %s", st, reason)
-		}
+		s := statusWithReady(t, "True", keyportv1.ReasonCertificateImported, "m2mcert", "client-cert", "-n", ns)
 		if _, at := s.fact("not after"); at == nil || !at.Equal(l.leaf.NotAfter) {
 			t.Errorf("not after %v, want %v", at, l.leaf.NotAfter)
 		}
@@ -494,11 +483,7 @@ func TestKubectlKeyport(t *testing.T) {
 
 	t.Run("status of an IngestionChannel", func(t *testing.T) {
 		secret := get(t, ns, "orders-channel", &corev1.Secret{})
-		var s statusJSON
-		keyportJSON(t, &s, "status", "ingch", "orders", "-n", ns)
-		if st, _ := s.ready(); st != "True" {
-			t.Errorf("Ready %s", st)
-		}
+		s := statusWithReady(t, "True", "", "ingch", "orders", "-n", ns)
 		if v, _ := s.fact("channel URL"); v != "https://ingestion.example.test/ingestion/ch-4711" {
 			t.Errorf("channel URL %q", v)
 		}
@@ -517,11 +502,7 @@ func TestKubectlKeyport(t *testing.T) {
 
 	t.Run("status of a NotificationChannel", func(t *testing.T) {
 		nc := get(t, ns, "visits", &keyportv1.NotificationChannel{})
-		var s statusJSON
-		keyportJSON(t, &s, "status", "notifch", "visits", "-n", ns)
-		if st, reason := s.ready(); st != "True" || reason != keyportv1.ReasonChannelRegistered {
-			t.Errorf("Ready %s %s", st, reason)
-		}
+		s := statusWithReady(t, "True", keyportv1.ReasonChannelRegistered, "notifch", "visits", "-n", ns)
 		if v, _ := s.fact("channel id"); v != nc.Status.ChannelID || v == "" {
 			t.Errorf("channel id %q, status %q", v, nc.Status.ChannelID)
 		}

@@ -12,6 +12,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	keyportv1 "github.com/keyport-dev/keyport/api/v1alpha1"
+	"github.com/keyport-dev/keyport/operator/internal/conditions"
 )
 
 // Annotations the operator writes that are not part of the API package:
@@ -42,7 +43,6 @@ var describers = map[string]describer{
 func describeApiClient(ctx context.Context, s *session, obj client.Object, r *statusReport) string {
 	ac := obj.(*keyportv1.ApiClient)
 	r.ObservedGeneration = ac.Status.ObservedGeneration
-	r.Conditions = conditionsOf(ac.Status.Conditions)
 	r.ValidityOf = "token"
 	name := apiClientSecretName(ac)
 	ann := s.secretAnnotations(ctx, name)
@@ -109,9 +109,9 @@ func describeApiClient(ctx context.Context, s *session, obj client.Object, r *st
 	if s.list(ctx, ings, "IngestionChannels", r) {
 		for _, ch := range ings.Items {
 			if ch.Spec.ApiClientName == ac.Name {
-				r.ReferencedBy = append(r.ReferencedBy, refTo("IngestionChannel", &ch, ch.Status.Conditions, "spec.apiClientName"))
+				r.ReferencedBy = append(r.ReferencedBy, refTo("IngestionChannel", &ch, "spec.apiClientName"))
 			} else if ch.Spec.Platform != nil && ch.Spec.Platform.ApiClientName == ac.Name {
-				r.ReferencedBy = append(r.ReferencedBy, refTo("IngestionChannel", &ch, ch.Status.Conditions, "spec.platform.apiClientName"))
+				r.ReferencedBy = append(r.ReferencedBy, refTo("IngestionChannel", &ch, "spec.platform.apiClientName"))
 			}
 		}
 	}
@@ -119,7 +119,7 @@ func describeApiClient(ctx context.Context, s *session, obj client.Object, r *st
 	if s.list(ctx, ncs, "NotificationChannels", r) {
 		for _, nc := range ncs.Items {
 			if nc.Spec.Platform.ApiClientName == ac.Name {
-				r.ReferencedBy = append(r.ReferencedBy, refTo("NotificationChannel", &nc, nc.Status.Conditions, "spec.platform.apiClientName"))
+				r.ReferencedBy = append(r.ReferencedBy, refTo("NotificationChannel", &nc, "spec.platform.apiClientName"))
 			}
 		}
 	}
@@ -127,7 +127,7 @@ func describeApiClient(ctx context.Context, s *session, obj client.Object, r *st
 	if s.list(ctx, certs, "M2MCertificates", r) {
 		for _, m := range certs.Items {
 			if m.Spec.Registration != nil && m.Spec.Registration.ApiClientName == ac.Name {
-				r.ReferencedBy = append(r.ReferencedBy, refTo("M2MCertificate", &m, m.Status.Conditions, "spec.registration.apiClientName"))
+				r.ReferencedBy = append(r.ReferencedBy, refTo("M2MCertificate", &m, "spec.registration.apiClientName"))
 			}
 		}
 	}
@@ -137,7 +137,6 @@ func describeApiClient(ctx context.Context, s *session, obj client.Object, r *st
 func describeM2MCertificate(ctx context.Context, s *session, obj client.Object, r *statusReport) string {
 	m := obj.(*keyportv1.M2MCertificate)
 	r.ObservedGeneration = m.Status.ObservedGeneration
-	r.Conditions = conditionsOf(m.Status.Conditions)
 	r.ValidityOf = "certificate"
 	name := m2mCertificateSecretName(m)
 	ann := s.secretAnnotations(ctx, name)
@@ -196,7 +195,7 @@ func describeM2MCertificate(ctx context.Context, s *session, obj client.Object, 
 	if s.list(ctx, acs, "ApiClients", r) {
 		for _, ac := range acs.Items {
 			if c := ac.Spec.ClientCertificate; c != nil && c.M2MCertificateName == m.Name {
-				r.ReferencedBy = append(r.ReferencedBy, refTo("ApiClient", &ac, ac.Status.Conditions, "spec.clientCertificate"))
+				r.ReferencedBy = append(r.ReferencedBy, refTo("ApiClient", &ac, "spec.clientCertificate"))
 			}
 		}
 	}
@@ -206,7 +205,6 @@ func describeM2MCertificate(ctx context.Context, s *session, obj client.Object, 
 func describeIngestionChannel(ctx context.Context, s *session, obj client.Object, r *statusReport) string {
 	ch := obj.(*keyportv1.IngestionChannel)
 	r.ObservedGeneration = ch.Status.ObservedGeneration
-	r.Conditions = conditionsOf(ch.Status.Conditions)
 	r.ValidityOf = "token"
 	name := ingestionChannelSecretName(ch)
 	ann := s.secretAnnotations(ctx, name)
@@ -237,7 +235,6 @@ func describeIngestionChannel(ctx context.Context, s *session, obj client.Object
 func describeNotificationChannel(ctx context.Context, s *session, obj client.Object, r *statusReport) string {
 	nc := obj.(*keyportv1.NotificationChannel)
 	r.ObservedGeneration = nc.Status.ObservedGeneration
-	r.Conditions = conditionsOf(nc.Status.Conditions)
 	r.ValidityOf = "registration and webhook credentials"
 	name := notificationChannelSecretName(nc)
 
@@ -316,9 +313,9 @@ func meta404(err error) bool {
 	return apimeta.IsNoMatchError(err) || isNotFound(err)
 }
 
-func refTo(kind string, obj client.Object, conds []metav1.Condition, via string) ref {
+func refTo(kind string, obj client.Object, via string) ref {
 	x := ref{Kind: kind, Name: obj.GetName(), Via: via, Found: true}
-	if c := apimeta.FindStatusCondition(conds, keyportv1.ConditionReady); c != nil {
+	if c := conditions.ReadyOf(obj); c != nil {
 		x.Ready, x.Reason = string(c.Status), c.Reason
 	}
 	return x
@@ -326,18 +323,7 @@ func refTo(kind string, obj client.Object, conds []metav1.Condition, via string)
 
 // readyOf is the Ready condition of any Keyport resource.
 func readyOf(obj client.Object) (status, reason string) {
-	var conds []metav1.Condition
-	switch o := obj.(type) {
-	case *keyportv1.ApiClient:
-		conds = o.Status.Conditions
-	case *keyportv1.M2MCertificate:
-		conds = o.Status.Conditions
-	case *keyportv1.IngestionChannel:
-		conds = o.Status.Conditions
-	case *keyportv1.NotificationChannel:
-		conds = o.Status.Conditions
-	}
-	if c := apimeta.FindStatusCondition(conds, keyportv1.ConditionReady); c != nil {
+	if c := conditions.ReadyOf(obj); c != nil {
 		return string(c.Status), c.Reason
 	}
 	return "", ""

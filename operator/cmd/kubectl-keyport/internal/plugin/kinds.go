@@ -76,38 +76,35 @@ func (s *session) get(ctx context.Context, k kind, name string) (client.Object, 
 // has written one, else the name the operator will use.
 
 func apiClientSecretName(ac *keyportv1.ApiClient) string {
-	switch {
-	case ac.Status.OutputSecretName != "":
-		return ac.Status.OutputSecretName
-	case ac.Spec.Output != nil && ac.Spec.Output.SecretName != "":
-		return ac.Spec.Output.SecretName
+	var inSpec string
+	if ac.Spec.Output != nil {
+		inSpec = ac.Spec.Output.SecretName
 	}
-	return ac.Name + "-token"
+	return outputSecret(ac.Status.OutputSecretName, inSpec, ac.Name+"-token")
 }
 
 func m2mCertificateSecretName(m *keyportv1.M2MCertificate) string {
-	switch {
-	case m.Status.OutputSecretName != "":
-		return m.Status.OutputSecretName
-	case m.Spec.OutputSecretName != "":
-		return m.Spec.OutputSecretName
-	}
-	return m.Name + "-tls"
+	return outputSecret(m.Status.OutputSecretName, m.Spec.OutputSecretName, m.Name+"-tls")
 }
 
 func ingestionChannelSecretName(ch *keyportv1.IngestionChannel) string {
-	switch {
-	case ch.Status.OutputSecretName != "":
-		return ch.Status.OutputSecretName
-	case ch.Spec.OutputSecretName != "":
-		return ch.Spec.OutputSecretName
-	}
-	return ch.Name + "-channel"
+	return outputSecret(ch.Status.OutputSecretName, ch.Spec.OutputSecretName, ch.Name+"-channel")
 }
 
+// notificationChannelSecretName is "" for a channel whose webhook
+// credentials Keyport does not generate.
 func notificationChannelSecretName(nc *keyportv1.NotificationChannel) string {
-	if nc.Status.GeneratedSecretName != "" {
-		return nc.Status.GeneratedSecretName
+	return outputSecret(nc.Status.GeneratedSecretName, nc.Spec.Authentication.GeneratedSecretName, "")
+}
+
+// outputSecret is the first name given: the status's, the spec's, the
+// operator's default.
+func outputSecret(inStatus, inSpec, byDefault string) string {
+	switch {
+	case inStatus != "":
+		return inStatus
+	case inSpec != "":
+		return inSpec
 	}
-	return nc.Spec.Authentication.GeneratedSecretName
+	return byDefault
 }

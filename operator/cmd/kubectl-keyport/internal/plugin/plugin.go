@@ -89,6 +89,17 @@ type session struct {
 	now       time.Time
 }
 
+// sessionFor reads KIND NAME (or KIND/NAME) from args and connects: how
+// every command about one resource starts.
+func (o *options) sessionFor(args []string) (*session, kind, string, error) {
+	k, name, err := kindAndName(args)
+	if err != nil {
+		return nil, kind{}, "", err
+	}
+	s, err := o.session()
+	return s, k, name, err
+}
+
 func (o *options) session() (*session, error) {
 	if o.output != "" && o.output != "json" {
 		return nil, fmt.Errorf("unknown output format %q: use -o json, or no -o for text", o.output)

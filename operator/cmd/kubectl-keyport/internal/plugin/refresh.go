@@ -32,11 +32,7 @@ IngestionChannels carry their ApiClient's token: refresh that ApiClient.
 ` + "`kubectl keyport status apiclient NAME`" + ` shows when the refresh is done.`,
 		Example: `  kubectl keyport refresh apiclient port-api -n team-a`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			k, name, err := kindAndName(args)
-			if err != nil {
-				return err
-			}
-			s, err := o.session()
+			s, k, name, err := o.sessionFor(args)
 			if err != nil {
 				return err
 			}

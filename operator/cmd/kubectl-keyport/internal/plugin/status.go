@@ -15,6 +15,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/keyport-dev/keyport/operator/internal/conditions"
 )
 
 // statusReport is what `status` prints, as text or as JSON.
@@ -95,11 +97,7 @@ func newStatusCommand(o *options) *cobra.Command {
   kubectl keyport status m2mcert bank-client
   kubectl keyport status ingch/customer-a -o json`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			k, name, err := kindAndName(args)
-			if err != nil {
-				return err
-			}
-			s, err := o.session()
+			s, k, name, err := o.sessionFor(args)
 			if err != nil {
 				return err
 			}
@@ -120,6 +118,7 @@ func (s *session) status(ctx context.Context, k kind, name string) (*statusRepor
 	}
 	r := &statusReport{Kind: k.name, Namespace: s.namespace, Name: name, Generation: obj.GetGeneration(),
 		Uses: []ref{}, ReferencedBy: []ref{}, Validity: []fact{}}
+	r.Conditions = conditionsOf(conditions.Of(obj))
 	d := describers[k.name]
 	secretName := d(ctx, s, obj, r)
 	if secretName != "" {
