@@ -19,17 +19,29 @@ import (
 // Of is the conditions of any Keyport resource, and nil for another
 // object: for code that shows or waits on a resource of any kind.
 func Of(obj runtime.Object) []metav1.Condition {
+	conds, _ := statusOf(obj)
+	return conds
+}
+
+// ObservedGenerationOf is the generation any Keyport resource's status,
+// and so its conditions, was computed for; 0 for another object.
+func ObservedGenerationOf(obj runtime.Object) int64 {
+	_, observed := statusOf(obj)
+	return observed
+}
+
+func statusOf(obj runtime.Object) (conds []metav1.Condition, observedGeneration int64) {
 	switch o := obj.(type) {
 	case *keyportv1.ApiClient:
-		return o.Status.Conditions
+		return o.Status.Conditions, o.Status.ObservedGeneration
 	case *keyportv1.M2MCertificate:
-		return o.Status.Conditions
+		return o.Status.Conditions, o.Status.ObservedGeneration
 	case *keyportv1.IngestionChannel:
-		return o.Status.Conditions
+		return o.Status.Conditions, o.Status.ObservedGeneration
 	case *keyportv1.NotificationChannel:
-		return o.Status.Conditions
+		return o.Status.Conditions, o.Status.ObservedGeneration
 	}
-	return nil
+	return nil, 0
 }
 
 // ReadyOf is the Ready condition of any Keyport resource, nil when it has

@@ -120,8 +120,8 @@ func TestRecordWithoutARecorderRaisesNothing(t *testing.T) {
 	}
 }
 
-// TestReadyOfEveryKind: the Ready condition is found on each of the four
-// kinds, and another object has none.
+// TestReadyOfEveryKind: the Ready condition and the observed generation
+// are found on each of the four kinds, and another object has none.
 func TestReadyOfEveryKind(t *testing.T) {
 	ready := []metav1.Condition{cond(keyportv1.ConditionDegraded, metav1.ConditionFalse, "Fine", ""),
 		cond(keyportv1.ConditionReady, metav1.ConditionTrue, "Done", "ok")}
@@ -133,13 +133,17 @@ func TestReadyOfEveryKind(t *testing.T) {
 	ic.Status.Conditions = ready
 	nc := &keyportv1.NotificationChannel{}
 	nc.Status.Conditions = ready
+	ac.Status.ObservedGeneration, m.Status.ObservedGeneration, ic.Status.ObservedGeneration, nc.Status.ObservedGeneration = 3, 3, 3, 3
 	for _, obj := range []client.Object{ac, m, ic, nc} {
 		if c := ReadyOf(obj); c == nil || c.Reason != "Done" {
 			t.Errorf("%T: Ready is %v, want the Done condition", obj, c)
 		}
+		if g := ObservedGenerationOf(obj); g != 3 {
+			t.Errorf("%T: observed generation %d, want 3", obj, g)
+		}
 	}
-	if c := ReadyOf(&corev1.Secret{}); c != nil {
-		t.Errorf("a Secret has Ready %v", c)
+	if c, g := ReadyOf(&corev1.Secret{}), ObservedGenerationOf(&corev1.Secret{}); c != nil || g != 0 {
+		t.Errorf("a Secret has Ready %v and observed generation %d", c, g)
 	}
 	if c := ReadyOf(&keyportv1.ApiClient{}); c != nil {
 		t.Errorf("an ApiClient without conditions has Ready %v", c)

@@ -29,21 +29,23 @@ const (
 	defaultExpiryWarning = 720 * time.Hour
 )
 
-// A describer fills the kind-specific parts of a report and returns the
-// name of the output Secret ("" when there is none).
-type describer func(ctx context.Context, s *session, obj client.Object, r *statusReport) string
+// A describer fills the kind-specific parts of a report: what its validity
+// is of, and the facts describe adds; describe returns the name of the
+// output Secret ("" when there is none).
+type describer struct {
+	validityOf string
+	describe   func(ctx context.Context, s *session, obj client.Object, r *statusReport) string
+}
 
 var describers = map[string]describer{
-	"ApiClient":           describeApiClient,
-	"M2MCertificate":      describeM2MCertificate,
-	"IngestionChannel":    describeIngestionChannel,
-	"NotificationChannel": describeNotificationChannel,
+	"ApiClient":           {"token", describeApiClient},
+	"M2MCertificate":      {"certificate", describeM2MCertificate},
+	"IngestionChannel":    {"token", describeIngestionChannel},
+	"NotificationChannel": {"registration and webhook credentials", describeNotificationChannel},
 }
 
 func describeApiClient(ctx context.Context, s *session, obj client.Object, r *statusReport) string {
 	ac := obj.(*keyportv1.ApiClient)
-	r.ObservedGeneration = ac.Status.ObservedGeneration
-	r.ValidityOf = "token"
 	name := apiClientSecretName(ac)
 	ann := s.secretAnnotations(ctx, name)
 
@@ -136,8 +138,6 @@ func describeApiClient(ctx context.Context, s *session, obj client.Object, r *st
 
 func describeM2MCertificate(ctx context.Context, s *session, obj client.Object, r *statusReport) string {
 	m := obj.(*keyportv1.M2MCertificate)
-	r.ObservedGeneration = m.Status.ObservedGeneration
-	r.ValidityOf = "certificate"
 	name := m2mCertificateSecretName(m)
 	ann := s.secretAnnotations(ctx, name)
 	st := m.Status
@@ -204,8 +204,6 @@ func describeM2MCertificate(ctx context.Context, s *session, obj client.Object, 
 
 func describeIngestionChannel(ctx context.Context, s *session, obj client.Object, r *statusReport) string {
 	ch := obj.(*keyportv1.IngestionChannel)
-	r.ObservedGeneration = ch.Status.ObservedGeneration
-	r.ValidityOf = "token"
 	name := ingestionChannelSecretName(ch)
 	ann := s.secretAnnotations(ctx, name)
 
@@ -234,8 +232,6 @@ func describeIngestionChannel(ctx context.Context, s *session, obj client.Object
 
 func describeNotificationChannel(ctx context.Context, s *session, obj client.Object, r *statusReport) string {
 	nc := obj.(*keyportv1.NotificationChannel)
-	r.ObservedGeneration = nc.Status.ObservedGeneration
-	r.ValidityOf = "registration and webhook credentials"
 	name := notificationChannelSecretName(nc)
 
 	if nc.Status.ChannelID != "" {

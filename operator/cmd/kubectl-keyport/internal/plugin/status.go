@@ -118,9 +118,11 @@ func (s *session) status(ctx context.Context, k kind, name string) (*statusRepor
 	}
 	r := &statusReport{Kind: k.name, Namespace: s.namespace, Name: name, Generation: obj.GetGeneration(),
 		Uses: []ref{}, ReferencedBy: []ref{}, Validity: []fact{}}
-	r.Conditions = conditionsOf(conditions.Of(obj))
 	d := describers[k.name]
-	secretName := d(ctx, s, obj, r)
+	r.ObservedGeneration = conditions.ObservedGenerationOf(obj)
+	r.Conditions = conditionsOf(conditions.Of(obj))
+	r.ValidityOf = d.validityOf
+	secretName := d.describe(ctx, s, obj, r)
 	if secretName != "" {
 		r.OutputSecret = s.secretInfo(ctx, secretName)
 		if r.OutputSecret.Exists {
