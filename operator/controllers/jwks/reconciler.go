@@ -37,6 +37,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
 	keyportv1 "github.com/keyport-dev/keyport/api/v1alpha1"
+	"github.com/keyport-dev/keyport/operator/internal/reconcilekit"
 	"github.com/keyport-dev/keyport/shared/outbound"
 	"github.com/keyport-dev/keyport/shared/token"
 )
@@ -118,10 +119,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		// (it is owned by it).
 		return ctrl.Result{}, nil
 	}
-	now := time.Now()
-	if r.Clock != nil {
-		now = r.Clock.Now()
-	}
+	now := reconcilekit.Clock(r.Clock).Now()
 	cm := &corev1.ConfigMap{}
 	name := types.NamespacedName{Namespace: ac.Namespace, Name: ConfigMapName(ac)}
 	exists := true
