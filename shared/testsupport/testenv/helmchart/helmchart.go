@@ -1,7 +1,8 @@
 // Package helmchart installs, upgrades and uninstalls Keyport's Helm chart
-// (config/helm/keyport of this checkout) with Helm's own library, through a
-// kubeconfig as the helm command would, for the tests and the demo that run
-// the operator on a node.
+// (config/helm/keyport of this checkout, or a packaged archive of it) with
+// Helm's own library, through a kubeconfig as the helm command would, for
+// the tests and the demo that run the operator on a node, and the test that
+// installs the packaged chart.
 package helmchart
 
 import (
@@ -14,6 +15,7 @@ import (
 	chartv2 "helm.sh/helm/v4/pkg/chart/v2"
 	"helm.sh/helm/v4/pkg/chart/v2/loader"
 	"helm.sh/helm/v4/pkg/kube"
+	"helm.sh/helm/v4/pkg/release"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 
 	"github.com/keyport-dev/keyport/shared/testsupport/testenv"
@@ -27,6 +29,15 @@ type Release struct {
 	// Timeout bounds each action, which waits until what it changed is
 	// ready (or gone). Default 3 minutes.
 	Timeout time.Duration
+	// Chart is the chart to install: a folder or a packaged archive (.tgz),
+	// as `helm install NAME CHART` takes. Default config/helm/keyport of
+	// this checkout.
+	Chart string
+	// Wait is how each action waits for what it changed. Default
+	// kube.StatusWatcherStrategy (until ready, as --wait). An API server
+	// without controllers (envtest) never makes a Deployment ready: there,
+	// kube.HookOnlyStrategy.
+	Wait kube.WaitStrategy
 }
 
 // ImageValues are the values that run an image loaded onto the node: no
@@ -46,7 +57,7 @@ func (r Release) Install(values map[string]any) error {
 	}
 	install := action.NewInstall(cfg)
 	install.ReleaseName, install.Namespace = r.Name, r.Namespace
-	install.WaitStrategy, install.Timeout = kube.StatusWatcherStrategy, r.timeout()
+	install.WaitStrategy, install.Timeout = r.wait(), r.timeout()
 	if _, err := install.Run(chart, values); err != nil {
 		return fmt.Errorf("helm install %s: %w", r.Name, err)
 	}
@@ -61,7 +72,7 @@ func (r Release) Upgrade(values map[string]any) error {
 	}
 	upgrade := action.NewUpgrade(cfg)
 	upgrade.Namespace = r.Namespace
-	upgrade.WaitStrategy, upgrade.Timeout = kube.StatusWatcherStrategy, r.timeout()
+	upgrade.WaitStrategy, upgrade.Timeout = r.wait(), r.timeout()
 	if _, err := upgrade.Run(r.Name, chart, values); err != nil {
 		return fmt.Errorf("helm upgrade %s: %w", r.Name, err)
 	}
@@ -76,11 +87,36 @@ func (r Release) Uninstall() error {
 		return err
 	}
 	uninstall := action.NewUninstall(cfg)
-	uninstall.WaitStrategy, uninstall.Timeout = kube.StatusWatcherStrategy, r.timeout()
+	uninstall.WaitStrategy, uninstall.Timeout = r.wait(), r.timeout()
 	if _, err := uninstall.Run(r.Name); err != nil {
 		return fmt.Errorf("helm uninstall %s: %w", r.Name, err)
 	}
 	return nil
+}
+
+// Status is the release's status as `helm status` shows it ("deployed",
+// "failed", ...).
+func (r Release) Status() (string, error) {
+	cfg, err := r.configuration()
+	if err != nil {
+		return "", err
+	}
+	rel, err := action.NewStatus(cfg).Run(r.Name)
+	if err != nil {
+		return "", fmt.Errorf("helm status %s: %w", r.Name, err)
+	}
+	acc, err := release.NewAccessor(rel)
+	if err != nil {
+		return "", err
+	}
+	return acc.Status(), nil
+}
+
+func (r Release) wait() kube.WaitStrategy {
+	if r.Wait == "" {
+		return kube.StatusWatcherStrategy
+	}
+	return r.Wait
 }
 
 func (r Release) timeout() time.Duration {
@@ -91,16 +127,29 @@ func (r Release) timeout() time.Duration {
 }
 
 func (r Release) prepare() (*action.Configuration, *chartv2.Chart, error) {
+	cfg, err := r.configuration()
+	if err != nil {
+		return nil, nil, err
+	}
+	path := r.Chart
+	if path == "" {
+		path = filepath.Join(testenv.RepoRoot(), "config", "helm", "keyport")
+	}
+	// Load takes a folder or an archive, as the helm command does.
+	chart, err := loader.Load(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	return cfg, chart, nil
+}
+
+func (r Release) configuration() (*action.Configuration, error) {
 	flags := genericclioptions.NewConfigFlags(false)
 	flags.KubeConfig, flags.Namespace = &r.Kubeconfig, &r.Namespace
 	// Helm's progress lines are not for the tests' or the demo's output.
 	cfg := action.NewConfiguration(action.ConfigurationSetLogger(slog.New(slog.DiscardHandler).Handler()))
 	if err := cfg.Init(flags, r.Namespace, "secret"); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	chart, err := loader.Load(filepath.Join(testenv.RepoRoot(), "config", "helm", "keyport"))
-	if err != nil {
-		return nil, nil, err
-	}
-	return cfg, chart, nil
+	return cfg, nil
 }
