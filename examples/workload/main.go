@@ -2,7 +2,8 @@
 // Secret: an HTTP client whose transport (shared/tokenfile) sets the mounted
 // token and headers on every request, so a rotated token is used as soon as
 // the kubelet has synced the volume, without a restart. call.sh does the same
-// with curl.
+// with curl. `workload par` makes a Pushed Authorization Request with a
+// mounted certificate Secret instead (par.go).
 //
 // Mount the ApiClient's output Secret as a volume (not as environment
 // variables and not with subPath: those never update):
@@ -19,12 +20,17 @@ import (
 	"io"
 	"log"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/keyport-dev/keyport/shared/tokenfile"
 )
 
 func main() {
+	// `workload par ...` makes a Pushed Authorization Request instead (par.go).
+	if len(os.Args) > 1 && os.Args[1] == "par" {
+		os.Exit(runPAR(os.Args[2:], os.Stdout, os.Stderr))
+	}
 	dir := flag.String("token-dir", "/var/run/keyport/token", "where the token Secret is mounted")
 	url := flag.String("url", "", "API URL to call")
 	every := flag.Duration("every", 30*time.Second, "time between calls")

@@ -109,6 +109,10 @@ func TestKeyportOnANode(t *testing.T) {
 		t.Log("after a rotation the environment variable still holds the old token: mount the Secret as a volume")
 	})
 
+	t.Run("a pod gets a request_uri from the SoftPOS API's PAR endpoint with only its mounted certificate", func(t *testing.T) {
+		pushFromAPod(t, ns)
+	})
+
 	t.Run("deleting an ApiClient removes its Secret through the garbage collector", func(t *testing.T) {
 		create(t, portCommunityClient(ns, "short-lived"))
 		waitToken(t, ns, "short-lived-token")

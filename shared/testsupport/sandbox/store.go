@@ -73,6 +73,13 @@ type Delivery struct {
 	Time      time.Time `json:"time"`
 }
 
+// PushedRequest is a request_uri the PAR endpoint issued.
+type PushedRequest struct {
+	ClientID   string    `json:"clientID"`
+	RequestURI string    `json:"requestURI"`
+	ExpiresAt  time.Time `json:"expiresAt"`
+}
+
 // store holds the sandbox's platform objects.
 type store struct {
 	mu            sync.Mutex
@@ -82,6 +89,7 @@ type store struct {
 	certificates  map[string]CertificateRegistration
 	messages      []Message
 	deliveries    []Delivery
+	pushed        []PushedRequest
 }
 
 func newStore() *store {
@@ -156,6 +164,14 @@ func (s *Sandbox) NotificationChannels() []NotificationChannel {
 		out = append(out, c)
 	}
 	return out
+}
+
+// PushedRequests lists the request_uris the PAR endpoint issued, so that a
+// test can tell one a workload printed from one it made up.
+func (s *Sandbox) PushedRequests() []PushedRequest {
+	s.store.mu.Lock()
+	defer s.store.mu.Unlock()
+	return append([]PushedRequest(nil), s.store.pushed...)
 }
 
 // Messages lists the messages received on ingestion channels.

@@ -229,9 +229,11 @@ func (s *Sandbox) par(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.count(EndpointPAR, id, true)
-	writeJSON(w, http.StatusCreated, map[string]any{
-		"request_uri": "urn:ietf:params:oauth:request_uri:" + randomHex(16), "expires_in": 90,
-	})
+	pushed := PushedRequest{ClientID: id, RequestURI: "urn:ietf:params:oauth:request_uri:" + randomHex(16), ExpiresAt: time.Now().Add(90 * time.Second)}
+	s.store.mu.Lock()
+	s.store.pushed = append(s.store.pushed, pushed)
+	s.store.mu.Unlock()
+	writeJSON(w, http.StatusCreated, map[string]any{"request_uri": pushed.RequestURI, "expires_in": 90})
 }
 
 // apiVisits is a port community API call: a valid bearer token and the client's
