@@ -22,6 +22,7 @@ import (
 	"github.com/keyport-dev/keyport/shared/testsupport/certstest"
 	"github.com/keyport-dev/keyport/shared/testsupport/oidcpeer"
 	"github.com/keyport-dev/keyport/shared/testsupport/sandbox"
+	"github.com/keyport-dev/keyport/shared/testsupport/testenv/secretvolume"
 	"github.com/keyport-dev/keyport/shared/token"
 )
 
@@ -32,24 +33,12 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// project writes files the way the kubelet projects a Secret or ConfigMap
-// volume: a timestamped folder, a ..data link to it, and one link per key.
+// project writes files into a new folder the way the kubelet projects a
+// Secret or ConfigMap volume.
 func project(t *testing.T, files map[string][]byte) string {
 	t.Helper()
 	dir := t.TempDir()
-	version := "..2026_11_29_23_59_59.000000001"
-	if err := os.Mkdir(filepath.Join(dir, version), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for k, v := range files {
-		if err := os.WriteFile(filepath.Join(dir, version, k), v, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Symlink(filepath.Join("..data", k), filepath.Join(dir, k)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := os.Symlink(version, filepath.Join(dir, "..data")); err != nil {
+	if err := secretvolume.Project(dir, files); err != nil {
 		t.Fatal(err)
 	}
 	return dir

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -26,27 +25,15 @@ import (
 	"github.com/keyport-dev/keyport/shared/testsupport/certstest"
 	"github.com/keyport-dev/keyport/shared/testsupport/oidcpeer"
 	"github.com/keyport-dev/keyport/shared/testsupport/testenv/optest"
+	"github.com/keyport-dev/keyport/shared/testsupport/testenv/secretvolume"
 )
 
-// projected writes a Secret's or ConfigMap's data the way the kubelet
-// projects a volume: a timestamped folder, ..data pointing to it, a link
-// per key.
+// projected writes a Secret's or ConfigMap's data into a new folder the
+// way the kubelet projects a volume.
 func projected(t *testing.T, data map[string][]byte) string {
 	t.Helper()
 	dir := t.TempDir()
-	version := "..2026_11_30_00_00_00.000000001"
-	if err := os.Mkdir(filepath.Join(dir, version), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for k, v := range data {
-		if err := os.WriteFile(filepath.Join(dir, version, k), v, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Symlink(filepath.Join("..data", k), filepath.Join(dir, k)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := os.Symlink(version, filepath.Join(dir, "..data")); err != nil {
+	if err := secretvolume.Project(dir, data); err != nil {
 		t.Fatal(err)
 	}
 	return dir
