@@ -237,9 +237,11 @@ demo: build provider-archive testbin terraform $(DEMO_NODE) ## Run Keyport local
 	$(BIN)/keyport-demo -bin $(BIN) -state-dir $(CURDIR)/.demo
 
 # The unattended run uses a kubelet that syncs every 10 s to stay short.
+DEMO_CHECK = $(BIN)/keyport-demo -check -kubelet-sync 10s -bin $(BIN) -state-dir $(CURDIR)/.demo
+
 .PHONY: demo-check
 demo-check: build provider-archive testbin terraform $(DEMO_NODE) ## The demo scenario unattended; fails when a step fails.
-	$(BIN)/keyport-demo -check -kubelet-sync 10s -bin $(BIN) -state-dir $(CURDIR)/.demo
+	$(DEMO_CHECK)
 
 ##@ Test
 
@@ -293,27 +295,61 @@ $(OIDC_PEER)/node_modules/.package-lock.json: $(OIDC_PEER)/package-lock.json
 	@echo "==> installing oidc-provider from the npm registry into $(OIDC_PEER)"
 	npm ci --prefix $(OIDC_PEER) --no-audit --no-fund
 
-# TF_ACC=1 runs the Terraform provider's acceptance tests (real terraform
-# binary from PATH, provider in-process) as part of every test run.
+# `make test` builds everything first, then runs three lanes at once. Their
+# time goes to waiting for real processes (token lifetimes, a kubelet's sync,
+# terraform) far more than to the cores, and the short soak pass alone takes
+# as long as all the other packages together, so one after the other would
+# leave the machine idle most of the time. The lanes call their commands
+# directly, without their targets' prerequisites: those are built, and
+# rebuilding one (the provider archive) while another lane reads it would
+# race. Every line of a lane's output starts with its name.
+#
+#   soak  the short soak pass (every fault once)
+#   go    every other package (TF_ACC=1: the provider's acceptance tests with
+#         the real terraform binary from PATH, the provider in-process), then
+#         the provider's tests again with OpenTofu, then each fuzz target
+#         briefly (on one core)
+#   demo  the README's demo, unattended
+SOAK_PKG := ./shared/testsupport/soak/
+TEST_LANES := test-lane-soak test-lane-go test-lane-demo
+lane = 2>&1 | sed -u 's/^/[$(1)] /'
+
 .PHONY: test
-test: lint testbin nodebin images oidc-deps terraform tofu promtool provider-archive ## Run every test against the real API server and a real node (builds what is missing).
-	@echo "==> go test ./... (integration tests use $(TESTBIN))"
-	TF_ACC=1 go test -count=1 -timeout 30m $(GO_TEST_FLAGS) ./...
-	@$(MAKE) -s test-tofu
-	@$(MAKE) -s fuzz FUZZTIME=$(SMOKE_FUZZTIME)
-	@echo "==> make demo-check (the README's demo, unattended)"
-	@$(MAKE) -s demo-check
+test: lint testbin nodebin images oidc-deps terraform tofu promtool provider-archive build ## Run every test against the real API server and a real node (builds what is missing).
+	@echo "==> three lanes at once (integration tests use $(TESTBIN)): [soak] the short soak pass; [go] every other package, the provider's tests with OpenTofu, the fuzz smoke; [demo] the README's demo, unattended"
+	@start=$$(date +%s); $(MAKE) -s -j3 --no-print-directory $(TEST_LANES); \
+	  echo "==> all lanes passed in $$(( $$(date +%s) - start ))s"
+
+.PHONY: $(TEST_LANES)
+test-lane-soak:
+	@echo "[soak] ==> go test $(SOAK_PKG)"
+	@start=$$(date +%s); go test -count=1 -timeout 30m $(GO_TEST_FLAGS) $(SOAK_PKG) $(call lane,soak); \
+	  echo "[soak] ==> passed in $$(( $$(date +%s) - start ))s"
+
+test-lane-go:
+	@echo "[go] ==> go test ./... but $(SOAK_PKG)"
+	@start=$$(date +%s); TF_ACC=1 go test -count=1 -timeout 30m $(GO_TEST_FLAGS) $$(go list ./... | grep -v '/shared/testsupport/soak$$') $(call lane,go); \
+	  echo "[go] ==> passed in $$(( $$(date +%s) - start ))s"
+	@{ $(TOFU_TESTS); } $(call lane,tofu)
+	@$(MAKE) -s fuzz FUZZTIME=$(SMOKE_FUZZTIME) FUZZ_FLAGS=-parallel=1 $(call lane,fuzz)
+
+test-lane-demo:
+	@echo "[demo] ==> the README's demo, unattended"
+	@start=$$(date +%s); $(DEMO_CHECK) $(call lane,demo); \
+	  echo "[demo] ==> passed in $$(( $$(date +%s) - start ))s"
 
 # The provider's tests again with OpenTofu: every acceptance test (the
 # in-process provider driven by the tofu binary) and the released-provider
-# install from the filesystem mirror. When terraform is not on PATH the run of
-# `make test` above already used OpenTofu, and this is skipped.
-.PHONY: test-tofu
-test-tofu: tofu testbin provider-archive ## Run the Terraform provider's acceptance tests with OpenTofu (built from the Go module proxy).
-	@if [ "$(TERRAFORM)" = "$(BIN)/tofu" ]; then echo "==> the provider's tests already ran with OpenTofu"; exit 0; fi; \
+# install from the filesystem mirror. When terraform is not on PATH the
+# provider's tests already ran with OpenTofu, and this is skipped.
+TOFU_TESTS = if [ "$(TERRAFORM)" = "$(BIN)/tofu" ]; then echo "==> the provider's tests already ran with OpenTofu"; exit 0; fi; \
 	  echo "==> the provider's acceptance tests with OpenTofu $(OPENTOFU_VERSION) ($(BIN)/tofu)"; \
 	  TF_ACC=1 TF_ACC_TERRAFORM_PATH=$(BIN)/tofu TF_ACC_PROVIDER_HOST=registry.opentofu.org \
 	    go test -count=1 -timeout 20m $(GO_TEST_FLAGS) ./terraform-provider/...
+
+.PHONY: test-tofu
+test-tofu: tofu testbin provider-archive ## Run the Terraform provider's acceptance tests with OpenTofu (built from the Go module proxy).
+	@$(TOFU_TESTS)
 
 # Fuzz targets: package and function. `make test` runs each briefly; `make
 # fuzz` longer (FUZZTIME=10m make fuzz for a soak). The parsers of platform
@@ -323,6 +359,9 @@ FUZZ_TARGETS := ./shared/token:FuzzParseResponse ./shared/certs:FuzzDecodePKCS12
 	./shared/tokensecret:FuzzRender ./shared/safetemplate:FuzzTemplateCost ./shared/drivers/restdriver:FuzzTemplates ./shared/drivers:FuzzRequestURL
 FUZZTIME ?= 1m
 SMOKE_FUZZTIME ?= 5s
+# Extra flags of each fuzz run; `make test` passes -parallel=1 so that the
+# fuzz smoke leaves a core to the lanes beside it.
+FUZZ_FLAGS ?=
 
 .PHONY: fuzz
 fuzz: ## Run every fuzz target for FUZZTIME each and print the executions per target.
@@ -330,7 +369,7 @@ fuzz: ## Run every fuzz target for FUZZTIME each and print the executions per ta
 	for target in $(FUZZ_TARGETS); do \
 	  pkg=$${target%%:*}; fn=$${target##*:}; \
 	  echo "==> fuzz $$fn in $$pkg for $(FUZZTIME)"; \
-	  out=$$(go test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) $$pkg 2>&1) || { echo "$$out"; exit 1; }; \
+	  out=$$(go test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) $(FUZZ_FLAGS) $$pkg 2>&1) || { echo "$$out"; exit 1; }; \
 	  execs=$$(echo "$$out" | grep -o 'execs: [0-9]*' | tail -1 | cut -d' ' -f2); \
 	  printf '%-50s %12s executions, no failure\n' "$$pkg $$fn" "$${execs:-?}" >> $$report; \
 	done; \
