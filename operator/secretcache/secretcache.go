@@ -10,7 +10,7 @@
 // Their content is read when a controller asks for it: through the
 // manager's client, with a live GET, kept in memory beside the
 // resourceVersion it was read at, so that it is read again only after the
-// Secret changed.
+// Secret changed, and forgotten when no Get asked for it in an hour.
 //
 // For a controller nothing changes but this: a Get of a *corev1.Secret
 // through the manager's client returns any Secret, as before; a watch of
@@ -24,6 +24,7 @@ import (
 	"maps"
 	"net/http"
 	"sync"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -35,6 +36,7 @@ import (
 	"k8s.io/apimachinery/pkg/selection"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
+	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -220,17 +222,37 @@ func newClient(cfg *rest.Config, opts client.Options) (client.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &secretClient{Client: c, live: live, contents: map[types.NamespacedName]*corev1.Secret{}}, nil
+	return newSecretClient(c, live, clock.RealClock{}), nil
+}
+
+// forgetUnusedAfter is how long the content of a Secret is remembered
+// without being asked for. A Keyport resource reads the Secrets it names at
+// each of its refreshes, so a content no Get wanted for this long is most
+// likely one whose resource is gone or names another Secret now: the
+// credentials of a deleted ApiClient do not stay in the operator's memory
+// until it restarts. Forgetting one that is still used costs one live read.
+const forgetUnusedAfter = time.Hour
+
+func newSecretClient(c client.Client, live client.Reader, clk clock.PassiveClock) *secretClient {
+	return &secretClient{Client: c, live: live, clock: clk, contents: map[types.NamespacedName]*remembered{}, swept: clk.Now()}
 }
 
 type secretClient struct {
 	client.Client
-	live client.Reader
+	live  client.Reader
+	clock clock.PassiveClock
 
 	mu sync.Mutex
 	// contents are the Secrets read live, at the resourceVersion they
 	// carry: only Secrets that a Keyport resource names.
-	contents map[types.NamespacedName]*corev1.Secret
+	contents map[types.NamespacedName]*remembered
+	// swept is when contents were last searched for what is unused.
+	swept time.Time
+}
+
+type remembered struct {
+	secret *corev1.Secret
+	used   time.Time
 }
 
 // Get reads a Secret from the cache when it is Keyport's. Otherwise the
@@ -256,11 +278,7 @@ func (c *secretClient) Get(ctx context.Context, key client.ObjectKey, obj client
 		}
 		return err
 	}
-	c.mu.Lock()
-	known := c.contents[key]
-	c.mu.Unlock()
-	if known != nil && known.ResourceVersion == pom.ResourceVersion {
-		known.DeepCopyInto(s)
+	if c.recall(key, pom.ResourceVersion, s) {
 		return nil
 	}
 	if err := c.live.Get(ctx, key, s); err != nil {
@@ -272,9 +290,33 @@ func (c *secretClient) Get(ctx context.Context, key client.ObjectKey, obj client
 	s.ManagedFields = nil
 	kept := s.DeepCopy()
 	c.mu.Lock()
-	c.contents[key] = kept
+	c.contents[key] = &remembered{secret: kept, used: c.clock.Now()}
 	c.mu.Unlock()
 	return nil
+}
+
+// recall copies the remembered content of the Secret into s when it was
+// read at resourceVersion, and forgets what has not been asked for in
+// forgetUnusedAfter (looking at most four times in that span).
+func (c *secretClient) recall(key types.NamespacedName, resourceVersion string, s *corev1.Secret) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := c.clock.Now()
+	if now.Sub(c.swept) >= forgetUnusedAfter/4 {
+		c.swept = now
+		for k, r := range c.contents {
+			if now.Sub(r.used) >= forgetUnusedAfter {
+				delete(c.contents, k)
+			}
+		}
+	}
+	known := c.contents[key]
+	if known == nil || known.secret.ResourceVersion != resourceVersion {
+		return false
+	}
+	known.used = now
+	known.secret.DeepCopyInto(s)
+	return true
 }
 
 func (c *secretClient) forget(key types.NamespacedName) {
