@@ -36,8 +36,14 @@ const (
 )
 
 // Presets is the preset table, in the order the docs list them. Adding a
-// preset is adding a row here, running `make manifests generate`, and giving
-// the sandbox an endpoint that speaks it (the tests ask for one).
+// preset is adding a row here and running `make manifests generate docs`
+// (the API's enum, the CRD, the README table, the provider's docs). Three
+// tests then fail until the preset has its case: its literal request and
+// default lifetime in dialect_test.go, a token through the operator in
+// operator/controllers/apiclient (TestEveryPresetGetsAValidTokenIntoItsSecret)
+// and through Terraform in the provider (TestAccApiClient_EveryPresetGetsAToken).
+// Both ask the sandbox for the token, so a request it does not yet speak
+// needs a sandbox endpoint too.
 var Presets = []Preset{
 	{
 		Name:     "PortCommunityPassword",
