@@ -5,6 +5,7 @@ import (
 	"errors"
 	"reflect"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -196,6 +197,38 @@ func TestRememberWritesOneChangeOnceWhenTheCacheLags(t *testing.T) {
 				t.Errorf("after Forget: %d patches, want 2", f.patches)
 			}
 		}
+	}
+}
+
+// TestRememberKeepsTheStatusAlone: what a controller remembers of each
+// object it wrote is its UID and a copy of its status, not its spec,
+// annotations or managedFields, which for thousands of objects would be
+// most of the operator's memory.
+func TestRememberKeepsTheStatusAlone(t *testing.T) {
+	f := newFixture(t, true)
+	ctx := context.Background()
+	nc := f.get(t)
+	nc.Spec.ChannelName = "visits"
+	nc.Annotations = map[string]string{"kubectl.kubernetes.io/last-applied-configuration": strings.Repeat("x", 4096)}
+	nc.ManagedFields = []metav1.ManagedFieldsEntry{{Manager: "kubectl", FieldsV1: &metav1.FieldsV1{Raw: []byte(`{"f:spec":{}}`)}}}
+	if _, err := f.status.Run(ctx, nc, ready(keyportv1.ReasonChannelRegistered, "registered")); err != nil {
+		t.Fatal(err)
+	}
+	w, ok := f.status.written.Load(client.ObjectKeyFromObject(nc))
+	if !ok {
+		t.Fatal("nothing remembered of the object written")
+	}
+	kept, ok := w.(writtenStatus[keyportv1.NotificationChannelStatus])
+	if !ok {
+		t.Fatalf("remembered a %T, want the status alone", w)
+	}
+	if !reflect.DeepEqual(kept.status, nc.Status) || kept.uid != nc.UID {
+		t.Errorf("remembered UID %q and status %+v, want %q and %+v", kept.uid, kept.status, nc.UID, nc.Status)
+	}
+	// The remembered status is a copy: changing the object changes nothing.
+	nc.Status.Conditions[0].Reason = "Changed"
+	if kept.status.Conditions[0].Reason == "Changed" {
+		t.Error("the remembered status shares its conditions with the object")
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"sync"
 	"time"
 
@@ -54,7 +55,18 @@ type Status[T client.Object, S any] struct {
 	// process that loses its lease exits, so what it remembers is current.
 	Remember bool
 
-	written sync.Map // types.NamespacedName → T, as last written
+	// written holds a writtenStatus[S] by types.NamespacedName.
+	written sync.Map
+}
+
+// writtenStatus is what Remember keeps of an object: a copy of the status
+// last written and the UID of the object it was written to. Not the whole
+// object: that would keep its spec (headers, templates) and the
+// managedFields the API server answers a patch with, for ten thousand
+// ApiClients tens of MiB kept for nothing.
+type writtenStatus[S any] struct {
+	uid    types.UID
+	status S
 }
 
 // Run reconciles obj with reconcile, then writes its status (Write).
@@ -95,8 +107,8 @@ func (s *Status[T, S]) Write(ctx context.Context, before, obj T) error {
 	key := client.ObjectKeyFromObject(obj)
 	last := before
 	if s.Remember {
-		if w, ok := s.written.Load(key); ok && w.(T).GetUID() == obj.GetUID() {
-			last = w.(T)
+		if w, ok := s.written.Load(key); ok && w.(writtenStatus[S]).uid == obj.GetUID() {
+			last = s.withStatus(obj, w.(writtenStatus[S]).status)
 		}
 	}
 	_, _, lastConds := s.Parts(last)
@@ -111,9 +123,19 @@ func (s *Status[T, S]) Write(ctx context.Context, before, obj T) error {
 		return nil
 	}
 	if s.Remember {
-		s.written.Store(key, obj.DeepCopyObject().(T))
+		copied, _, _ := s.Parts(obj.DeepCopyObject().(T))
+		s.written.Store(key, writtenStatus[S]{uid: obj.GetUID(), status: *copied})
 	}
 	return nil
+}
+
+// withStatus is a new object of obj's type holding status and nothing
+// else, to compare with as Changed and the events compare objects.
+func (s *Status[T, S]) withStatus(obj T, status S) T {
+	o := reflect.New(reflect.TypeOf(obj).Elem()).Interface().(T)
+	p, _, _ := s.Parts(o)
+	*p = status
+	return o
 }
 
 // Changed reports whether after's status is worth writing over before's:
