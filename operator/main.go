@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -179,6 +180,15 @@ func main() {
 		os.Exit(2)
 	}
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&o.zap)))
+	limit, ok, err := goMemoryLimit(os.Getenv)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	if ok {
+		debug.SetMemoryLimit(limit)
+		ctrl.Log.WithName("setup").Info("Go memory limit set to nine tenths of the container's memory limit", "bytes", limit)
+	}
 	if err := run(ctrl.SetupSignalHandler(), ctrl.GetConfigOrDie(), o); err != nil {
 		ctrl.Log.Error(err, "operator stopped")
 		os.Exit(1)

@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -46,6 +47,12 @@ func TestKeyportOnANode(t *testing.T) {
 		// kube-proxy's rules to the API server.
 		if host := containerEnv(t, &pods[0], "KUBERNETES_SERVICE_HOST"); host != node.KubernetesServiceIP {
 			t.Errorf("the operator's KUBERNETES_SERVICE_HOST is %q, want the kubernetes Service's %s", host, node.KubernetesServiceIP)
+		}
+		// The kubelet resolved the downward API: the operator knows its
+		// container's memory limit, and sets Go's memory limit from it.
+		limit := deployment(t).Spec.Template.Spec.Containers[0].Resources.Limits.Memory().Value()
+		if got := containerEnv(t, &pods[0], "KEYPORT_MEMORY_LIMIT"); got != strconv.FormatInt(limit, 10) {
+			t.Errorf("the operator's KEYPORT_MEMORY_LIMIT is %q, want its container's memory limit %d", got, limit)
 		}
 	})
 
