@@ -241,6 +241,41 @@ func TestCredentialRotationRefreshesPromptly(t *testing.T) {
 	}
 }
 
+// TestATokenOnItsWayWhenTheOperatorStopsReachesItsSecret: the leader is
+// stopped (a rolling update) while the platform is answering a refresh.
+// The token the platform issues reaches the Secret before the operator
+// exits; it is not thrown away, which would waste the request and, at a
+// platform that revokes a client's previous token when it issues a new one,
+// leave a revoked token in the Secret.
+func TestATokenOnItsWayWhenTheOperatorStopsReachesItsSecret(t *testing.T) {
+	ns := setup(t)
+	op := startOperator(t, ns, nil)
+	readyClient(t, ns, "stopping")
+	first, _, _ := tokenIn(t, ns, "stopping-token")
+	base := sb.Counters().Succeeded(sandbox.EndpointConnectToken, clientID)
+
+	sb.SetFault(sandbox.EndpointConnectToken, sandbox.Fault{Latency: 2 * time.Second})
+	t.Cleanup(func() { sb.SetFault(sandbox.EndpointConnectToken, sandbox.Fault{}) })
+	ac := get(t, ns, "stopping", &keyportv1.ApiClient{})
+	patch := client.MergeFrom(ac.DeepCopy())
+	ac.Annotations = map[string]string{keyportv1.AnnotationRefresh: "before-the-update"}
+	if err := env.Client.Patch(context.Background(), ac, patch); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "the refresh at the platform", func() (bool, string) {
+		return sb.Held(sandbox.EndpointConnectToken) > 0, "no request held by the platform yet"
+	})
+	op.Stop()
+
+	tok, _, ok := tokenIn(t, ns, "stopping-token")
+	if !ok || tok.AccessToken == first.AccessToken {
+		t.Fatal("the token the platform issued while the operator stopped is not in the Secret")
+	}
+	if n := sb.Counters().Succeeded(sandbox.EndpointConnectToken, clientID) - base; n != 1 {
+		t.Errorf("%d tokens issued, want the 1 that is in the Secret", n)
+	}
+}
+
 func TestOutputSecretIsRepairedWithoutANewToken(t *testing.T) {
 	ns := setup(t)
 	startOperator(t, ns, nil)

@@ -41,6 +41,13 @@ type tokenCalls struct {
 	// ctx and queue are the controller's, set when it starts.
 	ctx   context.Context
 	queue workqueue.TypedRateLimitingInterface[reconcile.Request]
+	// callCtx is what token requests run under: not ended by the
+	// controller's stop, so that a request the platform is answering is
+	// not cut off (drain decides when to give up on them, cancelCalls).
+	callCtx     context.Context
+	cancelCalls context.CancelFunc
+	// ended is closed, and cleared, when a request ends (for drain).
+	ended chan struct{}
 
 	pending map[types.NamespacedName]*pendingRequest
 	running map[string]int // by namespace
@@ -73,6 +80,7 @@ func (q *tokenCalls) begin(ctx context.Context, queue workqueue.TypedRateLimitin
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.ctx, q.queue = ctx, queue
+	q.callCtx, q.cancelCalls = context.WithCancel(context.WithoutCancel(ctx))
 	return nil
 }
 
@@ -119,7 +127,7 @@ func (q *tokenCalls) start(key types.NamespacedName, uid types.UID, inputsMAC st
 	p := &pendingRequest{uid: uid, inputsMAC: inputsMAC}
 	q.pending[key] = p
 	q.running[key.Namespace]++
-	ctx := q.ctx
+	ctx := q.callCtx
 	if ctx == nil {
 		ctx = context.Background()
 	}
@@ -150,9 +158,58 @@ func (q *tokenCalls) finish(key types.NamespacedName, p *pendingRequest, a answe
 		wake = append(wake, next)
 		break
 	}
+	if q.ended != nil {
+		close(q.ended)
+		q.ended = nil
+	}
 	q.mu.Unlock()
 	for _, k := range wake {
 		q.requeue(k)
+	}
+}
+
+// drain is for when the controller stops: it waits until no request is on
+// its way or ctx ends, gives up the requests still on their way, and hands
+// each ApiClient whose answer holds a token nobody took to deliver, so that
+// a token the platform issued is written before the process exits.
+func (q *tokenCalls) drain(ctx context.Context, deliver func(types.NamespacedName)) {
+	for {
+		q.mu.Lock()
+		onTheirWay := 0
+		for _, p := range q.pending {
+			if !p.done {
+				onTheirWay++
+			}
+		}
+		if onTheirWay == 0 {
+			q.mu.Unlock()
+			break
+		}
+		if q.ended == nil {
+			q.ended = make(chan struct{})
+		}
+		ended := q.ended
+		q.mu.Unlock()
+		select {
+		case <-ended:
+			continue
+		case <-ctx.Done():
+		}
+		break
+	}
+	q.mu.Lock()
+	if q.cancelCalls != nil {
+		q.cancelCalls()
+	}
+	var answered []types.NamespacedName
+	for key, p := range q.pending {
+		if p.done && p.answer.fresh != nil {
+			answered = append(answered, key)
+		}
+	}
+	q.mu.Unlock()
+	for _, key := range answered {
+		deliver(key)
 	}
 }
 

@@ -110,3 +110,56 @@ func blackhole(t testing.TB) string {
 	t.Cleanup(func() { _ = l.Close(); <-done })
 	return "https://" + l.Addr().String() + "/token"
 }
+
+// TestAStoppingControllerWaitsForTheAnswersOnTheirWay: drain waits for a
+// request that is answered, hands over the ApiClient whose answer brought
+// a token (not one whose answer is an error), and gives up, by cancelling
+// it, a request that is still on its way when its time is up.
+func TestAStoppingControllerWaitsForTheAnswersOnTheirWay(t *testing.T) {
+	queue := workqueue.NewTypedRateLimitingQueue(workqueue.DefaultTypedControllerRateLimiter[reconcile.Request]())
+	defer queue.ShutDown()
+	controller, stop := context.WithCancel(context.Background())
+	var calls tokenCalls
+	_ = calls.begin(controller, queue)
+	answered := types.NamespacedName{Namespace: "ns", Name: "answered"}
+	failed := types.NamespacedName{Namespace: "ns", Name: "failed"}
+	hanging := types.NamespacedName{Namespace: "ns", Name: "hanging"}
+
+	answerNow := make(chan struct{})
+	calls.start(answered, "1", "mac", func(ctx context.Context) answer {
+		<-answerNow
+		if ctx.Err() != nil {
+			return answer{err: ctx.Err()}
+		}
+		return answer{fresh: &issuedToken{}}
+	})
+	calls.start(failed, "2", "mac", func(context.Context) answer { return answer{err: fmt.Errorf("refused")} })
+	gaveUp := make(chan error, 1)
+	calls.start(hanging, "3", "mac", func(ctx context.Context) answer { <-ctx.Done(); gaveUp <- ctx.Err(); return answer{err: ctx.Err()} })
+
+	// The controller stops; its requests go on.
+	stop()
+	close(answerNow)
+	grace, cancel := context.WithCancel(context.Background())
+	var delivered []types.NamespacedName
+	done := make(chan struct{})
+	go func() {
+		calls.drain(grace, func(key types.NamespacedName) { delivered = append(delivered, key) })
+		close(done)
+	}()
+	select {
+	case <-done:
+		t.Fatal("drain returned while a request was still on its way")
+	case err := <-gaveUp:
+		t.Fatalf("a request was given up before the grace ended: %v", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	cancel() // the grace is over
+	<-done
+	if err := <-gaveUp; err == nil {
+		t.Error("the hanging request was not cancelled when the grace ended")
+	}
+	if len(delivered) != 1 || delivered[0] != answered {
+		t.Errorf("delivered %v, want only %v (the answer with a token)", delivered, answered)
+	}
+}

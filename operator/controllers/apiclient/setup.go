@@ -14,6 +14,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/source"
@@ -71,6 +73,10 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if workers <= 0 {
 		workers = 8
 	}
+	// Stopped with the controller, while the cache and the Lease are kept.
+	if err := mgr.Add(manager.RunnableFunc(r.writeTokensOnStop)); err != nil {
+		return err
+	}
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("apiclient").
 		WithOptions(controller.Options{MaxConcurrentReconciles: workers, RateLimiter: apiErrorBackoff()}).
@@ -86,6 +92,34 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		// Answers of token requests made off the workers.
 		WatchesRawSource(source.Func(r.calls.begin)).
 		Complete(r)
+}
+
+// stopGrace is how long a stopping operator waits for the token requests
+// on their way: a platform answers in well under a second, and the
+// Deployment gives the operator 40 s to stop.
+const stopGrace = 10 * time.Second
+
+// writeTokensOnStop waits for the operator to stop, then for the token
+// requests on their way (stopGrace at most), and reconciles each ApiClient
+// whose answer brought a token, so that the token reaches its Secret.
+// Otherwise a rolling update in the middle of refreshes throws tokens the
+// platform issued away: a wasted request, and at a platform that revokes a
+// client's previous token when it issues a new one, a revoked token left
+// in the Secret for the workloads. It runs only on the leader (a runnable
+// that needs leader election), which keeps its Lease until this returns.
+func (r *Reconciler) writeTokensOnStop(ctx context.Context) error {
+	<-ctx.Done()
+	stopped := context.WithoutCancel(ctx)
+	waiting, cancel := context.WithTimeout(stopped, stopGrace)
+	defer cancel()
+	r.calls.drain(waiting, func(key types.NamespacedName) {
+		writing, cancel := context.WithTimeout(stopped, 10*time.Second)
+		defer cancel()
+		if _, err := r.Reconcile(writing, ctrl.Request{NamespacedName: key}); err != nil {
+			log.FromContext(ctx).Error(err, "could not write a token that arrived while the operator stopped", "apiclient", key.String())
+		}
+	})
+	return nil
 }
 
 // secretReferrers maps a Secret to the ApiClients that read it: directly, or

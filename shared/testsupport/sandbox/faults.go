@@ -57,6 +57,8 @@ func (s *Sandbox) roll(p float64) bool {
 func (s *Sandbox) injectFault(w http.ResponseWriter, r *http.Request, endpoint string) bool {
 	f := s.fault(endpoint)
 	if f.Latency > 0 {
+		s.hold(endpoint, +1)
+		defer s.hold(endpoint, -1)
 		select {
 		case <-time.After(f.Latency):
 		case <-r.Context().Done():
@@ -92,6 +94,21 @@ type Count struct {
 	Requests  int `json:"requests"`
 	Succeeded int `json:"succeeded"`
 	Failed    int `json:"failed"`
+}
+
+func (s *Sandbox) hold(endpoint string, delta int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.held[endpoint] += delta
+}
+
+// Held is how many requests to an endpoint its Latency fault is holding
+// right now: requests that have reached the platform and wait for their
+// answer.
+func (s *Sandbox) Held(endpoint string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.held[endpoint]
 }
 
 // Counters are counts by endpoint, then by client id ("" when unknown).

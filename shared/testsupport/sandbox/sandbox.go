@@ -116,6 +116,7 @@ type Sandbox struct {
 	rng      *rand.Rand
 	clients  map[string]Client
 	faults   map[string]Fault
+	held     map[string]int // by endpoint: requests a Latency fault is holding
 	counters map[string]map[string]*Count
 	tokens   map[string]issued // by jti
 	latest   map[string]string // client id → latest jti
@@ -165,6 +166,7 @@ func Start(cfg Config) (*Sandbox, error) {
 		rng:      rand.New(rand.NewPCG(seed, seed^0x5eed)),
 		clients:  map[string]Client{},
 		faults:   map[string]Fault{},
+		held:     map[string]int{},
 		counters: map[string]map[string]*Count{},
 		tokens:   map[string]issued{},
 		latest:   map[string]string{},
