@@ -304,7 +304,8 @@ $(OIDC_PEER)/node_modules/.package-lock.json: $(OIDC_PEER)/package-lock.json
 # rebuilding one (the provider archive) while another lane reads it would
 # race. Every line of a lane's output starts with its name.
 #
-#   soak  the short soak pass (every fault once)
+#   soak  the short soak pass (every fault once; -v: each fault as it starts
+#         and ends, and the report)
 #   go    every other package (TF_ACC=1: the provider's acceptance tests with
 #         the real terraform binary from PATH, the provider in-process), then
 #         the provider's tests again with OpenTofu, then each fuzz target
@@ -323,7 +324,7 @@ test: lint testbin nodebin images oidc-deps terraform tofu promtool provider-arc
 .PHONY: $(TEST_LANES)
 test-lane-soak:
 	@echo "[soak] ==> go test $(SOAK_PKG)"
-	@start=$$(date +%s); go test -count=1 -timeout 30m $(GO_TEST_FLAGS) $(SOAK_PKG) $(call lane,soak); \
+	@start=$$(date +%s); go test -count=1 -v -timeout 30m $(GO_TEST_FLAGS) $(SOAK_PKG) $(call lane,soak); \
 	  echo "[soak] ==> passed in $$(( $$(date +%s) - start ))s"
 
 test-lane-go:
