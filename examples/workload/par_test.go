@@ -8,7 +8,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/keyport-dev/keyport/shared/certs"
 	"github.com/keyport-dev/keyport/shared/outbound"
 	"github.com/keyport-dev/keyport/shared/testsupport/sandbox"
 	"github.com/keyport-dev/keyport/shared/testsupport/testenv/secretvolume"
@@ -29,16 +28,13 @@ func TestPARModePrintsTheRequestURIFromTheMountedCertificate(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = sb.Close() })
 	mount := func(register bool) (dir string, keyPEM []byte) {
-		certPEM, keyPEM, err := sb.IssueClientCert(clientID)
+		issue := sb.IssueClientCert
+		if register {
+			issue = sb.IssueRegisteredClientCert
+		}
+		certPEM, keyPEM, err := issue(clientID)
 		if err != nil {
 			t.Fatal(err)
-		}
-		if register {
-			leaf, err := certs.DecodeCertificatesPEM(certPEM)
-			if err != nil {
-				t.Fatal(err)
-			}
-			sb.RegisterCertificate(clientID, leaf[0])
 		}
 		dir = filepath.Join(t.TempDir(), "cert")
 		if err := secretvolume.Project(dir, map[string][]byte{"tls.crt": certPEM, "tls.key": keyPEM, "ca.crt": sb.CACertPEM()}); err != nil {

@@ -15,7 +15,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/keyport-dev/keyport/shared/certs"
 	"github.com/keyport-dev/keyport/shared/par"
 	"github.com/keyport-dev/keyport/shared/testsupport/sandbox"
 )
@@ -33,15 +32,10 @@ func pushFromAPod(t *testing.T, ns string) {
 	// platform's CA for mutual TLS, and its key verifies the client
 	// assertion (private_key_jwt) because it is registered for the client.
 	platform.AddClient(sandbox.Client{ID: softposClientID})
-	certPEM, keyPEM, err := platform.IssueClientCert(softposClientID)
+	certPEM, keyPEM, err := platform.IssueRegisteredClientCert(softposClientID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	leaf, err := certs.DecodeCertificatesPEM(certPEM)
-	if err != nil {
-		t.Fatal(err)
-	}
-	platform.RegisterCertificate(softposClientID, leaf[0])
 	create(t, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "softpos-tls"}, Type: corev1.SecretTypeTLS,
 		Data: map[string][]byte{"tls.crt": certPEM, "tls.key": keyPEM, "ca.crt": platform.CACertPEM()}})
 	create(t, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "softpos-jwks"},

@@ -16,7 +16,6 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 
-	"github.com/keyport-dev/keyport/shared/certs"
 	"github.com/keyport-dev/keyport/shared/outbound"
 	"github.com/keyport-dev/keyport/shared/par"
 	"github.com/keyport-dev/keyport/shared/testsupport/certstest"
@@ -74,15 +73,10 @@ func TestPushFromMountedFilesToTheSandbox(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = sb.Close() })
-	certPEM, keyPEM, err := sb.IssueClientCert(clientID)
+	certPEM, keyPEM, err := sb.IssueRegisteredClientCert(clientID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	registered, err := certs.DecodeCertificatesPEM(certPEM)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sb.RegisterCertificate(clientID, registered[0])
 	caFile := writeFile(t, sb.CACertPEM())
 	req := par.Request{Endpoint: sb.URL() + "/softpos/as/par", ClientID: clientID, Scope: "enrolment",
 		RedirectURI: "https://merchant.example.com/cb"}

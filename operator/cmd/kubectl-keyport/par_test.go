@@ -9,7 +9,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	keyportv1 "github.com/keyport-dev/keyport/api/v1alpha1"
-	"github.com/keyport-dev/keyport/shared/certs"
 	"github.com/keyport-dev/keyport/shared/testsupport/sandbox"
 )
 
@@ -22,15 +21,10 @@ func TestKubectlKeyportPAR(t *testing.T) {
 	ns := env.Namespace(t)
 	const enrolling = "softpos-enrolment"
 	sb.AddClient(sandbox.Client{ID: enrolling})
-	certPEM, keyPEM, err := sb.IssueClientCert(enrolling)
+	certPEM, keyPEM, err := sb.IssueRegisteredClientCert(enrolling)
 	if err != nil {
 		t.Fatal(err)
 	}
-	leaf, err := certs.DecodeCertificatesPEM(certPEM)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sb.RegisterCertificate(enrolling, leaf[0])
 	strangerCert, strangerKey, _ := sb.IssueClientCert(enrolling)
 
 	tlsSecret := func(name string, cert, key []byte) *corev1.Secret {

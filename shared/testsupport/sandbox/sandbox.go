@@ -234,6 +234,18 @@ func (s *Sandbox) IssueClientCert(commonName string) (certPEM, keyPEM []byte, er
 	return c.CertPEM(), c.KeyPEM(), nil
 }
 
+// IssueRegisteredClientCert issues a client certificate as IssueClientCert
+// does and registers it for clientID, as the SoftPOS API's enrolment does:
+// the platform then accepts assertions its key signs for that client.
+func (s *Sandbox) IssueRegisteredClientCert(clientID string) (certPEM, keyPEM []byte, err error) {
+	c, err := s.ca.Issue(clientID, certstest.Options{})
+	if err != nil {
+		return nil, nil, err
+	}
+	s.RegisterCertificate(clientID, c.Cert)
+	return c.CertPEM(), c.KeyPEM(), nil
+}
+
 // AddClient registers (or replaces) a client at runtime.
 func (s *Sandbox) AddClient(c Client) {
 	s.mu.Lock()
